@@ -1,0 +1,1009 @@
+//! The account state machine: applies commands at a given instant and returns the ledger
+//! entries, notices and side effects they produce.
+//!
+//! Time is an input. `apply` first performs everything that fell due up to `now` (expiries,
+//! hold lapses, daily and subscription resets, a pending plan change) and then the command.
+//! The postings of time are returned even when the command itself is refused: time passing
+//! is a fact, a refused charge is not. Every period is replayed one by one, so the ledger
+//! does not depend on how often the caller advances time.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::schedule::{daily_window, local_month_key, BillingCycle};
+use crate::{
+    price, AutoRefill, AutoRefillSettings, Bucket, BurnOrder, Catalog, Cents, Credits, Hold,
+    HoldStatus, LedgerError, Lot, Usage,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    Grant,
+    Usage,
+    Settle,
+    Expire,
+    Purchase,
+    Refill,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Grant => "grant",
+            EntryKind::Usage => "usage",
+            EntryKind::Settle => "settle",
+            EntryKind::Expire => "expire",
+            EntryKind::Purchase => "purchase",
+            EntryKind::Refill => "refill",
+        }
+    }
+}
+
+/// One immutable ledger entry. `amount` is signed; `balance_after` is the account's ledger
+/// balance (sum of every entry so far), holds not subtracted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub kind: EntryKind,
+    pub bucket: Bucket,
+    pub amount: Credits,
+    pub balance_after: Credits,
+    pub grant_id: String,
+    /// What caused it: a usage id, hold id, purchase id, grant reason.
+    pub reference: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantReason {
+    Admin,
+    Promo,
+    Community,
+    Compensation,
+}
+
+impl GrantReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantReason::Admin => "admin",
+            GrantReason::Promo => "promo",
+            GrantReason::Community => "community",
+            GrantReason::Compensation => "compensation",
+        }
+    }
+}
+
+/// Facts the server tells the client; the client decides what to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum NoticeKind {
+    Reset {
+        bucket: Bucket,
+        amount: Credits,
+        next_reset: DateTime<Utc>,
+    },
+    Exhausted {},
+    RefillCharged {
+        purchase_id: String,
+        credits: Credits,
+        price_cents: Cents,
+    },
+    RefillFailed {
+        reason: String,
+    },
+    Grant {
+        amount: Credits,
+        reason: GrantReason,
+        note: Option<String>,
+    },
+    Purchase {
+        purchase_id: String,
+        credits: Credits,
+        price_cents: Cents,
+    },
+    ReviewResolved {
+        review_id: String,
+        grant_amount: Credits,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub kind: NoticeKind,
+}
+
+/// Work the caller must do outside the rules: buying a refill talks to a payment gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    BuyRefill { refill_id: String, pack: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefillOutcome {
+    Charged {
+        credits: Credits,
+        price_cents: Cents,
+    },
+    Declined {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// A bonus grant (admin, promo, community, compensation).
+    Grant {
+        id: String,
+        amount: Credits,
+        reason: GrantReason,
+        expires_at: Option<DateTime<Utc>>,
+        note: Option<String>,
+    },
+    Charge {
+        id: String,
+        usage: Usage,
+    },
+    PlaceHold {
+        id: String,
+        amount: Credits,
+        ttl_seconds: i64,
+    },
+    SettleHold {
+        hold_id: String,
+        usage: Usage,
+    },
+    VoidHold {
+        hold_id: String,
+    },
+    /// A manual purchase the gateway already charged.
+    Purchase {
+        id: String,
+        credits: Credits,
+        price_cents: Cents,
+    },
+    RefillResult {
+        refill_id: String,
+        outcome: RefillOutcome,
+    },
+    ChangePlan {
+        plan: String,
+    },
+    SetTimezone {
+        timezone: Tz,
+    },
+    ConfigureAutoRefill {
+        settings: AutoRefillSettings,
+    },
+    ResolveReview {
+        review_id: String,
+        grant_amount: Credits,
+        note: Option<String>,
+    },
+    /// Only perform what is due.
+    Advance,
+}
+
+/// One slice of a charge, as api.md's `breakdown` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargePart {
+    pub bucket: Bucket,
+    pub grant_id: String,
+    pub amount: Credits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeResult {
+    pub charged: Credits,
+    pub breakdown: Vec<ChargePart>,
+    /// What a settle could not take because the credits were not there.
+    pub uncollected: Credits,
+    pub available: Credits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Granted {
+        grant_id: String,
+    },
+    Charged(ChargeResult),
+    HoldPlaced(Hold),
+    Settled(ChargeResult),
+    Voided,
+    Purchased {
+        available: Credits,
+    },
+    RefillRecorded,
+    PlanChanged {
+        plan: String,
+        effective_at: DateTime<Utc>,
+    },
+    TimezoneSet,
+    AutoRefillConfigured,
+    ReviewResolved,
+    Advanced,
+}
+
+/// Everything one `apply` produced.
+#[derive(Debug, Default)]
+pub struct Step {
+    pub entries: Vec<Entry>,
+    pub notices: Vec<Notice>,
+    pub effects: Vec<Effect>,
+    /// Lots created by this step (to be recorded as grants).
+    pub new_lots: Vec<Lot>,
+    /// Holds whose status changed (placed, settled, voided, lapsed).
+    pub holds: Vec<Hold>,
+    pub reply: Option<Result<Reply, LedgerError>>,
+}
+
+/// A bucket's part of the balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketBalance {
+    pub available: Credits,
+    pub next_reset: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    pub available: Credits,
+    pub held: Credits,
+    pub daily: BucketBalance,
+    pub subscription: BucketBalance,
+    pub bonus: BucketBalance,
+    pub purchased: BucketBalance,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub plan: String,
+    pub timezone: Tz,
+    pub created_at: DateTime<Utc>,
+    pub billing: BillingCycle,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub next_daily_reset: DateTime<Utc>,
+    /// A downgrade (or sideways move) waiting for the period end.
+    pub pending_plan: Option<String>,
+    /// Lots with something left; spent or expired lots are dropped from memory (their
+    /// history lives in the entries).
+    pub lots: Vec<Lot>,
+    pub holds: BTreeMap<String, Hold>,
+    pub auto_refill: AutoRefill,
+    /// Last sequence number used by an entry or notice.
+    pub seq: u64,
+    /// The instant the state has been advanced to.
+    pub clock: DateTime<Utc>,
+    /// Command ids applied while this state was in memory. The server keeps the durable
+    /// record of ids (with the original responses); this set guards the rules themselves.
+    #[serde(skip)]
+    seen: HashSet<String>,
+}
+
+impl Account {
+    /// Opens an account at `now`: the billing anchor is the sign-up instant, and the first
+    /// daily and subscription grants are made at once.
+    pub fn open(
+        catalog: &Catalog,
+        id: impl Into<String>,
+        plan: &str,
+        timezone: Tz,
+        now: DateTime<Utc>,
+    ) -> Result<(Account, Step), LedgerError> {
+        let p = catalog.plan(plan)?;
+        let billing = BillingCycle::new(now, p.cadence);
+        let (period_start, period_end) = billing.period_at(now);
+        let (day_start, day_end) = daily_window(timezone, now);
+        let mut account = Account {
+            id: id.into(),
+            plan: p.id.clone(),
+            timezone,
+            created_at: now,
+            billing,
+            period_start,
+            period_end,
+            next_daily_reset: day_end,
+            pending_plan: None,
+            lots: Vec::new(),
+            holds: BTreeMap::new(),
+            auto_refill: AutoRefill::default(),
+            seq: 0,
+            clock: now,
+            seen: HashSet::new(),
+        };
+        let mut step = Step::default();
+        let (daily, sub) = (p.daily, p.subscription);
+        let daily_id = format!("{}:daily:{}", account.id, day_start.timestamp());
+        account.grant_scheduled(&mut step, Bucket::Daily, daily, daily_id, now, day_end)?;
+        let sub_id = format!("{}:subscription:{}", account.id, period_start.timestamp());
+        account.grant_scheduled(
+            &mut step,
+            Bucket::Subscription,
+            sub,
+            sub_id,
+            now,
+            period_end,
+        )?;
+        step.reply = Some(Ok(Reply::Advanced));
+        Ok((account, step))
+    }
+
+    /// Sum of every lot's remainder: the ledger balance.
+    pub fn ledger_balance(&self) -> Credits {
+        Credits::from_micros(self.lots.iter().map(|l| l.remaining.micros()).sum())
+    }
+
+    pub fn held(&self) -> Credits {
+        Credits::from_micros(
+            self.holds
+                .values()
+                .filter(|h| h.status == HoldStatus::Active)
+                .map(|h| h.amount.micros())
+                .sum(),
+        )
+    }
+
+    /// What can be spent: lots minus holds, never below zero (a lot can expire under a hold;
+    /// the hold's settle then records what it cannot collect).
+    pub fn available(&self) -> Credits {
+        Credits::from_micros((self.ledger_balance().micros() - self.held().micros()).max(0))
+    }
+
+    pub fn balance(&self) -> Balance {
+        let bucket = |b: Bucket, next_reset| BucketBalance {
+            available: Credits::from_micros(
+                self.lots
+                    .iter()
+                    .filter(|l| l.bucket == b)
+                    .map(|l| l.remaining.micros())
+                    .sum(),
+            ),
+            next_reset,
+        };
+        Balance {
+            available: self.available(),
+            held: self.held(),
+            daily: bucket(Bucket::Daily, Some(self.next_daily_reset)),
+            subscription: bucket(Bucket::Subscription, Some(self.period_end)),
+            bonus: bucket(Bucket::Bonus, None),
+            purchased: bucket(Bucket::Purchased, None),
+        }
+    }
+
+    /// The earliest instant at which something falls due; the scheduler sleeps until then.
+    pub fn next_due(&self) -> DateTime<Utc> {
+        let lots = self.lots.iter().filter_map(|l| l.expires_at);
+        let holds = self
+            .holds
+            .values()
+            .filter(|h| h.status == HoldStatus::Active)
+            .map(|h| h.expires_at);
+        lots.chain(holds)
+            .chain([self.next_daily_reset, self.period_end])
+            .min()
+            .unwrap_or(self.next_daily_reset)
+    }
+
+    /// Whether `key` (a namespaced command id) was applied while in memory.
+    pub fn has_seen(&self, key: &str) -> bool {
+        self.seen.contains(key)
+    }
+
+    /// Applies `command` at `now`, after performing whatever fell due before it.
+    pub fn apply(&mut self, catalog: &Catalog, command: Command, now: DateTime<Utc>) -> Step {
+        let mut step = Step::default();
+        let now = now.max(self.clock);
+        if let Err(e) = self.advance_to(catalog, now, &mut step) {
+            step.reply = Some(Err(e));
+            return step;
+        }
+        let before = self.available();
+        let reply = self.command(catalog, command, now, &mut step);
+        if reply.is_ok() {
+            self.after_change(before, now, &mut step);
+        }
+        step.reply = Some(reply);
+        step
+    }
+
+    fn command(
+        &mut self,
+        catalog: &Catalog,
+        command: Command,
+        now: DateTime<Utc>,
+        step: &mut Step,
+    ) -> Result<Reply, LedgerError> {
+        match command {
+            Command::Advance => Ok(Reply::Advanced),
+            Command::Grant {
+                id,
+                amount,
+                reason,
+                expires_at,
+                note,
+            } => {
+                let key = format!("grant:{id}");
+                self.check_new(&key)?;
+                if expires_at.is_some_and(|e| e <= now) {
+                    return Err(LedgerError::ExpiryNotAfterGrant);
+                }
+                self.grant_bonus(step, id.clone(), amount, reason, expires_at, note, now)?;
+                self.seen.insert(key);
+                Ok(Reply::Granted { grant_id: id })
+            }
+            Command::Charge { id, usage } => {
+                let key = format!("usage:{id}");
+                self.check_new(&key)?;
+                let charge = price(catalog, &usage)?;
+                let available = self.available();
+                if charge > available {
+                    return Err(LedgerError::InsufficientCredits {
+                        needed: charge,
+                        available,
+                    });
+                }
+                let result = self.burn(step, charge, crate::EntryKind::Usage, &id, now)?;
+                self.seen.insert(key);
+                Ok(Reply::Charged(result))
+            }
+            Command::PlaceHold {
+                id,
+                amount,
+                ttl_seconds,
+            } => {
+                let key = format!("hold:{id}");
+                self.check_new(&key)?;
+                if !amount.is_positive() || ttl_seconds <= 0 {
+                    return Err(LedgerError::NonPositiveAmount);
+                }
+                let available = self.available();
+                if amount > available {
+                    return Err(LedgerError::InsufficientCredits {
+                        needed: amount,
+                        available,
+                    });
+                }
+                let expires_at = chrono::Duration::try_seconds(ttl_seconds)
+                    .and_then(|d| now.checked_add_signed(d))
+                    .ok_or(LedgerError::Overflow)?;
+                let hold = Hold {
+                    id: id.clone(),
+                    amount,
+                    created_at: now,
+                    expires_at,
+                    status: HoldStatus::Active,
+                };
+                self.holds.insert(id, hold.clone());
+                self.seen.insert(key);
+                step.holds.push(hold.clone());
+                Ok(Reply::HoldPlaced(hold))
+            }
+            Command::SettleHold { hold_id, usage } => {
+                let charge = price(catalog, &usage)?;
+                let mut hold = self.active_hold(&hold_id)?.clone();
+                self.holds.remove(&hold_id);
+                // What is there: the lots, less the other holds.
+                let take = charge.min(self.available());
+                let mut result = self.burn(step, take, crate::EntryKind::Settle, &hold_id, now)?;
+                result.charged = take;
+                result.uncollected = charge.checked_sub(take)?;
+                hold.status = HoldStatus::Settled;
+                step.holds.push(hold);
+                Ok(Reply::Settled(result))
+            }
+            Command::VoidHold { hold_id } => {
+                let mut hold = self.active_hold(&hold_id)?.clone();
+                self.holds.remove(&hold_id);
+                hold.status = HoldStatus::Voided;
+                step.holds.push(hold);
+                Ok(Reply::Voided)
+            }
+            Command::Purchase {
+                id,
+                credits,
+                price_cents,
+            } => {
+                let key = format!("purchase:{id}");
+                self.check_new(&key)?;
+                self.credit_purchase(
+                    step,
+                    &id,
+                    credits,
+                    price_cents,
+                    crate::EntryKind::Purchase,
+                    now,
+                )?;
+                self.seen.insert(key);
+                Ok(Reply::Purchased {
+                    available: self.available(),
+                })
+            }
+            Command::RefillResult { refill_id, outcome } => {
+                if self.auto_refill.in_flight.as_deref() != Some(refill_id.as_str()) {
+                    return Err(LedgerError::Duplicate(refill_id));
+                }
+                match outcome {
+                    RefillOutcome::Charged {
+                        credits,
+                        price_cents,
+                    } => {
+                        // Validate the credit before touching the in-flight marker.
+                        if !credits.is_positive() {
+                            return Err(LedgerError::NonPositiveAmount);
+                        }
+                        self.auto_refill.settle(&refill_id, true, None);
+                        self.credit_purchase(
+                            step,
+                            &refill_id,
+                            credits,
+                            price_cents,
+                            crate::EntryKind::Refill,
+                            now,
+                        )?;
+                    }
+                    RefillOutcome::Declined { reason } => {
+                        self.auto_refill
+                            .settle(&refill_id, false, Some(reason.clone()));
+                        self.notice(step, now, NoticeKind::RefillFailed { reason });
+                    }
+                }
+                Ok(Reply::RefillRecorded)
+            }
+            Command::ChangePlan { plan } => self.change_plan(catalog, &plan, now, step),
+            Command::SetTimezone { timezone } => {
+                // Applies from the next daily reset: today's allowance keeps its expiry.
+                self.timezone = timezone;
+                Ok(Reply::TimezoneSet)
+            }
+            Command::ConfigureAutoRefill { settings } => {
+                catalog.pack(&settings.pack)?;
+                self.auto_refill.configure(settings);
+                Ok(Reply::AutoRefillConfigured)
+            }
+            Command::ResolveReview {
+                review_id,
+                grant_amount,
+                note,
+            } => {
+                let key = format!("review:{review_id}");
+                self.check_new(&key)?;
+                if grant_amount.is_negative() {
+                    return Err(LedgerError::NonPositiveAmount);
+                }
+                if grant_amount.is_positive() {
+                    let grant_id = format!("review:{review_id}");
+                    self.grant_bonus(
+                        step,
+                        grant_id,
+                        grant_amount,
+                        GrantReason::Compensation,
+                        None,
+                        note,
+                        now,
+                    )?;
+                }
+                self.notice(
+                    step,
+                    now,
+                    NoticeKind::ReviewResolved {
+                        review_id,
+                        grant_amount,
+                    },
+                );
+                self.seen.insert(key);
+                Ok(Reply::ReviewResolved)
+            }
+        }
+    }
+
+    fn check_new(&self, key: &str) -> Result<(), LedgerError> {
+        if self.seen.contains(key) {
+            Err(LedgerError::Duplicate(key.to_owned()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn active_hold(&self, id: &str) -> Result<&Hold, LedgerError> {
+        let hold = self
+            .holds
+            .get(id)
+            .ok_or_else(|| LedgerError::HoldNotFound(id.to_owned()))?;
+        if hold.status != HoldStatus::Active {
+            return Err(LedgerError::HoldNotActive {
+                id: id.to_owned(),
+                status: hold.status,
+            });
+        }
+        Ok(hold)
+    }
+
+    /// After a command: exhausted when spending reached zero; auto-refill asked after
+    /// spending, re-armed when credits arrive.
+    fn after_change(&mut self, before: Credits, now: DateTime<Utc>, step: &mut Step) {
+        let after = self.available();
+        if after < before {
+            if after == Credits::ZERO {
+                self.notice(step, now, NoticeKind::Exhausted {});
+            }
+            let month = local_month_key(self.timezone, now);
+            let refill_id = format!("{}:refill:{}", self.id, self.seq + 1);
+            if let Some(pack) = self.auto_refill.decide(after, month, || refill_id.clone()) {
+                self.seq += 1; // reserve the number the refill id was made from
+                step.effects.push(Effect::BuyRefill { refill_id, pack });
+            }
+        } else if after > before {
+            self.auto_refill.observe_credit(after);
+        }
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn notice(&mut self, step: &mut Step, at: DateTime<Utc>, kind: NoticeKind) {
+        let seq = self.next_seq();
+        step.notices.push(Notice { seq, at, kind });
+    }
+
+    fn post(
+        &mut self,
+        step: &mut Step,
+        at: DateTime<Utc>,
+        kind: crate::EntryKind,
+        lot_index: usize,
+        amount: Credits,
+        reference: &str,
+    ) -> Result<(), LedgerError> {
+        let lot = &mut self.lots[lot_index];
+        lot.remaining = lot.remaining.checked_add(amount)?;
+        let (bucket, grant_id) = (lot.bucket, lot.id.clone());
+        let seq = self.next_seq();
+        step.entries.push(Entry {
+            seq,
+            at,
+            kind,
+            bucket,
+            amount,
+            balance_after: self.ledger_balance(),
+            grant_id,
+            reference: reference.to_owned(),
+        });
+        Ok(())
+    }
+
+    fn add_lot(
+        &mut self,
+        step: &mut Step,
+        id: String,
+        bucket: Bucket,
+        amount: Credits,
+        at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+        kind: crate::EntryKind,
+        reference: &str,
+    ) -> Result<(), LedgerError> {
+        if !amount.is_positive() {
+            return Err(LedgerError::NonPositiveAmount);
+        }
+        // Refuse before mutating if the balance could not hold it.
+        self.ledger_balance().checked_add(amount)?;
+        self.lots.push(Lot {
+            id,
+            bucket,
+            amount,
+            remaining: Credits::ZERO,
+            effective_at: at,
+            expires_at,
+            granted_seq: self.seq + 1,
+        });
+        let index = self.lots.len() - 1;
+        self.post(step, at, kind, index, amount, reference)?;
+        let mut lot = self.lots[index].clone();
+        lot.remaining = amount;
+        step.new_lots.push(lot);
+        Ok(())
+    }
+
+    fn grant_scheduled(
+        &mut self,
+        step: &mut Step,
+        bucket: Bucket,
+        amount: Credits,
+        id: String,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        if amount.is_positive() {
+            self.add_lot(
+                step,
+                id,
+                bucket,
+                amount,
+                at,
+                Some(expires_at),
+                crate::EntryKind::Grant,
+                bucket.as_str(),
+            )?;
+        }
+        self.notice(
+            step,
+            at,
+            NoticeKind::Reset {
+                bucket,
+                amount,
+                next_reset: expires_at,
+            },
+        );
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn grant_bonus(
+        &mut self,
+        step: &mut Step,
+        id: String,
+        amount: Credits,
+        reason: GrantReason,
+        expires_at: Option<DateTime<Utc>>,
+        note: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        self.add_lot(
+            step,
+            id,
+            Bucket::Bonus,
+            amount,
+            now,
+            expires_at,
+            crate::EntryKind::Grant,
+            reason.as_str(),
+        )?;
+        self.notice(
+            step,
+            now,
+            NoticeKind::Grant {
+                amount,
+                reason,
+                note,
+            },
+        );
+        Ok(())
+    }
+
+    fn credit_purchase(
+        &mut self,
+        step: &mut Step,
+        id: &str,
+        credits: Credits,
+        price_cents: Cents,
+        kind: crate::EntryKind,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        self.add_lot(
+            step,
+            id.to_owned(),
+            Bucket::Purchased,
+            credits,
+            now,
+            None,
+            kind,
+            id,
+        )?;
+        let purchase_id = id.to_owned();
+        let notice = if kind == crate::EntryKind::Refill {
+            NoticeKind::RefillCharged {
+                purchase_id,
+                credits,
+                price_cents,
+            }
+        } else {
+            NoticeKind::Purchase {
+                purchase_id,
+                credits,
+                price_cents,
+            }
+        };
+        self.notice(step, now, notice);
+        Ok(())
+    }
+
+    /// Takes `amount` from the lots in burn order, one entry per lot touched.
+    fn burn(
+        &mut self,
+        step: &mut Step,
+        amount: Credits,
+        kind: crate::EntryKind,
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ChargeResult, LedgerError> {
+        let (slices, short) = BurnOrder::plan(&self.lots, amount)?;
+        debug_assert_eq!(short, Credits::ZERO);
+        let mut breakdown = Vec::with_capacity(slices.len());
+        for s in &slices {
+            self.post(
+                step,
+                now,
+                kind,
+                s.lot_index,
+                s.amount.checked_neg()?,
+                reference,
+            )?;
+            let lot = &self.lots[s.lot_index];
+            breakdown.push(ChargePart {
+                bucket: lot.bucket,
+                grant_id: lot.id.clone(),
+                amount: s.amount,
+            });
+        }
+        self.lots.retain(|l| l.remaining.is_positive());
+        Ok(ChargeResult {
+            charged: amount,
+            breakdown,
+            uncollected: Credits::ZERO,
+            available: self.available(),
+        })
+    }
+
+    fn change_plan(
+        &mut self,
+        catalog: &Catalog,
+        plan: &str,
+        now: DateTime<Utc>,
+        step: &mut Step,
+    ) -> Result<Reply, LedgerError> {
+        let new = catalog.plan(plan)?;
+        let old = catalog.plan(&self.plan)?;
+        if new.id == old.id {
+            self.pending_plan = None;
+            return Ok(Reply::PlanChanged {
+                plan: new.id.clone(),
+                effective_at: now,
+            });
+        }
+        if !new.is_upgrade_from(old) {
+            self.pending_plan = Some(new.id.clone());
+            return Ok(Reply::PlanChanged {
+                plan: new.id.clone(),
+                effective_at: self.period_end,
+            });
+        }
+        // Upgrade: at once, with the prorated difference for the rest of this period,
+        // floored to the micro-credit. The period keeps its end; the new cadence (if any)
+        // starts there.
+        let diff = new.subscription.micros() as i128 - old.subscription.micros() as i128;
+        let left = (self.period_end - now).num_seconds().max(0) as i128;
+        let length = (self.period_end - self.period_start).num_seconds().max(1) as i128;
+        let prorated = (diff.max(0) * left / length) as i64;
+        self.plan = new.id.clone();
+        self.pending_plan = None;
+        if prorated > 0 {
+            let id = format!("{}:upgrade:{}", self.id, self.seq + 1);
+            let end = self.period_end;
+            self.add_lot(
+                step,
+                id,
+                Bucket::Subscription,
+                Credits::from_micros(prorated),
+                now,
+                Some(end),
+                crate::EntryKind::Grant,
+                "upgrade",
+            )?;
+        }
+        Ok(Reply::PlanChanged {
+            plan: new.id.clone(),
+            effective_at: now,
+        })
+    }
+
+    /// Performs everything due up to and including `now`, instant by instant.
+    fn advance_to(
+        &mut self,
+        catalog: &Catalog,
+        now: DateTime<Utc>,
+        step: &mut Step,
+    ) -> Result<(), LedgerError> {
+        loop {
+            let due = self.next_due();
+            if due > now {
+                break;
+            }
+            let before = self.available();
+            self.expire_lots(step, due)?;
+            self.lapse_holds(step, due);
+            if self.period_end <= due {
+                self.renew_period(catalog, step, due)?;
+            }
+            if self.next_daily_reset <= due {
+                self.renew_day(catalog, step, due)?;
+            }
+            if self.available() > before {
+                self.auto_refill.observe_credit(self.available());
+            } else if self.available() == Credits::ZERO && before > Credits::ZERO {
+                self.notice(step, due, NoticeKind::Exhausted {});
+            }
+        }
+        self.clock = now;
+        Ok(())
+    }
+
+    fn expire_lots(&mut self, step: &mut Step, at: DateTime<Utc>) -> Result<(), LedgerError> {
+        for i in 0..self.lots.len() {
+            if self.lots[i].is_expired_at(at) && self.lots[i].remaining.is_positive() {
+                let amount = self.lots[i].remaining.checked_neg()?;
+                let reference = self.lots[i].id.clone();
+                self.post(step, at, crate::EntryKind::Expire, i, amount, &reference)?;
+            }
+        }
+        self.lots.retain(|l| l.remaining.is_positive());
+        Ok(())
+    }
+
+    fn lapse_holds(&mut self, step: &mut Step, at: DateTime<Utc>) {
+        let lapsed: Vec<String> = self
+            .holds
+            .values()
+            .filter(|h| h.status == HoldStatus::Active && h.expires_at <= at)
+            .map(|h| h.id.clone())
+            .collect();
+        for id in lapsed {
+            if let Some(mut hold) = self.holds.remove(&id) {
+                hold.status = HoldStatus::Lapsed;
+                step.holds.push(hold);
+            }
+        }
+    }
+
+    fn renew_period(
+        &mut self,
+        catalog: &Catalog,
+        step: &mut Step,
+        at: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        if let Some(pending) = self.pending_plan.take() {
+            self.plan = pending;
+        }
+        let plan = catalog.plan(&self.plan)?;
+        if plan.cadence != self.billing.cadence {
+            self.billing = BillingCycle::new(self.period_end, plan.cadence);
+        }
+        let (start, end) = self.billing.period_at(self.period_end);
+        self.period_start = start;
+        self.period_end = end;
+        let id = format!("{}:subscription:{}", self.id, start.timestamp());
+        self.grant_scheduled(
+            step,
+            Bucket::Subscription,
+            plan.subscription,
+            id,
+            start,
+            end,
+        )?;
+        let _ = at;
+        Ok(())
+    }
+
+    fn renew_day(
+        &mut self,
+        catalog: &Catalog,
+        step: &mut Step,
+        _at: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        let start = self.next_daily_reset;
+        let (_, end) = daily_window(self.timezone, start);
+        self.next_daily_reset = end;
+        let amount = catalog.plan(&self.plan)?.daily;
+        let id = format!("{}:daily:{}", self.id, start.timestamp());
+        self.grant_scheduled(step, Bucket::Daily, amount, id, start, end)
+    }
+}

@@ -1,0 +1,155 @@
+//! Integer amounts. Credits are micro-credits over `i64`; money is US cents over `i64`.
+//! Every arithmetic step is checked: an overflow is an error the caller sees, never a wrap
+//! or a panic, because a wrapped balance would silently mint or destroy credits.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::LedgerError;
+
+/// Micro-credits in one credit.
+pub const MICROS_PER_CREDIT: i64 = 1_000_000;
+
+/// An amount of credits in micro-credits (1 credit = 1,000,000 µcr). Signed, so a ledger
+/// entry can carry a debit; balances are kept non-negative by the rules, not by the type.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Credits(i64);
+
+impl Credits {
+    pub const ZERO: Credits = Credits(0);
+
+    pub const fn from_micros(micros: i64) -> Self {
+        Credits(micros)
+    }
+
+    /// Whole credits; `None` when `credits` × 1,000,000 does not fit.
+    pub fn from_credits(credits: i64) -> Option<Self> {
+        credits.checked_mul(MICROS_PER_CREDIT).map(Credits)
+    }
+
+    pub const fn micros(self) -> i64 {
+        self.0
+    }
+
+    pub fn checked_add(self, other: Credits) -> Result<Credits, LedgerError> {
+        self.0
+            .checked_add(other.0)
+            .map(Credits)
+            .ok_or(LedgerError::Overflow)
+    }
+
+    pub fn checked_sub(self, other: Credits) -> Result<Credits, LedgerError> {
+        self.0
+            .checked_sub(other.0)
+            .map(Credits)
+            .ok_or(LedgerError::Overflow)
+    }
+
+    pub fn checked_neg(self) -> Result<Credits, LedgerError> {
+        self.0
+            .checked_neg()
+            .map(Credits)
+            .ok_or(LedgerError::Overflow)
+    }
+
+    pub fn is_positive(self) -> bool {
+        self.0 > 0
+    }
+
+    pub fn is_negative(self) -> bool {
+        self.0 < 0
+    }
+
+    /// Sum of an iterator, failing on overflow.
+    pub fn sum<I: IntoIterator<Item = Credits>>(items: I) -> Result<Credits, LedgerError> {
+        items
+            .into_iter()
+            .try_fold(Credits::ZERO, |acc, c| acc.checked_add(c))
+    }
+
+    /// Exact decimal without unit: `487.25`, `-0.000001`, `5`.
+    pub fn to_decimal_string(self) -> String {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        let whole = abs / MICROS_PER_CREDIT as u64;
+        let frac = abs % MICROS_PER_CREDIT as u64;
+        if frac == 0 {
+            format!("{sign}{whole}")
+        } else {
+            let digits = format!("{frac:06}");
+            format!("{sign}{whole}.{}", digits.trim_end_matches('0'))
+        }
+    }
+}
+
+impl fmt::Display for Credits {
+    /// For people: `487.25 credits`, `1 credit`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = if self.0 == MICROS_PER_CREDIT {
+            "credit"
+        } else {
+            "credits"
+        };
+        write!(f, "{} {unit}", self.to_decimal_string())
+    }
+}
+
+/// Money in integer US cents.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Cents(pub i64);
+
+impl fmt::Display for Cents {
+    /// For people: `$20.00`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        write!(f, "{sign}${}.{:02}", abs / 100, abs % 100)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_exactly_for_people() {
+        assert_eq!(
+            Credits::from_micros(487_250_000).to_string(),
+            "487.25 credits"
+        );
+        assert_eq!(Credits::from_micros(1_000_000).to_string(), "1 credit");
+        assert_eq!(Credits::from_micros(1).to_string(), "0.000001 credits");
+        assert_eq!(Credits::from_micros(-3_500_000).to_string(), "-3.5 credits");
+        assert_eq!(Credits::ZERO.to_string(), "0 credits");
+        assert_eq!(
+            Credits::from_micros(i64::MIN).to_decimal_string(),
+            "-9223372036854.775808"
+        );
+        assert_eq!(Cents(2000).to_string(), "$20.00");
+        assert_eq!(Cents(5).to_string(), "$0.05");
+    }
+
+    #[test]
+    fn overflow_is_an_error_not_a_wrap() {
+        let max = Credits::from_micros(i64::MAX);
+        assert_eq!(
+            max.checked_add(Credits::from_micros(1)),
+            Err(LedgerError::Overflow)
+        );
+        assert_eq!(
+            Credits::from_micros(i64::MIN).checked_neg(),
+            Err(LedgerError::Overflow)
+        );
+        assert!(Credits::from_credits(i64::MAX / 1000).is_none());
+        assert_eq!(
+            Credits::sum([max, Credits::from_micros(1)]),
+            Err(LedgerError::Overflow)
+        );
+    }
+}
