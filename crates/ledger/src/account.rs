@@ -397,6 +397,13 @@ impl Account {
         self.seen.contains(key)
     }
 
+    /// Drops the in-memory record of applied ids. A caller that keeps its own durable
+    /// record of ids (the server's idempotency table) calls this after each commit, so the
+    /// state stays small however many commands an account has seen.
+    pub fn forget_applied_ids(&mut self) {
+        self.seen.clear();
+    }
+
     /// Applies `command` at `now`, after performing whatever fell due before it.
     pub fn apply(&mut self, catalog: &Catalog, command: Command, now: DateTime<Utc>) -> Step {
         let mut step = Step::default();

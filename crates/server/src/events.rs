@@ -1,0 +1,150 @@
+//! The live event stream (`GET /v1/events`): `notice` events as facts happen, `balance`
+//! events after every committed change. `id:` is the account's `seq`, shared by notices and
+//! ledger entries, so `Last-Event-ID` resumes exactly where the client stopped: missed
+//! notices are replayed from the database, then the current balance, then live events.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use creditbar_ledger::{Account, Effect, Notice};
+use futures_util::stream::{self, Stream, StreamExt};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::api::BalanceBody;
+use crate::app::App;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::AccountId;
+use crate::store;
+use crate::writer::Publish;
+
+#[derive(Debug)]
+pub struct Event {
+    pub account: String,
+    pub seq: u64,
+    pub kind: &'static str,
+    pub data: String,
+}
+
+/// The writer's side: turns committed facts into broadcast events and queued effects.
+pub struct Publisher {
+    pub events: broadcast::Sender<Arc<Event>>,
+    pub effects: mpsc::UnboundedSender<(String, Effect)>,
+    pub clock: crate::clock::Clock,
+}
+
+impl Publish for Publisher {
+    fn notice(&self, account: &str, notice: &Notice) {
+        if self.events.receiver_count() == 0 {
+            return;
+        }
+        if let Ok(data) = serde_json::to_string(notice) {
+            let _ = self.events.send(Arc::new(Event {
+                account: account.to_owned(),
+                seq: notice.seq,
+                kind: "notice",
+                data,
+            }));
+        }
+    }
+
+    fn balance(&self, account: &Account) {
+        if self.events.receiver_count() == 0 {
+            return;
+        }
+        if let Ok(data) = serde_json::to_string(&BalanceBody::of(account, self.clock.now())) {
+            let _ = self.events.send(Arc::new(Event {
+                account: account.id.clone(),
+                seq: account.seq,
+                kind: "balance",
+                data,
+            }));
+        }
+    }
+
+    fn effect(&self, account: &str, effect: Effect) {
+        let _ = self.effects.send((account.to_owned(), effect));
+    }
+}
+
+fn sse(kind: &str, seq: u64, data: String) -> SseEvent {
+    SseEvent::default().event(kind).id(seq.to_string()).data(data)
+}
+
+/// Notices after `after`, then the current balance: what a (re)connecting client needs.
+async fn catch_up(app: &App, account: &str, after: u64) -> Result<(Vec<SseEvent>, u64), ApiError> {
+    let mut out = Vec::new();
+    let mut cursor = after as i64;
+    loop {
+        let id = account.to_owned();
+        let page = app.read(move |c| store::notices_page(c, &id, cursor, 1000)).await?;
+        let full = page.len() == 1000;
+        for (seq, body) in page {
+            let n = crate::routes::account::notice_body(&body)?;
+            out.push(sse("notice", seq as u64, serde_json::to_string(&n).unwrap_or_default()));
+            cursor = seq;
+        }
+        if !full {
+            break;
+        }
+    }
+    let mut last = cursor.max(0) as u64;
+    if let Some(view) = app.views.get(account) {
+        let body = BalanceBody::of(&view.state, app.clock.now());
+        last = last.max(view.state.seq);
+        out.push(sse("balance", view.state.seq, serde_json::to_string(&body).unwrap_or_default()));
+    }
+    Ok((out, last))
+}
+
+#[utoipa::path(get, path = "/v1/events", tag = "account", security(("bearer" = [])),
+    params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this seq")),
+    responses((status = 200, description = "text/event-stream: `balance` and `notice` events; `id:` is the seq; a comment heartbeat every 15 s", content_type = "text/event-stream", body = String),
+        (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn events(
+    State(app): State<App>,
+    AccountId(account): AccountId,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    // Subscribe before reading the backlog so nothing falls between the two.
+    let rx = app.events.subscribe();
+    let (backlog, last_notice) = catch_up(&app, &account, after).await?;
+    let live = stream::unfold(
+        (rx, app, account, last_notice),
+        |(mut rx, app, account, mut last)| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(ev) if ev.account == account => {
+                        if ev.kind == "notice" && ev.seq <= last {
+                            continue;
+                        }
+                        if ev.kind == "notice" {
+                            last = ev.seq;
+                        }
+                        let out = vec![sse(ev.kind, ev.seq, ev.data.clone())];
+                        return Some((stream::iter(out), (rx, app, account, last)));
+                    }
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        // Too slow for the live feed: replay from the database instead.
+                        let (out, new_last) = catch_up(&app, &account, last).await.ok()?;
+                        last = new_last.max(last);
+                        return Some((stream::iter(out), (rx, app, account, last)));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    )
+    .flatten();
+    let all = stream::iter(backlog).chain(live).map(Ok);
+    Ok(Sse::new(all).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("heartbeat")))
+}

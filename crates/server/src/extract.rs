@@ -1,0 +1,168 @@
+//! Request extractors: authentication, JSON bodies with errors that name the field,
+//! pagination. Every rejection becomes an `ApiError`, so every error has api.md's shape.
+
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::secret::TokenHash;
+
+fn bearer(parts: &Parts) -> Option<TokenHash> {
+    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?;
+    let value = value.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ")?.trim();
+    if token.is_empty() || token.len() > 512 {
+        return None;
+    }
+    Some(TokenHash::of(token))
+}
+
+/// The account a request's bearer token belongs to.
+pub struct AccountId(pub String);
+
+impl<S> FromRequestParts<S> for AccountId
+where
+    App: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let app = App::from_ref(state);
+        let hash = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let account = app.account_for(&hash).ok_or(ApiError::Unauthorized)?;
+        if !app.rate.allow(&hash) {
+            return Err(ApiError::RateLimited);
+        }
+        Ok(AccountId(account))
+    }
+}
+
+/// A request made with the admin token.
+pub struct Admin;
+
+impl<S> FromRequestParts<S> for Admin
+where
+    App: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let app = App::from_ref(state);
+        let hash = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        if !hash.matches(&app.admin) {
+            return Err(ApiError::Unauthorized);
+        }
+        if !app.rate.allow(&hash) {
+            return Err(ApiError::RateLimited);
+        }
+        Ok(Admin)
+    }
+}
+
+/// A JSON body. Errors name the offending field (`input_tokens: invalid type ...`), bodies
+/// over the limit are 413, and unknown fields are refused by the types themselves.
+pub struct Body<T>(pub T);
+
+impl<T, S> FromRequest<S> for Body<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::invalid(format!("body: {}", e.body_text()))
+                }
+            })?;
+        parse_json(&bytes).map(Body)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::invalid("body: a JSON object is required"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            ApiError::invalid(format!("body: {inner}"))
+        } else {
+            ApiError::invalid(format!("{path}: {inner}"))
+        }
+    })
+}
+
+/// The idempotency fingerprint of a request: SHA-256 of its canonical JSON, so formatting
+/// and field order do not matter.
+pub fn body_hash<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let canonical = serde_json::to_vec(value).unwrap_or_default();
+    Sha256::digest(&canonical).to_vec()
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Cursor from a previous page's `next`.
+    pub after: Option<String>,
+    /// 1..=1000, default 100.
+    pub limit: Option<i64>,
+}
+
+impl PageQuery {
+    /// (cursor, limit), validated.
+    pub fn resolve(&self) -> Result<(i64, u32), ApiError> {
+        let limit = self.limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::invalid("limit: must be between 1 and 1000"));
+        }
+        let after = match &self.after {
+            None => 0,
+            Some(s) => s
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| ApiError::invalid("after: not a cursor from this list"))?,
+        };
+        Ok((after, limit as u32))
+    }
+}
+
+/// Query string extraction with api.md's error shape.
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let q = parts.uri.query().unwrap_or("");
+        serde_urlencoded_from(q).map(Query)
+    }
+}
+
+fn serde_urlencoded_from<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{q}")
+            .parse()
+            .map_err(|_| ApiError::invalid("query: malformed"))?,
+    )
+    .map(|axum::extract::Query(v)| v)
+    .map_err(|e| ApiError::invalid(format!("query: {}", e.body_text())))
+}

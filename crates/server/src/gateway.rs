@@ -1,0 +1,209 @@
+//! Payment gateway: one trait, so a real processor can replace the test gateway of api.md.
+//!
+//! The test gateway follows the test cards of api.md with Stripe's semantics: a card that
+//! declines every charge is already declined when it is saved; `4000000000000341` saves
+//! fine and declines every later charge. Charges are idempotent by key and recorded in the
+//! gateway's own table, as a real processor would remember them: a purchase retried after a
+//! crash is never charged twice. Raw card numbers and CVCs are never stored or logged.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Datelike, Utc};
+use rusqlite::Connection;
+
+use crate::secret::TokenHash;
+use crate::store;
+
+/// A card as typed by the user. `Debug` is redacted: the number and CVC must not reach a log.
+pub struct CardInput {
+    pub number: String,
+    pub exp_month: u32,
+    pub exp_year: i32,
+    pub cvc: String,
+}
+
+impl std::fmt::Debug for CardInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CardInput([redacted])")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedCard {
+    pub brand: String,
+    pub last4: String,
+    /// Opaque to the server: how the gateway treats later charges.
+    pub behavior: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GatewayError {
+    /// The card itself is malformed; names the field.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Declined(String),
+    #[error("payment gateway unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub trait PaymentGateway: Send + Sync + 'static {
+    fn save_card(&self, card: &CardInput, now: DateTime<Utc>) -> Result<SavedCard, GatewayError>;
+    /// Charges `cents` to a saved card. Idempotent by `key`: a repeat returns the first
+    /// outcome and charges nothing.
+    fn charge(
+        &self,
+        key: &str,
+        card: &TokenHash,
+        behavior: &str,
+        cents: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), GatewayError>;
+}
+
+pub struct TestGateway {
+    conn: Mutex<Connection>,
+}
+
+impl TestGateway {
+    pub fn open(db: &PathBuf) -> rusqlite::Result<Self> {
+        let conn = Connection::open(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(TestGateway {
+            conn: Mutex::new(conn),
+        })
+    }
+}
+
+pub fn luhn_valid(digits: &str) -> bool {
+    let mut sum = 0;
+    for (i, c) in digits.bytes().rev().enumerate() {
+        let mut d = u32::from(c - b'0');
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum % 10 == 0
+}
+
+fn brand(number: &str) -> &'static str {
+    let two: u32 = number.get(..2).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let four: u32 = number.get(..4).and_then(|s| s.parse().ok()).unwrap_or(0);
+    match () {
+        _ if number.starts_with('4') => "visa",
+        _ if (51..=55).contains(&two) || (2221..=2720).contains(&four) => "mastercard",
+        _ if two == 34 || two == 37 => "amex",
+        _ if number.starts_with("6011") || two == 65 => "discover",
+        _ => "unknown",
+    }
+}
+
+/// Checks what any gateway would check before talking to a processor.
+pub fn validate_card(card: &CardInput, now: DateTime<Utc>) -> Result<(), GatewayError> {
+    let n = &card.number;
+    if !(12..=19).contains(&n.len()) || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(GatewayError::Invalid(
+            "number: must be 12 to 19 digits".into(),
+        ));
+    }
+    if !luhn_valid(n) {
+        return Err(GatewayError::Invalid(
+            "number: not a valid card number (Luhn check failed)".into(),
+        ));
+    }
+    if !(1..=12).contains(&card.exp_month) {
+        return Err(GatewayError::Invalid("exp_month: must be 1 to 12".into()));
+    }
+    if !(2000..=2100).contains(&card.exp_year) {
+        return Err(GatewayError::Invalid("exp_year: must be a four-digit year".into()));
+    }
+    let (y, m) = (now.year(), now.month());
+    if card.exp_year < y || (card.exp_year == y && card.exp_month < m) {
+        return Err(GatewayError::Invalid("exp_year: the card has expired".into()));
+    }
+    if !(3..=4).contains(&card.cvc.len()) || !card.cvc.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(GatewayError::Invalid("cvc: must be 3 or 4 digits".into()));
+    }
+    Ok(())
+}
+
+impl PaymentGateway for TestGateway {
+    fn save_card(&self, card: &CardInput, now: DateTime<Utc>) -> Result<SavedCard, GatewayError> {
+        validate_card(card, now)?;
+        let behavior = match card.number.as_str() {
+            "4000000000000002" => return Err(GatewayError::Declined("card declined".into())),
+            "4000000000009995" => {
+                return Err(GatewayError::Declined("insufficient funds".into()))
+            }
+            "4000000000000341" => "decline_charges",
+            _ => "succeed",
+        };
+        let last4 = card.number[card.number.len() - 4..].to_owned();
+        Ok(SavedCard {
+            brand: brand(&card.number).to_owned(),
+            last4,
+            behavior: behavior.to_owned(),
+        })
+    }
+
+    fn charge(
+        &self,
+        key: &str,
+        card: &TokenHash,
+        behavior: &str,
+        cents: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), GatewayError> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let unavailable = |e: rusqlite::Error| GatewayError::Unavailable(e.to_string());
+        let outcome = match store::gateway_charge_get(&conn, key).map_err(unavailable)? {
+            Some(previous) => previous,
+            None => {
+                let outcome = if behavior == "succeed" {
+                    "succeeded"
+                } else {
+                    "declined"
+                };
+                store::gateway_charge_put(&conn, key, card, cents, outcome, now)
+                    .map_err(unavailable)?;
+                outcome.to_owned()
+            }
+        };
+        if outcome == "succeeded" {
+            Ok(())
+        } else {
+            Err(GatewayError::Declined("card declined".into()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luhn_accepts_test_cards_and_rejects_typos() {
+        assert!(luhn_valid("4242424242424242"));
+        assert!(luhn_valid("4000000000000341"));
+        assert!(!luhn_valid("4242424242424241"));
+        assert_eq!(brand("4242424242424242"), "visa");
+        assert_eq!(brand("5555555555554444"), "mastercard");
+    }
+
+    #[test]
+    fn card_input_never_prints_its_number() {
+        let c = CardInput {
+            number: "4242424242424242".into(),
+            exp_month: 1,
+            exp_year: 2030,
+            cvc: "123".into(),
+        };
+        assert!(!format!("{c:?}").contains("4242"));
+    }
+}

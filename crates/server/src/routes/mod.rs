@@ -1,0 +1,70 @@
+//! The HTTP surface: every route of api.md, registered once for both routing and the
+//! OpenAPI document (utoipa-axum), so the document cannot drift from what is served.
+
+pub mod account;
+pub mod admin;
+pub mod meta;
+pub mod payments;
+pub mod reviews;
+pub mod usage;
+
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::App;
+use crate::error::ApiError;
+
+/// Bodies over this are refused with 413 (api.md).
+pub const MAX_BODY: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "creditbar API", version = "1", description = "The credit ledger and account API of creditbar (api.md)."),
+    modifiers(&Security)
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
+        components.add_security_scheme("bearer", bearer());
+        components.add_security_scheme("admin", bearer());
+    }
+}
+
+pub fn router(app: App) -> axum::Router {
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(meta::health))
+        .routes(routes!(meta::catalog))
+        .routes(routes!(admin::create_account))
+        .routes(routes!(admin::create_token))
+        .routes(routes!(admin::change_plan))
+        .routes(routes!(admin::grant))
+        .routes(routes!(admin::clock))
+        .routes(routes!(account::get_account, account::patch_account))
+        .routes(routes!(account::balance))
+        .routes(routes!(account::ledger))
+        .routes(routes!(account::notices))
+        .routes(routes!(usage::post_usage, usage::get_usage))
+        .routes(routes!(usage::post_hold))
+        .routes(routes!(usage::settle_hold))
+        .routes(routes!(usage::void_hold))
+        .routes(routes!(payments::list_purchases))
+        .routes(routes!(crate::events::events))
+        .with_state(app)
+        .split_for_parts();
+    let doc = api.clone();
+    router
+        .route("/v1/openapi.json", axum::routing::get(move || async move { Json(doc) }))
+        .fallback(|| async { ApiError::NotFound("route").into_response() })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}

@@ -1,0 +1,1 @@
+//! Usage reviews. (Being filled in.)

@@ -1,0 +1,749 @@
+//! All SQL lives here: the schema, its migrations, and every query. The writer and the
+//! read handlers call these functions; nothing else in the server writes SQL. A PostgreSQL
+//! backend replaces this module (same functions over another connection type).
+//!
+//! Ledger entries are immutable (triggers refuse UPDATE and DELETE). The per-account state
+//! blob (`accounts.state`) is a projection of the ledger, verified by `check`.
+
+use chrono::{DateTime, Utc};
+use creditbar_ledger::{Account, Entry, Hold, Lot, Notice};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite_migration::{Migrations, M};
+
+use crate::secret::TokenHash;
+
+const MIGRATIONS: &[M<'static>] = &[M::up(
+    r#"
+CREATE TABLE accounts (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE TABLE tokens (
+    hash BLOB PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    created_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE grants (
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    id TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    effective_at TEXT NOT NULL,
+    expires_at TEXT,
+    PRIMARY KEY (account_id, id)
+) WITHOUT ROWID;
+CREATE TABLE ledger (
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    seq INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    type TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    balance_after INTEGER NOT NULL,
+    grant_id TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    PRIMARY KEY (account_id, seq)
+) WITHOUT ROWID;
+CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
+    BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END;
+CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
+    BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END;
+CREATE TABLE notices (
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    seq INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (account_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE usage_events (
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    local_day TEXT NOT NULL,
+    project TEXT NOT NULL,
+    thread TEXT NOT NULL,
+    model TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    cached_input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    charged INTEGER NOT NULL,
+    hold_id TEXT,
+    PRIMARY KEY (account_id, id)
+) WITHOUT ROWID;
+CREATE INDEX usage_by_time ON usage_events (account_id, at);
+CREATE TABLE holds (
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    id TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+) WITHOUT ROWID;
+CREATE TABLE payment_methods (
+    token_hash BLOB PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    id TEXT NOT NULL,
+    brand TEXT NOT NULL,
+    last4 TEXT NOT NULL,
+    exp_month INTEGER NOT NULL,
+    exp_year INTEGER NOT NULL,
+    behavior TEXT NOT NULL,
+    created_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE purchases (
+    n INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    pack TEXT,
+    credits INTEGER NOT NULL,
+    price_cents INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    UNIQUE (account_id, id)
+);
+CREATE TABLE auto_refill_methods (
+    account_id TEXT PRIMARY KEY REFERENCES accounts(id),
+    payment_token_hash BLOB NOT NULL
+);
+CREATE TABLE idempotency (
+    account_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    body_hash BLOB NOT NULL,
+    status INTEGER NOT NULL,
+    response TEXT NOT NULL,
+    PRIMARY KEY (account_id, scope, key)
+) WITHOUT ROWID;
+CREATE TABLE usage_reviews (
+    n INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (account_id, id)
+);
+CREATE TABLE gateway_charges (
+    key TEXT PRIMARY KEY,
+    token_hash BLOB NOT NULL,
+    cents INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+"#,
+)];
+
+/// How much a commit must survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    /// WAL + synchronous=NORMAL: a commit reached the OS before it is acknowledged, so it
+    /// survives a crash of the process (kill -9); the last commits may be lost on power loss.
+    Process,
+    /// WAL + synchronous=FULL: every commit is fsynced before it is acknowledged; survives
+    /// power loss.
+    Power,
+}
+
+pub fn open(path: &std::path::Path, durability: Durability) -> rusqlite::Result<Connection> {
+    let mut conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let sync = match durability {
+        Durability::Process => "NORMAL",
+        Durability::Power => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Migrations::from_slice(MIGRATIONS)
+        .to_latest(&mut conn)
+        .map_err(|e| rusqlite::Error::InvalidParameterName(format!("migration failed: {e}")))?;
+    Ok(conn)
+}
+
+pub fn open_reader(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn json_err(e: serde_json::Error) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
+}
+
+// ---------------------------------------------------------------- accounts and tokens
+
+pub struct StoredAccount {
+    pub email: String,
+    pub state: Account,
+}
+
+pub fn load_accounts(conn: &Connection) -> rusqlite::Result<Vec<StoredAccount>> {
+    let mut stmt = conn.prepare("SELECT email, state FROM accounts")?;
+    let rows = stmt.query_map([], |r| {
+        let email: String = r.get(0)?;
+        let state: String = r.get(1)?;
+        Ok((email, state))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (email, state) = row?;
+        let state: Account = serde_json::from_str(&state).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
+        })?;
+        out.push(StoredAccount { email, state });
+    }
+    Ok(out)
+}
+
+pub fn load_tokens(conn: &Connection) -> rusqlite::Result<Vec<(TokenHash, String)>> {
+    let mut stmt = conn.prepare("SELECT hash, account_id FROM tokens")?;
+    let rows = stmt.query_map([], |r| {
+        let hash: Vec<u8> = r.get(0)?;
+        let account: String = r.get(1)?;
+        Ok((hash, account))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (hash, account) = row?;
+        if let Ok(h) = <[u8; 32]>::try_from(hash.as_slice()) {
+            out.push((TokenHash(h), account));
+        }
+    }
+    Ok(out)
+}
+
+pub fn insert_account(tx: &Transaction, email: &str, state: &Account) -> rusqlite::Result<()> {
+    let json = serde_json::to_string(state).map_err(json_err)?;
+    tx.prepare_cached("INSERT INTO accounts (id, email, created_at, state) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![state.id, email, ts(state.created_at), json])?;
+    Ok(())
+}
+
+pub fn save_state(tx: &Transaction, state: &Account) -> rusqlite::Result<()> {
+    let json = serde_json::to_string(state).map_err(json_err)?;
+    tx.prepare_cached("UPDATE accounts SET state = ?2 WHERE id = ?1")?
+        .execute(params![state.id, json])?;
+    Ok(())
+}
+
+pub fn insert_token(
+    tx: &Transaction,
+    hash: &TokenHash,
+    account: &str,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT INTO tokens (hash, account_id, created_at) VALUES (?1, ?2, ?3)")?
+        .execute(params![hash.0.as_slice(), account, ts(now)])?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- what a step produced
+
+pub fn insert_entries(tx: &Transaction, account: &str, entries: &[Entry]) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO ledger (account_id, seq, at, type, bucket, amount, balance_after, grant_id, ref)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for e in entries {
+        stmt.execute(params![
+            account,
+            e.seq as i64,
+            ts(e.at),
+            e.kind.as_str(),
+            e.bucket.as_str(),
+            e.amount.micros(),
+            e.balance_after.micros(),
+            e.grant_id,
+            e.reference
+        ])?;
+    }
+    Ok(())
+}
+
+pub fn insert_notices(tx: &Transaction, account: &str, notices: &[Notice]) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO notices (account_id, seq, at, body) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for n in notices {
+        let body = serde_json::to_string(n).map_err(json_err)?;
+        stmt.execute(params![account, n.seq as i64, ts(n.at), body])?;
+    }
+    Ok(())
+}
+
+pub fn insert_lots(tx: &Transaction, account: &str, lots: &[Lot]) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO grants (account_id, id, bucket, amount, effective_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for l in lots {
+        stmt.execute(params![
+            account,
+            l.id,
+            l.bucket.as_str(),
+            l.amount.micros(),
+            ts(l.effective_at),
+            l.expires_at.map(ts)
+        ])?;
+    }
+    Ok(())
+}
+
+pub fn upsert_holds(tx: &Transaction, account: &str, holds: &[Hold]) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO holds (account_id, id, amount, created_at, expires_at, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (account_id, id) DO UPDATE SET status = excluded.status",
+    )?;
+    for h in holds {
+        stmt.execute(params![
+            account,
+            h.id,
+            h.amount.micros(),
+            ts(h.created_at),
+            ts(h.expires_at),
+            h.status.as_str()
+        ])?;
+    }
+    Ok(())
+}
+
+pub fn hold_status(conn: &Connection, account: &str, id: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT status FROM holds WHERE account_id = ?1 AND id = ?2")?
+        .query_row(params![account, id], |r| r.get(0))
+        .optional()
+}
+
+// ---------------------------------------------------------------- usage
+
+pub struct UsageRow<'a> {
+    pub id: &'a str,
+    pub at: DateTime<Utc>,
+    pub local_day: String,
+    pub project: &'a str,
+    pub thread: &'a str,
+    pub model: &'a str,
+    pub kind: &'a str,
+    pub status: &'a str,
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub output_tokens: u64,
+    pub charged: i64,
+    pub hold_id: Option<&'a str>,
+}
+
+pub fn insert_usage(tx: &Transaction, account: &str, u: &UsageRow) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO usage_events (account_id, id, at, local_day, project, thread, model, kind,
+             status, input_tokens, cached_input_tokens, output_tokens, charged, hold_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        account,
+        u.id,
+        ts(u.at),
+        u.local_day,
+        u.project,
+        u.thread,
+        u.model,
+        u.kind,
+        u.status,
+        u.input_tokens as i64,
+        u.cached_input_tokens as i64,
+        u.output_tokens as i64,
+        u.charged,
+        u.hold_id
+    ])?;
+    Ok(())
+}
+
+pub struct UsageGroup {
+    pub key: String,
+    pub charged: i64,
+    pub events: i64,
+    pub input_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub output_tokens: i64,
+}
+
+#[derive(Clone, Copy)]
+pub enum UsageGrouping {
+    Day,
+    Model,
+    Project,
+    Thread,
+}
+
+pub fn usage_groups(
+    conn: &Connection,
+    account: &str,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    group: UsageGrouping,
+) -> rusqlite::Result<Vec<UsageGroup>> {
+    // One constant statement per grouping: the column is never spliced in from input.
+    let sql = match group {
+        UsageGrouping::Day => {
+            "SELECT local_day, SUM(charged), COUNT(*), SUM(input_tokens), SUM(cached_input_tokens), SUM(output_tokens)
+             FROM usage_events WHERE account_id = ?1 AND at >= ?2 AND at < ?3 GROUP BY local_day ORDER BY local_day"
+        }
+        UsageGrouping::Model => {
+            "SELECT model, SUM(charged), COUNT(*), SUM(input_tokens), SUM(cached_input_tokens), SUM(output_tokens)
+             FROM usage_events WHERE account_id = ?1 AND at >= ?2 AND at < ?3 GROUP BY model ORDER BY SUM(charged) DESC, model"
+        }
+        UsageGrouping::Project => {
+            "SELECT project, SUM(charged), COUNT(*), SUM(input_tokens), SUM(cached_input_tokens), SUM(output_tokens)
+             FROM usage_events WHERE account_id = ?1 AND at >= ?2 AND at < ?3 GROUP BY project ORDER BY SUM(charged) DESC, project"
+        }
+        UsageGrouping::Thread => {
+            "SELECT thread, SUM(charged), COUNT(*), SUM(input_tokens), SUM(cached_input_tokens), SUM(output_tokens)
+             FROM usage_events WHERE account_id = ?1 AND at >= ?2 AND at < ?3 GROUP BY thread ORDER BY SUM(charged) DESC, thread"
+        }
+    };
+    let from = from.map(ts).unwrap_or_else(|| "0000".into());
+    let to = to.map(ts).unwrap_or_else(|| "9999".into());
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params![account, from, to], |r| {
+        Ok(UsageGroup {
+            key: r.get(0)?,
+            charged: r.get(1)?,
+            events: r.get(2)?,
+            input_tokens: r.get(3)?,
+            cached_input_tokens: r.get(4)?,
+            output_tokens: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+// ---------------------------------------------------------------- ledger and notices reads
+
+pub struct LedgerRow {
+    pub seq: i64,
+    pub at: String,
+    pub kind: String,
+    pub bucket: String,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub grant_id: String,
+    pub reference: String,
+}
+
+pub fn ledger_page(
+    conn: &Connection,
+    account: &str,
+    after: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<LedgerRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, at, type, bucket, amount, balance_after, grant_id, ref FROM ledger
+         WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![account, after, limit], |r| {
+        Ok(LedgerRow {
+            seq: r.get(0)?,
+            at: r.get(1)?,
+            kind: r.get(2)?,
+            bucket: r.get(3)?,
+            amount: r.get(4)?,
+            balance_after: r.get(5)?,
+            grant_id: r.get(6)?,
+            reference: r.get(7)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub fn notices_page(
+    conn: &Connection,
+    account: &str,
+    after: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<(i64, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, body FROM notices WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![account, after, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+// ---------------------------------------------------------------- idempotency
+
+pub struct StoredResponse {
+    pub body_hash: Vec<u8>,
+    pub status: u16,
+    pub response: String,
+}
+
+pub fn idempotent_get(
+    conn: &Connection,
+    account: &str,
+    scope: &str,
+    key: &str,
+) -> rusqlite::Result<Option<StoredResponse>> {
+    conn.prepare_cached(
+        "SELECT body_hash, status, response FROM idempotency WHERE account_id = ?1 AND scope = ?2 AND key = ?3",
+    )?
+    .query_row(params![account, scope, key], |r| {
+        Ok(StoredResponse {
+            body_hash: r.get(0)?,
+            status: r.get(1)?,
+            response: r.get(2)?,
+        })
+    })
+    .optional()
+}
+
+pub fn idempotent_put(
+    tx: &Transaction,
+    account: &str,
+    scope: &str,
+    key: &str,
+    body_hash: &[u8],
+    status: u16,
+    response: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO idempotency (account_id, scope, key, body_hash, status, response) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![account, scope, key, body_hash, status, response])?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- payments
+
+pub struct PaymentMethodRow {
+    pub account_id: String,
+    pub id: String,
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: u32,
+    pub exp_year: i32,
+    pub behavior: String,
+}
+
+pub fn insert_payment_method(
+    tx: &Transaction,
+    hash: &TokenHash,
+    m: &PaymentMethodRow,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO payment_methods (token_hash, account_id, id, brand, last4, exp_month, exp_year, behavior, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        hash.0.as_slice(),
+        m.account_id,
+        m.id,
+        m.brand,
+        m.last4,
+        m.exp_month,
+        m.exp_year,
+        m.behavior,
+        ts(now)
+    ])?;
+    Ok(())
+}
+
+pub fn payment_method(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Option<PaymentMethodRow>> {
+    conn.prepare_cached(
+        "SELECT account_id, id, brand, last4, exp_month, exp_year, behavior FROM payment_methods WHERE token_hash = ?1",
+    )?
+    .query_row(params![hash.0.as_slice()], |r| {
+        Ok(PaymentMethodRow {
+            account_id: r.get(0)?,
+            id: r.get(1)?,
+            brand: r.get(2)?,
+            last4: r.get(3)?,
+            exp_month: r.get(4)?,
+            exp_year: r.get(5)?,
+            behavior: r.get(6)?,
+        })
+    })
+    .optional()
+}
+
+pub fn set_auto_refill_method(tx: &Transaction, account: &str, hash: &TokenHash) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO auto_refill_methods (account_id, payment_token_hash) VALUES (?1, ?2)
+         ON CONFLICT (account_id) DO UPDATE SET payment_token_hash = excluded.payment_token_hash",
+    )?
+    .execute(params![account, hash.0.as_slice()])?;
+    Ok(())
+}
+
+pub fn auto_refill_method(conn: &Connection, account: &str) -> rusqlite::Result<Option<TokenHash>> {
+    let raw: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT payment_token_hash FROM auto_refill_methods WHERE account_id = ?1")?
+        .query_row(params![account], |r| r.get(0))
+        .optional()?;
+    Ok(raw.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok().map(TokenHash)))
+}
+
+pub struct PurchaseRow {
+    pub n: i64,
+    pub id: String,
+    pub created_at: String,
+    pub source: String,
+    pub pack: Option<String>,
+    pub credits: i64,
+    pub price_cents: i64,
+    pub status: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn insert_purchase(
+    tx: &Transaction,
+    account: &str,
+    id: &str,
+    at: DateTime<Utc>,
+    source: &str,
+    pack: Option<&str>,
+    credits: i64,
+    price_cents: i64,
+    status: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO purchases (account_id, id, created_at, source, pack, credits, price_cents, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![account, id, ts(at), source, pack, credits, price_cents, status])?;
+    Ok(())
+}
+
+pub fn purchases_page(conn: &Connection, account: &str, after: i64, limit: u32) -> rusqlite::Result<Vec<PurchaseRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT n, id, created_at, source, pack, credits, price_cents, status FROM purchases
+         WHERE account_id = ?1 AND n > ?2 ORDER BY n LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![account, after, limit], |r| {
+        Ok(PurchaseRow {
+            n: r.get(0)?,
+            id: r.get(1)?,
+            created_at: r.get(2)?,
+            source: r.get(3)?,
+            pack: r.get(4)?,
+            credits: r.get(5)?,
+            price_cents: r.get(6)?,
+            status: r.get(7)?,
+        })
+    })?;
+    rows.collect()
+}
+
+// ---------------------------------------------------------------- usage reviews
+
+pub fn insert_review(tx: &Transaction, account: &str, id: &str, body: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT INTO usage_reviews (account_id, id, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![account, id, body])?;
+    Ok(())
+}
+
+pub fn update_review(tx: &Transaction, account: &str, id: &str, body: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE usage_reviews SET body = ?3 WHERE account_id = ?1 AND id = ?2")?
+        .execute(params![account, id, body])?;
+    Ok(())
+}
+
+/// Finds a review by id alone (admin) → (account, body).
+pub fn review_by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<(String, String)>> {
+    conn.prepare_cached("SELECT account_id, body FROM usage_reviews WHERE id = ?1 LIMIT 1")?
+        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+}
+
+pub fn reviews_page(conn: &Connection, account: &str, after: i64, limit: u32) -> rusqlite::Result<Vec<(i64, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT n, body FROM usage_reviews WHERE account_id = ?1 AND n > ?2 ORDER BY n LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![account, after, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+// ---------------------------------------------------------------- test gateway
+
+pub fn gateway_charge_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT outcome FROM gateway_charges WHERE key = ?1")?
+        .query_row(params![key], |r| r.get(0))
+        .optional()
+}
+
+pub fn gateway_charge_put(
+    conn: &Connection,
+    key: &str,
+    hash: &TokenHash,
+    cents: i64,
+    outcome: &str,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO gateway_charges (key, token_hash, cents, outcome, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![key, hash.0.as_slice(), cents, outcome, ts(now)])?;
+    Ok(())
+}
+
+pub fn gateway_charge_count(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT COUNT(*) FROM gateway_charges WHERE outcome = 'succeeded'", [], |r| r.get(0))
+}
+
+// ---------------------------------------------------------------- verification
+
+/// Problems found by `check`: each line names an account and what disagrees.
+pub fn check(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for stored in load_accounts(conn)? {
+        let a = &stored.state;
+        let (sum, last): (i64, Option<i64>) = conn.query_row(
+            "SELECT COALESCE(SUM(amount), 0),
+                    (SELECT balance_after FROM ledger WHERE account_id = ?1 ORDER BY seq DESC LIMIT 1)
+             FROM ledger WHERE account_id = ?1",
+            params![a.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let projected = a.ledger_balance().micros();
+        if sum != projected {
+            problems.push(format!("{}: ledger sum {sum} != projected balance {projected}", a.id));
+        }
+        if last.unwrap_or(0) != sum {
+            problems.push(format!("{}: last balance_after {:?} != ledger sum {sum}", a.id, last));
+        }
+        if sum < 0 {
+            problems.push(format!("{}: negative balance {sum}", a.id));
+        }
+        for lot in &a.lots {
+            let lot_sum: i64 = conn.query_row(
+                "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account_id = ?1 AND grant_id = ?2",
+                params![a.id, lot.id],
+                |r| r.get(0),
+            )?;
+            if lot_sum != lot.remaining.micros() {
+                problems.push(format!(
+                    "{}: lot {} remaining {} != its entries {lot_sum}",
+                    a.id,
+                    lot.id,
+                    lot.remaining.micros()
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
