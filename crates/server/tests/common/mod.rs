@@ -1,0 +1,202 @@
+//! Black-box harness: starts the real `creditbar-server` binary on an ephemeral loopback
+//! port with a temporary SQLite file, and speaks real HTTP to it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{json, Value};
+
+pub const ADMIN: &str = "test-admin-token";
+/// The instant the test clock starts at unless a test says otherwise.
+pub const START: &str = "2026-11-21T18:00:00Z";
+
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::blocking::Client,
+}
+
+pub struct Options {
+    pub test_clock: Option<String>,
+    pub rate_limit: u32,
+    pub extra: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { test_clock: Some(START.into()), rate_limit: 0, extra: vec![] }
+    }
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Self::start_with(Options::default())
+    }
+
+    pub fn start_with(opts: Options) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, opts)
+    }
+
+    /// Starts on an existing directory (the database is `dir/server.db`): for restarts.
+    pub fn start_in(dir: tempfile::TempDir, opts: Options) -> Server {
+        let db = dir.path().join("server.db");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_creditbar-server"));
+        cmd.arg("--db").arg(&db).arg("--listen").arg("127.0.0.1:0");
+        cmd.arg("--admin-token").arg(ADMIN);
+        cmd.arg("--rate-limit").arg(opts.rate_limit.to_string());
+        if let Some(t) = &opts.test_clock {
+            cmd.arg("--test-clock").env("CREDITBAR_TEST_CLOCK_START", t);
+        }
+        cmd.args(&opts.extra);
+        cmd.env("RUST_LOG", "warn");
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("start creditbar-server");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines.next().expect("server exited before listening").unwrap();
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                break addr.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let http = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(30)).build().unwrap();
+        Server { child, base, dir, http }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("server.db")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Kills the process (SIGKILL) and hands back its directory for a restart.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        self.child.kill().ok();
+        self.child.wait().ok();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        dir
+    }
+
+    pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(m, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap();
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value)
+    }
+
+    pub fn raw(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(m, self.url(path)).header("content-type", "application/json").body(body.to_owned());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> Value {
+        let (s, v) = self.call("GET", path, Some(token), None);
+        assert_eq!(s, 200, "GET {path}: {v}");
+        v
+    }
+
+    pub fn admin(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        self.call(method, path, Some(ADMIN), Some(body))
+    }
+
+    /// Creates an account; returns (account id, token).
+    pub fn account(&self, plan: &str, timezone: &str) -> (String, String) {
+        let n: u64 = rand_suffix();
+        let (s, v) = self.admin("POST", "/v1/admin/accounts", json!({"email": format!("user{n}@example.com"), "plan": plan, "timezone": timezone}));
+        assert_eq!(s, 201, "create account: {v}");
+        (v["account"]["id"].as_str().unwrap().to_owned(), v["token"].as_str().unwrap().to_owned())
+    }
+
+    pub fn available(&self, token: &str) -> i64 {
+        self.get("/v1/balance", token)["available"].as_i64().unwrap()
+    }
+
+    pub fn advance(&self, seconds: i64) -> Value {
+        let (s, v) = self.admin("POST", "/v1/admin/clock", json!({"advance_seconds": seconds}));
+        assert_eq!(s, 200, "advance: {v}");
+        v
+    }
+
+    /// Every ledger entry of the account, following cursors.
+    pub fn ledger(&self, token: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let path = match &after { Some(a) => format!("/v1/ledger?limit=1000&after={a}"), None => "/v1/ledger?limit=1000".into() };
+            let page = self.get(&path, token);
+            out.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next"].as_str() { Some(n) => after = Some(n.to_owned()), None => break }
+        }
+        out
+    }
+
+    /// Asserts the invariant of the product: the balance is the sum of the ledger.
+    pub fn assert_balance_is_ledger_sum(&self, token: &str) {
+        let entries = self.ledger(token);
+        let sum: i64 = entries.iter().map(|e| e["amount"].as_i64().unwrap()).sum();
+        let b = self.get("/v1/balance", token);
+        let buckets: i64 = ["daily", "subscription", "bonus", "purchased"].iter().map(|k| b["buckets"][k]["available"].as_i64().unwrap()).sum();
+        assert_eq!(sum, buckets, "ledger sum vs bucket total");
+        assert_eq!(b["available"].as_i64().unwrap(), (buckets - b["held"].as_i64().unwrap()).max(0));
+        if let Some(last) = entries.last() {
+            assert_eq!(last["balance_after"].as_i64().unwrap(), sum);
+        }
+        assert!(sum >= 0);
+    }
+
+    pub fn check_db(&self) -> (bool, String) {
+        check_db(&self.db_path())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// Runs `creditbar-server --check` on a database.
+pub fn check_db(db: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_creditbar-server")).arg("--db").arg(db).arg("--check").output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+pub fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    t ^ N.fetch_add(1, Ordering::SeqCst).wrapping_mul(0x9E3779B97F4A7C15)
+}
+
+/// A usage body: `tokens` premium output tokens (300 µcr each).
+pub fn usage(id: &str, model: &str, input: u64, cached: u64, output: u64) -> Value {
+    json!({"id": id, "project": "proj", "thread": "thread-1", "model": model, "kind": "chat", "status": "completed",
+           "input_tokens": input, "cached_input_tokens": cached, "output_tokens": output})
+}
+
+pub const CREDIT: i64 = 1_000_000;
