@@ -24,3 +24,7 @@ install_test_deps() {
   install_rust_components
   apt_install pkg-config python3
 }
+
+install_run_deps() {
+  apt_install pkg-config
+}
