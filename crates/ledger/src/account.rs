@@ -688,6 +688,7 @@ impl Account {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn add_lot(
         &mut self,
         step: &mut Step,

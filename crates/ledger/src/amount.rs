@@ -114,6 +114,7 @@ impl fmt::Display for Cents {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

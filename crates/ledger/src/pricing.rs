@@ -58,6 +58,7 @@ pub fn price(catalog: &Catalog, usage: &Usage) -> Result<Credits, LedgerError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -157,6 +157,7 @@ pub fn local_month_key(tz: Tz, now: DateTime<Utc>) -> i64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
