@@ -81,8 +81,7 @@ impl Server {
     pub fn kill(mut self) -> tempfile::TempDir {
         self.child.kill().ok();
         self.child.wait().ok();
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        dir
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 
     pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
@@ -200,3 +199,148 @@ pub fn usage(id: &str, model: &str, input: u64, cached: u64, output: u64) -> Val
 }
 
 pub const CREDIT: i64 = 1_000_000;
+
+// ---------------------------------------------------------------- helpers for the suite
+
+/// A whole HTTP answer: status, headers and the body exactly as sent.
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::String(self.text.clone()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+}
+
+impl Server {
+    /// Sends any request with extra headers and an optional raw body.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Answer {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(m, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_owned());
+        }
+        let resp = req.send().unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().unwrap();
+        Answer {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    /// The raw body of a GET that must succeed.
+    pub fn text(&self, path: &str, token: &str) -> String {
+        let a = self.send("GET", path, Some(token), &[], None);
+        assert_eq!(a.status, 200, "GET {path}: {}", a.text);
+        a.text
+    }
+
+    /// Every notice of the account, following cursors.
+    pub fn notices(&self, token: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut path = "/v1/notices?limit=1000".to_owned();
+        loop {
+            let page = self.get(&path, token);
+            out.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next"].as_str() {
+                Some(n) => path = format!("/v1/notices?limit=1000&after={n}"),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Moves the test clock to `now` (RFC 3339).
+    pub fn set_clock(&self, now: &str) -> Value {
+        let (s, v) = self.admin("POST", "/v1/admin/clock", json!({ "now": now }));
+        assert_eq!(s, 200, "set clock to {now}: {v}");
+        v
+    }
+
+    /// A bonus grant by the admin; returns the created grant.
+    pub fn grant(&self, account: &str, id: &str, amount: i64) -> Value {
+        let body = json!({"id": id, "amount": amount, "reason": "promo"});
+        let (s, v) = self.admin(
+            "POST",
+            &format!("/v1/admin/accounts/{account}/grants"),
+            body,
+        );
+        assert_eq!(s, 201, "grant {id}: {v}");
+        v
+    }
+}
+
+/// A client of its own, for tests that hammer the server from many threads.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// Parses an RFC 3339 time, so times compare whatever their formatting.
+pub fn utc(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap_or_else(|e| panic!("`{s}` is not RFC 3339: {e}"))
+        .with_timezone(&chrono::Utc)
+}
+
+/// The time in a JSON field, parsed.
+pub fn time_of(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    utc(v.as_str().unwrap_or_else(|| panic!("not a time: {v}")))
+}
+
+/// Asserts an api.md error: the status, and a body that is exactly
+/// `{"error": {"code", "message"}}` with the given code and a non-empty message.
+pub fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
+    assert_eq!(status, want_status, "status of {body}");
+    let outer = body
+        .as_object()
+        .unwrap_or_else(|| panic!("error body is not an object: {body}"));
+    assert_eq!(outer.len(), 1, "error body has only `error`: {body}");
+    let inner = body["error"]
+        .as_object()
+        .unwrap_or_else(|| panic!("`error` is not an object: {body}"));
+    assert_eq!(inner.len(), 2, "`error` has only code and message: {body}");
+    assert_eq!(inner["code"], json!(want_code), "code of {body}");
+    let message = inner["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("message is not a string: {body}"));
+    assert!(!message.trim().is_empty(), "empty message: {body}");
+}
+
+/// The ledger entries that reference `reference`.
+pub fn entries_for<'a>(ledger: &'a [Value], reference: &str) -> Vec<&'a Value> {
+    ledger
+        .iter()
+        .filter(|e| e["ref"] == json!(reference))
+        .collect()
+}
