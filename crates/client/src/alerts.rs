@@ -1,0 +1,450 @@
+//! The alert policy: which notifications to raise, as a pure function of what was known
+//! before, the user's settings, and what just arrived. No I/O, no clock; delivery lives in
+//! `notify.rs`, persistence in the cache.
+//!
+//! Rules (product.md, "Notifications"):
+//! - once per event, across restarts: notices are handled in `seq` order and the last
+//!   handled seq is part of the persisted state;
+//! - nothing fires at start for a state already known: the first pass only records;
+//! - low balance is the client's call against the user's threshold, once per crossing,
+//!   re-armed only when the balance is back above the threshold plus a margin (hysteresis),
+//!   so a balance hovering at the threshold does not chatter;
+//! - a burst is coalesced: several events of one kind become one notification, and more
+//!   than `MAX_SEPARATE` notifications at once become one summary;
+//! - each kind can be switched off; daily resets are off by default (they happen daily).
+
+use std::collections::BTreeMap;
+
+use creditbar_ledger::Credits;
+use serde::{Deserialize, Serialize};
+
+use crate::wire::{Balance, Notice};
+
+/// More notifications than this in one pass are folded into one summary.
+pub const MAX_SEPARATE: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    LowBalance,
+    Exhausted,
+    DailyReset,
+    SubscriptionReset,
+    RefillCharged,
+    RefillFailed,
+    BonusReceived,
+    PurchaseCompleted,
+    ReviewResolved,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 9] = [
+        AlertKind::LowBalance,
+        AlertKind::Exhausted,
+        AlertKind::DailyReset,
+        AlertKind::SubscriptionReset,
+        AlertKind::RefillCharged,
+        AlertKind::RefillFailed,
+        AlertKind::BonusReceived,
+        AlertKind::PurchaseCompleted,
+        AlertKind::ReviewResolved,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertKind::LowBalance => "low_balance",
+            AlertKind::Exhausted => "exhausted",
+            AlertKind::DailyReset => "daily_reset",
+            AlertKind::SubscriptionReset => "subscription_reset",
+            AlertKind::RefillCharged => "refill_charged",
+            AlertKind::RefillFailed => "refill_failed",
+            AlertKind::BonusReceived => "bonus_received",
+            AlertKind::PurchaseCompleted => "purchase_completed",
+            AlertKind::ReviewResolved => "review_resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    fn on_by_default(self) -> bool {
+        self != AlertKind::DailyReset
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertSettings {
+    /// Low-balance threshold in micro-credits.
+    pub low_threshold: i64,
+    /// Kinds switched away from their default.
+    #[serde(default)]
+    pub overrides: BTreeMap<AlertKind, bool>,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            low_threshold: 50 * creditbar_ledger::MICROS_PER_CREDIT,
+            overrides: BTreeMap::new(),
+        }
+    }
+}
+
+impl AlertSettings {
+    pub fn enabled(&self, kind: AlertKind) -> bool {
+        self.overrides
+            .get(&kind)
+            .copied()
+            .unwrap_or(kind.on_by_default())
+    }
+
+    pub fn set(&mut self, kind: AlertKind, on: bool) {
+        if on == kind.on_by_default() {
+            self.overrides.remove(&kind);
+        } else {
+            self.overrides.insert(kind, on);
+        }
+    }
+
+    /// The balance at which low-balance alerts re-arm: the threshold plus a tenth of it
+    /// (at least one credit).
+    pub fn rearm_at(&self) -> i64 {
+        self.low_threshold
+            .saturating_add((self.low_threshold / 10).max(creditbar_ledger::MICROS_PER_CREDIT))
+    }
+}
+
+/// What the policy remembers between passes (persisted in the cache).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AlertState {
+    pub initialized: bool,
+    pub last_notice_seq: u64,
+    /// True while a low-balance alert may fire.
+    pub low_armed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub kinds: Vec<AlertKind>,
+    pub title: String,
+    pub body: String,
+}
+
+fn credits(micros: i64) -> String {
+    Credits::from_micros(micros).to_string()
+}
+
+fn data_i64(n: &Notice, field: &str) -> i64 {
+    n.data.get(field).and_then(|v| v.as_i64()).unwrap_or(0)
+}
+
+fn data_str<'a>(n: &'a Notice, field: &str) -> &'a str {
+    n.data.get(field).and_then(|v| v.as_str()).unwrap_or("")
+}
+
+fn dollars(cents: i64) -> String {
+    creditbar_ledger::Cents(cents).to_string()
+}
+
+/// One notice as the kind of alert it is and a line describing it.
+fn describe(n: &Notice) -> Option<(AlertKind, String)> {
+    let line = match n.kind.as_str() {
+        "reset" => {
+            let amount = credits(data_i64(n, "amount"));
+            return Some(match data_str(n, "bucket") {
+                "daily" => (AlertKind::DailyReset, format!("Your daily {amount} are ready.")),
+                _ => (AlertKind::SubscriptionReset, format!("Your plan renewed: {amount} for this period.")),
+            });
+        }
+        "exhausted" => (AlertKind::Exhausted, "You are out of credits. AI requests are paused until you buy credits or your allowance resets.".to_owned()),
+        "refill_charged" => (
+            AlertKind::RefillCharged,
+            format!("Auto-refill bought {} for {}.", credits(data_i64(n, "credits")), dollars(data_i64(n, "price_cents"))),
+        ),
+        "refill_failed" => (
+            AlertKind::RefillFailed,
+            format!("Auto-refill failed ({}) and is now off. Buy credits or update your card.", data_str(n, "reason")),
+        ),
+        "grant" => {
+            let note = data_str(n, "note");
+            let reason = data_str(n, "reason");
+            let why = if note.is_empty() { reason.to_owned() } else { format!("{reason}: {note}") };
+            (AlertKind::BonusReceived, format!("You received {} ({why}).", credits(data_i64(n, "amount"))))
+        }
+        "purchase" => (
+            AlertKind::PurchaseCompleted,
+            format!("Purchase complete: {} for {}.", credits(data_i64(n, "credits")), dollars(data_i64(n, "price_cents"))),
+        ),
+        "review_resolved" => {
+            let amount = data_i64(n, "grant_amount");
+            let line = if amount > 0 {
+                format!("Your usage review was resolved with {} back.", credits(amount))
+            } else {
+                "Your usage review was resolved.".to_owned()
+            };
+            (AlertKind::ReviewResolved, line)
+        }
+        _ => return None,
+    };
+    Some(line)
+}
+
+fn title(kind: AlertKind) -> &'static str {
+    match kind {
+        AlertKind::LowBalance => "Credits running low",
+        AlertKind::Exhausted => "Out of credits",
+        AlertKind::DailyReset => "Daily credits reset",
+        AlertKind::SubscriptionReset => "Plan credits renewed",
+        AlertKind::RefillCharged => "Auto-refill charged",
+        AlertKind::RefillFailed => "Auto-refill failed",
+        AlertKind::BonusReceived => "Bonus credits received",
+        AlertKind::PurchaseCompleted => "Purchase complete",
+        AlertKind::ReviewResolved => "Usage review resolved",
+    }
+}
+
+/// One pass of the policy. `notices` may include ones already handled (they are skipped by
+/// seq); `balance` is the latest known balance, if any.
+pub fn decide(
+    state: &AlertState,
+    settings: &AlertSettings,
+    notices: &[Notice],
+    balance: Option<&Balance>,
+) -> (Vec<Alert>, AlertState) {
+    let mut next = state.clone();
+    let newest = notices.iter().map(|n| n.seq).max().unwrap_or(0);
+    next.last_notice_seq = next.last_notice_seq.max(newest);
+    if !state.initialized {
+        // First sight: record what is already true, announce nothing.
+        next.initialized = true;
+        next.low_armed = balance.is_none_or(|b| b.available >= settings.low_threshold);
+        return (Vec::new(), next);
+    }
+    let mut fresh: Vec<&Notice> = notices
+        .iter()
+        .filter(|n| n.seq > state.last_notice_seq)
+        .collect();
+    fresh.sort_by_key(|n| n.seq);
+    let mut lines: BTreeMap<AlertKind, Vec<String>> = BTreeMap::new();
+    for n in fresh {
+        if let Some((kind, line)) = describe(n) {
+            lines.entry(kind).or_default().push(line);
+        }
+    }
+    if let Some(b) = balance {
+        if next.low_armed && b.available < settings.low_threshold {
+            next.low_armed = false;
+            if b.available > 0 && !lines.contains_key(&AlertKind::Exhausted) {
+                lines
+                    .entry(AlertKind::LowBalance)
+                    .or_default()
+                    .push(format!(
+                        "{} left, below your {} threshold.",
+                        credits(b.available),
+                        credits(settings.low_threshold)
+                    ));
+            }
+        } else if !next.low_armed && b.available >= settings.rearm_at() {
+            next.low_armed = true;
+        }
+    }
+    lines.retain(|k, _| settings.enabled(*k));
+    let mut alerts: Vec<Alert> = lines
+        .into_iter()
+        .map(|(kind, lines)| {
+            let body = if lines.len() == 1 {
+                lines[0].clone()
+            } else {
+                format!("{} ({} times)", lines[lines.len() - 1], lines.len())
+            };
+            Alert {
+                kinds: vec![kind],
+                title: title(kind).to_owned(),
+                body,
+            }
+        })
+        .collect();
+    if alerts.len() > MAX_SEPARATE {
+        let kinds = alerts.iter().flat_map(|a| a.kinds.clone()).collect();
+        let body = alerts
+            .iter()
+            .map(|a| format!("{}: {}", a.title, a.body))
+            .collect::<Vec<_>>()
+            .join("\n");
+        alerts = vec![Alert {
+            kinds,
+            title: format!("{} credit updates", alerts.len()),
+            body,
+        }];
+    }
+    (alerts, next)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::wire::{BucketBalance, Buckets};
+    use chrono::Utc;
+    use serde_json::json;
+
+    const CR: i64 = creditbar_ledger::MICROS_PER_CREDIT;
+
+    fn balance(available: i64) -> Balance {
+        let b = |a| BucketBalance {
+            available: a,
+            next_reset: None,
+        };
+        Balance {
+            available,
+            held: 0,
+            buckets: Buckets {
+                daily: b(0),
+                subscription: b(available),
+                bonus: b(0),
+                purchased: b(0),
+            },
+            seq: 1,
+            as_of: Utc::now(),
+        }
+    }
+
+    fn notice(seq: u64, kind: &str, data: serde_json::Value) -> Notice {
+        Notice {
+            seq,
+            at: Utc::now(),
+            kind: kind.into(),
+            data,
+        }
+    }
+
+    fn started(available: i64) -> (AlertState, AlertSettings) {
+        let settings = AlertSettings {
+            low_threshold: 50 * CR,
+            ..Default::default()
+        };
+        let (alerts, state) = decide(
+            &AlertState::default(),
+            &settings,
+            &[],
+            Some(&balance(available)),
+        );
+        assert!(alerts.is_empty());
+        (state, settings)
+    }
+
+    #[test]
+    fn nothing_fires_at_start_even_when_already_low_or_with_old_notices() {
+        let settings = AlertSettings::default();
+        let old = [
+            notice(3, "exhausted", json!({})),
+            notice(
+                4,
+                "purchase",
+                json!({"purchase_id": "p", "credits": 500 * CR, "price_cents": 2000}),
+            ),
+        ];
+        let (alerts, state) = decide(&AlertState::default(), &settings, &old, Some(&balance(CR)));
+        assert!(alerts.is_empty());
+        assert_eq!(state.last_notice_seq, 4);
+        assert!(!state.low_armed);
+        let (again, _) = decide(&state, &settings, &old, Some(&balance(CR)));
+        assert!(again.is_empty(), "{again:?}");
+    }
+
+    #[test]
+    fn low_balance_fires_once_per_crossing_with_hysteresis() {
+        let (s, settings) = started(100 * CR);
+        let (a, s) = decide(&s, &settings, &[], Some(&balance(49 * CR)));
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].kinds, vec![AlertKind::LowBalance]);
+        assert!(a[0].body.contains("49 credits left"), "{}", a[0].body);
+        let (a, s) = decide(&s, &settings, &[], Some(&balance(40 * CR)));
+        assert!(a.is_empty());
+        // Back to the threshold but not above the margin: still quiet when it dips again.
+        let (_, s) = decide(&s, &settings, &[], Some(&balance(52 * CR)));
+        let (a, s) = decide(&s, &settings, &[], Some(&balance(45 * CR)));
+        assert!(a.is_empty());
+        let (_, s) = decide(&s, &settings, &[], Some(&balance(60 * CR)));
+        let (a, _) = decide(&s, &settings, &[], Some(&balance(10 * CR)));
+        assert_eq!(a.len(), 1);
+    }
+
+    #[test]
+    fn each_notice_fires_once_and_kinds_can_be_switched_off() {
+        let (s, mut settings) = started(100 * CR);
+        let n = [notice(
+            10,
+            "grant",
+            json!({"amount": 10 * CR, "reason": "compensation", "note": "sorry"}),
+        )];
+        let (a, s2) = decide(&s, &settings, &n, Some(&balance(110 * CR)));
+        assert_eq!(a.len(), 1);
+        assert!(
+            a[0].body.contains("10 credits") && a[0].body.contains("sorry"),
+            "{}",
+            a[0].body
+        );
+        let (a, _) = decide(&s2, &settings, &n, Some(&balance(110 * CR)));
+        assert!(a.is_empty());
+        settings.set(AlertKind::BonusReceived, false);
+        let (a, _) = decide(&s, &settings, &n, Some(&balance(110 * CR)));
+        assert!(a.is_empty());
+    }
+
+    #[test]
+    fn daily_resets_are_off_by_default_and_bursts_coalesce() {
+        let (s, mut settings) = started(100 * CR);
+        let resets: Vec<_> = (1..=3)
+            .map(|i| {
+                notice(
+                    10 + i,
+                    "reset",
+                    json!({"bucket": "daily", "amount": 5 * CR}),
+                )
+            })
+            .collect();
+        assert!(decide(&s, &settings, &resets, None).0.is_empty());
+        settings.set(AlertKind::DailyReset, true);
+        let (a, _) = decide(&s, &settings, &resets, None);
+        assert_eq!(a.len(), 1);
+        assert!(a[0].body.contains("(3 times)"), "{}", a[0].body);
+        let burst = vec![
+            notice(
+                20,
+                "reset",
+                json!({"bucket": "subscription", "amount": 500 * CR}),
+            ),
+            notice(21, "grant", json!({"amount": CR, "reason": "promo"})),
+            notice(
+                22,
+                "purchase",
+                json!({"credits": 500 * CR, "price_cents": 2000}),
+            ),
+            notice(
+                23,
+                "refill_charged",
+                json!({"credits": 500 * CR, "price_cents": 2000}),
+            ),
+            notice(24, "review_resolved", json!({"grant_amount": 0})),
+        ];
+        let (a, _) = decide(&s, &settings, &burst, None);
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].kinds.len(), 5);
+        assert_eq!(a[0].title, "5 credit updates");
+    }
+
+    #[test]
+    fn exhausted_replaces_low_balance_in_the_same_pass() {
+        let (s, settings) = started(100 * CR);
+        let (a, _) = decide(
+            &s,
+            &settings,
+            &[notice(5, "exhausted", json!({}))],
+            Some(&balance(0)),
+        );
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].kinds, vec![AlertKind::Exhausted]);
+    }
+}

@@ -1,0 +1,328 @@
+//! HTTP client for api.md: timeouts, typed errors carrying the server's code and message,
+//! and retries with exponential backoff and jitter, for idempotent calls only (reads, and
+//! writes that carry an idempotency key). A purchase retried after a lost response reuses
+//! its key, so the server charges once.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::ClientError;
+use crate::wire::*;
+
+const ATTEMPTS: u32 = 4;
+
+#[derive(Clone)]
+pub struct ApiClient {
+    base: url::Url,
+    http: reqwest::Client,
+    token: SecretString,
+}
+
+/// Whether a call may be sent again after a failure that may or may not have reached the
+/// server.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    Safe,
+    Never,
+}
+
+pub enum Conditional<T> {
+    Modified { value: T, etag: Option<String> },
+    NotModified,
+}
+
+pub fn parse_server_url(raw: &str) -> Result<url::Url, ClientError> {
+    let url = url::Url::parse(raw.trim())
+        .map_err(|e| ClientError::Invalid(format!("server URL `{raw}`: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ClientError::Invalid(format!(
+            "server URL `{raw}`: must start with http:// or https://"
+        )));
+    }
+    Ok(url)
+}
+
+impl ApiClient {
+    pub fn new(base: url::Url, token: SecretString) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(20))
+            .user_agent(concat!("creditbar/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Invalid(format!("HTTP client: {e}")))?;
+        Ok(ApiClient { base, http, token })
+    }
+
+    pub fn base(&self) -> &url::Url {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> Result<url::Url, ClientError> {
+        self.base
+            .join(path)
+            .map_err(|e| ClientError::Invalid(format!("URL for {path}: {e}")))
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> ClientError {
+        // reqwest's Display may include the URL but never headers, so no token leaks.
+        ClientError::Unreachable {
+            url: self.base.to_string(),
+            detail: e.without_url().to_string(),
+        }
+    }
+
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+    ) -> Result<reqwest::RequestBuilder, ClientError> {
+        Ok(self
+            .http
+            .request(method, self.url(path)?)
+            .bearer_auth(self.token.expose_secret()))
+    }
+
+    async fn send(
+        &self,
+        retry: Retry,
+        build: impl Fn() -> Result<reqwest::RequestBuilder, ClientError>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = match build()?.send().await {
+                Ok(resp) => check(resp).await,
+                Err(e) => Err(self.unreachable(e)),
+            };
+            match result {
+                Err(e) if retry == Retry::Safe && e.is_transient() && attempt < ATTEMPTS => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        resp: reqwest::Response,
+    ) -> Result<T, ClientError> {
+        let bytes = resp.bytes().await.map_err(|e| self.unreachable(e))?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
+            what: what.to_owned(),
+            detail: e.to_string(),
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let resp = self
+            .send(Retry::Safe, || self.request(Method::GET, path))
+            .await?;
+        self.json(path, resp).await
+    }
+
+    pub async fn account(&self) -> Result<Account, ClientError> {
+        self.get("/v1/account").await
+    }
+
+    /// The balance, or `NotModified` when it still matches `etag`.
+    pub async fn balance(&self, etag: Option<&str>) -> Result<Conditional<Balance>, ClientError> {
+        let resp = self
+            .send(Retry::Safe, || {
+                let mut r = self.request(Method::GET, "/v1/balance")?;
+                if let Some(e) = etag {
+                    r = r.header(reqwest::header::IF_NONE_MATCH, e);
+                }
+                Ok(r)
+            })
+            .await?;
+        if resp.status() == StatusCode::NOT_MODIFIED {
+            return Ok(Conditional::NotModified);
+        }
+        let etag = resp
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let value = self.json("/v1/balance", resp).await?;
+        Ok(Conditional::Modified { value, etag })
+    }
+
+    pub async fn ledger(&self, after: u64, limit: u32) -> Result<Page<LedgerEntry>, ClientError> {
+        self.get(&format!("/v1/ledger?after={after}&limit={limit}"))
+            .await
+    }
+
+    pub async fn notices(&self, after: u64, limit: u32) -> Result<Page<Notice>, ClientError> {
+        self.get(&format!("/v1/notices?after={after}&limit={limit}"))
+            .await
+    }
+
+    pub async fn usage(&self, group_by: &str) -> Result<UsageGroups, ClientError> {
+        self.get(&format!("/v1/usage?group_by={group_by}")).await
+    }
+
+    pub async fn purchases(&self, after: u64, limit: u32) -> Result<Page<Purchase>, ClientError> {
+        self.get(&format!("/v1/purchases?after={after}&limit={limit}"))
+            .await
+    }
+
+    pub async fn catalog(&self) -> Result<Catalog, ClientError> {
+        self.get("/v1/catalog").await
+    }
+
+    pub async fn auto_refill(&self) -> Result<AutoRefill, ClientError> {
+        self.get("/v1/auto-refill").await
+    }
+
+    pub async fn set_auto_refill(
+        &self,
+        enabled: bool,
+        threshold: i64,
+        pack: &str,
+        payment_token: Option<&SecretString>,
+        monthly_limit: u32,
+    ) -> Result<AutoRefill, ClientError> {
+        let mut body = json!({"enabled": enabled, "threshold": threshold, "pack": pack, "monthly_limit": monthly_limit});
+        if let Some(t) = payment_token {
+            body["payment_token"] = json!(t.expose_secret());
+        }
+        // Setting the same settings twice is harmless: PUT is idempotent.
+        let resp = self
+            .send(Retry::Safe, || {
+                Ok(self.request(Method::PUT, "/v1/auto-refill")?.json(&body))
+            })
+            .await?;
+        self.json("/v1/auto-refill", resp).await
+    }
+
+    /// Saves a card; returns the payment token (for the keychain) and what may be shown.
+    /// Never retried: a card save is not idempotent, and the number must travel once.
+    pub async fn add_card(
+        &self,
+        number: &SecretString,
+        exp_month: u32,
+        exp_year: i32,
+        cvc: &SecretString,
+    ) -> Result<(SecretString, CardSummary), ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Saved {
+            payment_token: String,
+            brand: String,
+            last4: String,
+            exp_month: u32,
+            exp_year: i32,
+        }
+        let body = json!({"number": number.expose_secret(), "exp_month": exp_month, "exp_year": exp_year, "cvc": cvc.expose_secret()});
+        let resp = self
+            .send(Retry::Never, || {
+                Ok(self
+                    .request(Method::POST, "/v1/payment-methods")?
+                    .json(&body))
+            })
+            .await?;
+        let saved: Saved = self.json("/v1/payment-methods", resp).await?;
+        Ok((
+            SecretString::from(saved.payment_token),
+            CardSummary {
+                brand: saved.brand,
+                last4: saved.last4,
+                exp_month: saved.exp_month,
+                exp_year: saved.exp_year,
+            },
+        ))
+    }
+
+    /// Buys credits. Retried safely: the idempotency key makes a repeat charge nothing.
+    pub async fn purchase(
+        &self,
+        idempotency_key: &str,
+        item: &PurchaseItem,
+        payment_token: &SecretString,
+    ) -> Result<PurchaseResult, ClientError> {
+        let mut body = match item {
+            PurchaseItem::Pack(p) => json!({"pack": p}),
+            PurchaseItem::CustomCents(c) => json!({"custom_cents": c}),
+        };
+        body["payment_token"] = json!(payment_token.expose_secret());
+        let resp = self
+            .send(Retry::Safe, || {
+                Ok(self
+                    .request(Method::POST, "/v1/purchases")?
+                    .header("Idempotency-Key", idempotency_key)
+                    .json(&body))
+            })
+            .await?;
+        self.json("/v1/purchases", resp).await
+    }
+
+    pub async fn report(
+        &self,
+        id: &str,
+        thread: &str,
+        description: &str,
+    ) -> Result<Review, ClientError> {
+        let body = json!({"id": id, "thread": thread, "description": description});
+        let resp = self
+            .send(Retry::Safe, || {
+                Ok(self.request(Method::POST, "/v1/usage-reviews")?.json(&body))
+            })
+            .await?;
+        self.json("/v1/usage-reviews", resp).await
+    }
+
+    /// Opens the live event stream, resuming after `last_event_id`.
+    pub async fn events(&self, last_event_id: u64) -> Result<reqwest::Response, ClientError> {
+        let mut req = self
+            .http
+            .get(self.url("/v1/events")?)
+            .bearer_auth(self.token.expose_secret())
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            // The stream lives for hours; heartbeats every 15 s keep it honest instead.
+            .timeout(Duration::from_secs(60 * 60 * 24 * 365));
+        if last_event_id > 0 {
+            req = req.header("Last-Event-ID", last_event_id.to_string());
+        }
+        let resp = req.send().await.map_err(|e| self.unreachable(e))?;
+        check(resp).await
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum PurchaseItem {
+    Pack(String),
+    CustomCents(i64),
+}
+
+/// Turns an error status into a typed error with the server's code and message.
+async fn check(resp: reqwest::Response) -> Result<reqwest::Response, ClientError> {
+    let status = resp.status();
+    if status.is_success() || status == StatusCode::NOT_MODIFIED {
+        return Ok(resp);
+    }
+    let bytes = resp.bytes().await.unwrap_or_default();
+    let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(b) => (b.error.code, b.error.message),
+        Err(_) => (
+            format!("http_{}", status.as_u16()),
+            format!("the server answered {status}"),
+        ),
+    };
+    Err(ClientError::Api {
+        status: status.as_u16(),
+        code,
+        message,
+    })
+}
+
+/// Exponential backoff with full jitter: 0..(200 ms × 2^attempt), capped at 5 s.
+pub fn backoff(attempt: u32) -> Duration {
+    let cap = 200u64.saturating_mul(1 << attempt.min(5)).min(5_000);
+    Duration::from_millis(rand::random_range(cap / 4..=cap))
+}

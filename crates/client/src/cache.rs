@@ -1,0 +1,463 @@
+//! The local cache: everything the client last learned from the server, so every read
+//! answers offline. A cache file that is corrupt or from an unknown schema is set aside
+//! (renamed, never deleted) and rebuilt from the server; it is never a crash.
+//!
+//! Secrets are never written here: the tokens live in the keychain.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite_migration::{Migrations, M};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::ClientError;
+use crate::wire::{Account, Balance, CardSummary, LedgerEntry, Notice, Purchase, UsageGroup};
+
+const MIGRATIONS: &[M<'static>] = &[M::up(
+    r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE documents (name TEXT PRIMARY KEY, json TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE ledger (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    type TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    balance_after INTEGER NOT NULL,
+    grant_id TEXT NOT NULL,
+    ref TEXT NOT NULL
+);
+CREATE TABLE notices (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE usage (
+    group_by TEXT NOT NULL,
+    key TEXT NOT NULL,
+    charged INTEGER NOT NULL,
+    events INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    cached_input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    PRIMARY KEY (group_by, key)
+);
+CREATE TABLE purchases (id TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE pending_purchases (
+    key TEXT PRIMARY KEY,
+    item TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+"#,
+)];
+
+/// Document names in the `documents` table: one JSON value each.
+pub mod doc {
+    pub const ACCOUNT: &str = "account";
+    pub const BALANCE: &str = "balance";
+    pub const AUTO_REFILL: &str = "auto_refill";
+    pub const CARD: &str = "card";
+    pub const ALERTS: &str = "alert_state";
+    pub const SETTINGS: &str = "settings";
+}
+
+/// Keys in the `meta` table.
+pub mod meta {
+    pub const SERVER: &str = "server_url";
+    pub const ACCOUNT_ID: &str = "account_id";
+    pub const LAST_CONTACT: &str = "last_contact_at";
+    pub const BALANCE_ETAG: &str = "balance_etag";
+}
+
+pub struct Cache {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// What `open` had to do with the file it found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Opened {
+    Fine,
+    /// The old file was unreadable and moved to the given path; a fresh cache was made.
+    Rebuilt {
+        set_aside: PathBuf,
+        reason: String,
+    },
+}
+
+impl Cache {
+    pub fn open(path: &Path) -> Result<(Cache, Opened), ClientError> {
+        match Self::try_open(path) {
+            Ok(c) => Ok((c, Opened::Fine)),
+            Err(reason) => {
+                let stamp = Utc::now().format("%Y%m%dT%H%M%S");
+                let aside = path.with_extension(format!("db.unreadable-{stamp}"));
+                std::fs::rename(path, &aside).map_err(|e| {
+                    ClientError::Cache(format!(
+                        "the cache {} is unreadable ({reason}) and could not be set aside: {e}",
+                        path.display()
+                    ))
+                })?;
+                for suffix in ["-wal", "-shm"] {
+                    let side = PathBuf::from(format!("{}{suffix}", path.display()));
+                    let _ = std::fs::remove_file(side);
+                }
+                let cache = Self::try_open(path).map_err(ClientError::Cache)?;
+                Ok((
+                    cache,
+                    Opened::Rebuilt {
+                        set_aside: aside,
+                        reason,
+                    },
+                ))
+            }
+        }
+    }
+
+    fn try_open(path: &Path) -> Result<Cache, String> {
+        let mut conn = Connection::open(path).map_err(|e| e.to_string())?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| e.to_string())?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| e.to_string())?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| e.to_string())?;
+        // A quick check reads every page: a torn or foreign file fails here, not later.
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| e.to_string())?;
+        if check != "ok" {
+            return Err(format!("integrity check failed: {check}"));
+        }
+        Migrations::from_slice(MIGRATIONS)
+            .to_latest(&mut conn)
+            .map_err(|e| format!("unknown schema: {e}"))?;
+        Ok(Cache {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn get_meta(&self, key: &str) -> Result<Option<String>, ClientError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), ClientError> {
+        self.conn
+            .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")?
+            .execute([key, value])?;
+        Ok(())
+    }
+
+    pub fn get_doc<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, ClientError> {
+        let raw: Option<String> = self
+            .conn
+            .prepare_cached("SELECT json FROM documents WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?;
+        match raw {
+            None => Ok(None),
+            // A document the current version cannot read is treated as absent: the next
+            // sync rewrites it.
+            Some(s) => Ok(serde_json::from_str(&s).ok()),
+        }
+    }
+
+    pub fn put_doc<T: Serialize>(
+        &self,
+        name: &str,
+        value: &T,
+        now: DateTime<Utc>,
+    ) -> Result<(), ClientError> {
+        let json = serde_json::to_string(value).map_err(|e| ClientError::Cache(e.to_string()))?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO documents (name, json, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET json = excluded.json, updated_at = excluded.updated_at",
+            )?
+            .execute(params![name, json, now.to_rfc3339()])?;
+        Ok(())
+    }
+
+    pub fn delete_doc(&self, name: &str) -> Result<(), ClientError> {
+        self.conn
+            .prepare_cached("DELETE FROM documents WHERE name = ?1")?
+            .execute([name])?;
+        Ok(())
+    }
+
+    pub fn account(&self) -> Result<Option<Account>, ClientError> {
+        self.get_doc(doc::ACCOUNT)
+    }
+
+    pub fn balance(&self) -> Result<Option<Balance>, ClientError> {
+        self.get_doc(doc::BALANCE)
+    }
+
+    pub fn card(&self) -> Result<Option<CardSummary>, ClientError> {
+        self.get_doc(doc::CARD)
+    }
+
+    pub fn last_contact(&self) -> Result<Option<DateTime<Utc>>, ClientError> {
+        Ok(self
+            .get_meta(meta::LAST_CONTACT)?
+            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    pub fn touch_contact(&self, now: DateTime<Utc>) -> Result<(), ClientError> {
+        self.set_meta(meta::LAST_CONTACT, &now.to_rfc3339())
+    }
+
+    /// The highest ledger seq cached: the incremental sync cursor.
+    pub fn ledger_cursor(&self) -> Result<u64, ClientError> {
+        let max: Option<i64> = self
+            .conn
+            .query_row("SELECT MAX(seq) FROM ledger", [], |r| r.get(0))?;
+        Ok(max.unwrap_or(0).max(0) as u64)
+    }
+
+    pub fn notice_cursor(&self) -> Result<u64, ClientError> {
+        let max: Option<i64> = self
+            .conn
+            .query_row("SELECT MAX(seq) FROM notices", [], |r| r.get(0))?;
+        Ok(max.unwrap_or(0).max(0) as u64)
+    }
+
+    /// Inserts ledger entries in one transaction; entries already present are skipped, so
+    /// an overlapping page is harmless.
+    pub fn insert_ledger(&mut self, entries: &[LedgerEntry]) -> Result<(), ClientError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO ledger (seq, at, type, bucket, amount, balance_after, grant_id, ref)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for e in entries {
+                stmt.execute(params![
+                    e.seq as i64,
+                    e.at.to_rfc3339(),
+                    e.kind,
+                    e.bucket,
+                    e.amount,
+                    e.balance_after,
+                    e.grant_id,
+                    e.reference
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn ledger_count(&self) -> Result<u64, ClientError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    pub fn ledger_sum(&self) -> Result<i64, ClientError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(SUM(amount), 0) FROM ledger", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    pub fn ledger_seqs(&self) -> Result<Vec<u64>, ClientError> {
+        let mut stmt = self.conn.prepare("SELECT seq FROM ledger ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+        Ok(rows
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .map(|s| s as u64)
+            .collect())
+    }
+
+    /// Inserts notices; returns those that were new (not cached before).
+    pub fn insert_notices(&mut self, notices: &[Notice]) -> Result<Vec<Notice>, ClientError> {
+        let tx = self.conn.transaction()?;
+        let mut fresh = Vec::new();
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO notices (seq, at, type, data) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for n in notices {
+                let inserted = stmt.execute(params![
+                    n.seq as i64,
+                    n.at.to_rfc3339(),
+                    n.kind,
+                    n.data.to_string()
+                ])?;
+                if inserted > 0 {
+                    fresh.push(n.clone());
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(fresh)
+    }
+
+    pub fn replace_usage(
+        &mut self,
+        group_by: &str,
+        groups: &[UsageGroup],
+    ) -> Result<(), ClientError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM usage WHERE group_by = ?1", [group_by])?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO usage (group_by, key, charged, events, input_tokens, cached_input_tokens, output_tokens)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for g in groups {
+                stmt.execute(params![
+                    group_by,
+                    g.key,
+                    g.charged,
+                    g.events,
+                    g.input_tokens,
+                    g.cached_input_tokens,
+                    g.output_tokens
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn usage(&self, group_by: &str) -> Result<Vec<UsageGroup>, ClientError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, charged, events, input_tokens, cached_input_tokens, output_tokens FROM usage
+             WHERE group_by = ?1 ORDER BY CASE WHEN ?1 = 'day' THEN key END, charged DESC, key",
+        )?;
+        let rows = stmt.query_map([group_by], |r| {
+            Ok(UsageGroup {
+                key: r.get(0)?,
+                charged: r.get(1)?,
+                events: r.get(2)?,
+                input_tokens: r.get(3)?,
+                cached_input_tokens: r.get(4)?,
+                output_tokens: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    pub fn replace_purchases(&mut self, purchases: &[Purchase]) -> Result<(), ClientError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM purchases", [])?;
+        {
+            let mut stmt =
+                tx.prepare_cached("INSERT OR REPLACE INTO purchases (id, json) VALUES (?1, ?2)")?;
+            for p in purchases {
+                let json =
+                    serde_json::to_string(p).map_err(|e| ClientError::Cache(e.to_string()))?;
+                stmt.execute(params![p.id, json])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn purchases(&self) -> Result<Vec<Purchase>, ClientError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT json FROM purchases ORDER BY rowid")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for r in rows {
+            if let Ok(p) = serde_json::from_str(&r?) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The pending purchase for this exact item, if one was started and never finished:
+    /// its key is reused so a retry after a crash cannot buy twice.
+    pub fn pending_purchase(&self, item: &str) -> Result<Option<String>, ClientError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT key FROM pending_purchases WHERE item = ?1 AND state = 'pending' ORDER BY created_at DESC LIMIT 1")?
+            .query_row([item], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn begin_purchase(
+        &self,
+        key: &str,
+        item: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ClientError> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO pending_purchases (key, item, created_at, state) VALUES (?1, ?2, ?3, 'pending')")?
+            .execute(params![key, item, now.to_rfc3339()])?;
+        Ok(())
+    }
+
+    pub fn finish_purchase(&self, key: &str, state: &str) -> Result<(), ClientError> {
+        self.conn
+            .prepare_cached("UPDATE pending_purchases SET state = ?2 WHERE key = ?1")?
+            .execute([key, state])?;
+        Ok(())
+    }
+
+    /// Forgets everything about the account (logout).
+    pub fn clear(&self) -> Result<(), ClientError> {
+        self.conn.execute_batch(
+            "DELETE FROM meta; DELETE FROM documents; DELETE FROM ledger; DELETE FROM notices;
+             DELETE FROM usage; DELETE FROM purchases; DELETE FROM pending_purchases;",
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_corrupt_cache_file_is_set_aside_and_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.db");
+        std::fs::write(&path, b"this is not a database, just garbage bytes........").unwrap();
+        let (cache, opened) = Cache::open(&path).unwrap();
+        assert!(matches!(opened, Opened::Rebuilt { .. }), "{opened:?}");
+        assert_eq!(cache.ledger_count().unwrap(), 0);
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("unreadable"))
+            .collect();
+        assert_eq!(aside.len(), 1);
+    }
+
+    #[test]
+    fn a_cache_from_a_newer_schema_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let (_, opened) = Cache::open(&path).unwrap();
+        assert!(
+            matches!(opened, Opened::Rebuilt { ref reason, .. } if reason.contains("schema")),
+            "{opened:?}"
+        );
+    }
+}

@@ -1,0 +1,534 @@
+//! The client engine: what the CLI and the desktop app do, without a window. It owns the
+//! cache, reaches the keychain for secrets, talks to the server, and runs the alert policy.
+//! Reads answer from the cache; writes go to the server and then refresh the cache.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use secrecy::SecretString;
+use serde::Serialize;
+
+use crate::alerts::{self, Alert, AlertSettings, AlertState};
+use crate::api::{self, ApiClient, Conditional, PurchaseItem};
+use crate::cache::{doc, meta, Cache, Opened};
+use crate::error::ClientError;
+use crate::keychain::{Item, SecretStore};
+use crate::notify::Notifier;
+use crate::sse::SseParser;
+use crate::wire::*;
+
+/// A read older than this is stale: `watch` hears a heartbeat every 15 s.
+pub const STALE_AFTER_SECONDS: i64 = 60;
+
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub struct Engine {
+    cache: Cache,
+    secrets: Box<dyn SecretStore>,
+    clock: Clock,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Ok,
+    Low,
+    Empty,
+    Stale,
+}
+
+impl Level {
+    /// Exit code of `creditbar status`: 0 ok, 10 low, 11 empty, 12 stale (1 and 2 stay
+    /// free for errors and usage errors).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Level::Ok => 0,
+            Level::Low => 10,
+            Level::Empty => 11,
+            Level::Stale => 12,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub server: Option<String>,
+    pub account: Option<Account>,
+    pub balance: Option<Balance>,
+    pub last_contact: Option<DateTime<Utc>>,
+    pub stale: bool,
+    pub level: Level,
+    pub low_threshold: i64,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct SyncReport {
+    pub new_entries: usize,
+    pub new_notices: usize,
+    pub alerts: Vec<Alert>,
+}
+
+/// The data directory: `CREDITBAR_DATA_DIR`, else the platform's data directory.
+pub fn data_dir() -> Result<PathBuf, ClientError> {
+    if let Some(d) = std::env::var_os("CREDITBAR_DATA_DIR") {
+        return Ok(PathBuf::from(d));
+    }
+    directories::ProjectDirs::from("dev", "creditbar", "creditbar")
+        .map(|d| d.data_dir().to_owned())
+        .ok_or_else(|| ClientError::Invalid("no home directory: set CREDITBAR_DATA_DIR".into()))
+}
+
+impl Engine {
+    pub fn open(
+        dir: &Path,
+        secrets: Box<dyn SecretStore>,
+        clock: Clock,
+    ) -> Result<(Engine, Opened), ClientError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ClientError::Cache(format!("cannot create {}: {e}", dir.display())))?;
+        let (cache, opened) = Cache::open(&dir.join("cache.db"))?;
+        Ok((
+            Engine {
+                cache,
+                secrets,
+                clock,
+            },
+            opened,
+        ))
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    fn client(&self) -> Result<ApiClient, ClientError> {
+        let server = self
+            .cache
+            .get_meta(meta::SERVER)?
+            .ok_or(ClientError::NotSignedIn)?;
+        let token = self
+            .secrets
+            .get(Item::AccountToken)?
+            .ok_or(ClientError::NotSignedIn)?;
+        ApiClient::new(api::parse_server_url(&server)?, token)
+    }
+
+    pub fn settings(&self) -> Result<AlertSettings, ClientError> {
+        Ok(self.cache.get_doc(doc::SETTINGS)?.unwrap_or_default())
+    }
+
+    pub fn set_settings(&self, settings: &AlertSettings) -> Result<(), ClientError> {
+        if settings.low_threshold < 0 {
+            return Err(ClientError::Invalid(
+                "low-balance threshold must not be negative".into(),
+            ));
+        }
+        self.cache.put_doc(doc::SETTINGS, settings, self.now())
+    }
+
+    /// Signs in: checks the token against the server, then keeps it in the keychain and
+    /// makes a first full sync. A cache of another account or server is cleared first.
+    pub async fn login(
+        &mut self,
+        server: &str,
+        token: SecretString,
+    ) -> Result<Account, ClientError> {
+        let url = api::parse_server_url(server)?;
+        let client = ApiClient::new(url.clone(), token.clone())?;
+        let account = client.account().await?;
+        let same = self.cache.get_meta(meta::ACCOUNT_ID)?.as_deref() == Some(account.id.as_str())
+            && self.cache.get_meta(meta::SERVER)?.as_deref() == Some(url.as_str());
+        if !same {
+            self.cache.clear()?;
+        }
+        self.secrets.set(Item::AccountToken, &token)?;
+        self.cache.set_meta(meta::SERVER, url.as_str())?;
+        self.cache.set_meta(meta::ACCOUNT_ID, &account.id)?;
+        self.sync().await?;
+        Ok(account)
+    }
+
+    /// Signs out: removes both keychain items and everything cached.
+    pub fn logout(&mut self) -> Result<(), ClientError> {
+        self.secrets.delete(Item::AccountToken)?;
+        self.secrets.delete(Item::PaymentToken)?;
+        self.cache.clear()
+    }
+
+    /// A full first sync, then incremental by cursor. Runs the alert policy on what it
+    /// learned and returns the alerts to show.
+    pub async fn sync(&mut self) -> Result<SyncReport, ClientError> {
+        let client = self.client()?;
+        let now = self.now();
+        let account = client.account().await?;
+        self.cache.put_doc(doc::ACCOUNT, &account, now)?;
+        self.refresh_balance(&client).await?;
+        let new_entries = self.pull_ledger(&client).await?;
+        let notices = self.pull_notices(&client).await?;
+        let mut purchases = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = client.purchases(after, 1000).await?;
+            purchases.extend(page.items);
+            match page.next.and_then(|n| n.parse().ok()) {
+                Some(n) => after = n,
+                None => break,
+            }
+        }
+        self.cache.replace_purchases(&purchases)?;
+        match client.auto_refill().await {
+            Ok(a) => self.cache.put_doc(doc::AUTO_REFILL, &a, now)?,
+            Err(e) if e.code() == Some("not_found") => {}
+            Err(e) => return Err(e),
+        }
+        for group in ["day", "model", "project", "thread"] {
+            let groups = client.usage(group).await?;
+            self.cache.replace_usage(group, &groups.items)?;
+        }
+        self.cache.touch_contact(self.now())?;
+        let alerts = self.run_alerts(&notices)?;
+        Ok(SyncReport {
+            new_entries,
+            new_notices: notices.len(),
+            alerts,
+        })
+    }
+
+    async fn refresh_balance(&mut self, client: &ApiClient) -> Result<(), ClientError> {
+        let etag = self.cache.get_meta(meta::BALANCE_ETAG)?;
+        let have = self.cache.balance()?.is_some();
+        let etag = if have { etag } else { None };
+        if let Conditional::Modified { value, etag } = client.balance(etag.as_deref()).await? {
+            self.cache.put_doc(doc::BALANCE, &value, self.now())?;
+            if let Some(e) = etag {
+                self.cache.set_meta(meta::BALANCE_ETAG, &e)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn pull_ledger(&mut self, client: &ApiClient) -> Result<usize, ClientError> {
+        let mut count = 0;
+        loop {
+            let page = client.ledger(self.cache.ledger_cursor()?, 1000).await?;
+            count += page.items.len();
+            self.cache.insert_ledger(&page.items)?;
+            if page.next.is_none() {
+                return Ok(count);
+            }
+        }
+    }
+
+    async fn pull_notices(&mut self, client: &ApiClient) -> Result<Vec<Notice>, ClientError> {
+        let mut fresh = Vec::new();
+        loop {
+            let page = client.notices(self.cache.notice_cursor()?, 1000).await?;
+            fresh.extend(self.cache.insert_notices(&page.items)?);
+            if page.next.is_none() {
+                return Ok(fresh);
+            }
+        }
+    }
+
+    /// Runs the alert policy and persists its state before anything is shown: a crash
+    /// between the two loses a notification rather than repeating one.
+    fn run_alerts(&self, notices: &[Notice]) -> Result<Vec<Alert>, ClientError> {
+        let state: AlertState = self.cache.get_doc(doc::ALERTS)?.unwrap_or_default();
+        let settings = self.settings()?;
+        let balance = self.cache.balance()?;
+        let (alerts, next) = alerts::decide(&state, &settings, notices, balance.as_ref());
+        if next != state {
+            self.cache.put_doc(doc::ALERTS, &next, self.now())?;
+        }
+        Ok(alerts)
+    }
+
+    /// What the cache says now, with its staleness. Never touches the network.
+    pub fn status(&self) -> Result<Status, ClientError> {
+        let now = self.now();
+        let balance = self.cache.balance()?;
+        let last_contact = self.cache.last_contact()?;
+        let stale = last_contact.is_none_or(|t| (now - t).num_seconds() > STALE_AFTER_SECONDS);
+        let low_threshold = self.settings()?.low_threshold;
+        let level = match &balance {
+            None => Level::Stale,
+            Some(_) if stale => Level::Stale,
+            Some(b) if b.available == 0 => Level::Empty,
+            Some(b) if b.available < low_threshold => Level::Low,
+            Some(_) => Level::Ok,
+        };
+        Ok(Status {
+            server: self.cache.get_meta(meta::SERVER)?,
+            account: self.cache.account()?,
+            balance,
+            last_contact,
+            stale,
+            level,
+            low_threshold,
+            now,
+        })
+    }
+
+    pub fn usage(&self, group_by: &str) -> Result<Vec<UsageGroup>, ClientError> {
+        if !["day", "model", "project", "thread"].contains(&group_by) {
+            return Err(ClientError::Invalid(format!(
+                "--by {group_by}: choose day, model, project or thread"
+            )));
+        }
+        self.cache.usage(group_by)
+    }
+
+    /// Refreshes one grouping from the server when it can; the cache answers either way.
+    pub async fn refresh_usage(&mut self, group_by: &str) -> Result<(), ClientError> {
+        let client = self.client()?;
+        let groups = client.usage(group_by).await?;
+        self.cache.replace_usage(group_by, &groups.items)?;
+        self.cache.touch_contact(self.now())
+    }
+
+    /// Saves a card with the server; the payment token goes straight to the keychain.
+    pub async fn add_card(
+        &mut self,
+        number: SecretString,
+        exp_month: u32,
+        exp_year: i32,
+        cvc: SecretString,
+    ) -> Result<CardSummary, ClientError> {
+        let client = self.client()?;
+        let (token, card) = client.add_card(&number, exp_month, exp_year, &cvc).await?;
+        self.secrets.set(Item::PaymentToken, &token)?;
+        self.cache.put_doc(doc::CARD, &card, self.now())?;
+        Ok(card)
+    }
+
+    /// Buys a pack or a custom amount. The idempotency key is written to the cache before
+    /// the request: a retry (even after a crash) of the same unfinished purchase reuses
+    /// it, so the server charges once.
+    pub async fn buy(&mut self, item: PurchaseItem) -> Result<PurchaseResult, ClientError> {
+        let client = self.client()?;
+        let payment = self
+            .secrets
+            .get(Item::PaymentToken)?
+            .ok_or(ClientError::NoCard)?;
+        let item_key =
+            serde_json::to_string(&item).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        let key = match self.cache.pending_purchase(&item_key)? {
+            Some(k) => k,
+            None => {
+                let k = format!("buy-{}", uuid_like());
+                self.cache.begin_purchase(&k, &item_key, self.now())?;
+                k
+            }
+        };
+        match client.purchase(&key, &item, &payment).await {
+            Ok(result) => {
+                self.cache.finish_purchase(&key, "done")?;
+                // The purchase is done; a failed refresh only leaves the cache a little behind.
+                if let Err(e) = self.sync().await {
+                    tracing::warn!(error = %e, "refresh after purchase failed");
+                }
+                Ok(result)
+            }
+            Err(e @ ClientError::Api { .. }) if !e.is_transient() => {
+                // A definite answer (declined, invalid): this attempt is over.
+                self.cache.finish_purchase(&key, "failed")?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn set_auto_refill(
+        &mut self,
+        enabled: bool,
+        threshold: i64,
+        pack: &str,
+        monthly_limit: u32,
+    ) -> Result<AutoRefill, ClientError> {
+        let client = self.client()?;
+        let payment = self.secrets.get(Item::PaymentToken)?;
+        if enabled && payment.is_none() {
+            return Err(ClientError::NoCard);
+        }
+        let settings = client
+            .set_auto_refill(enabled, threshold, pack, payment.as_ref(), monthly_limit)
+            .await?;
+        self.cache
+            .put_doc(doc::AUTO_REFILL, &settings, self.now())?;
+        Ok(settings)
+    }
+
+    pub fn auto_refill(&self) -> Result<Option<AutoRefill>, ClientError> {
+        self.cache.get_doc(doc::AUTO_REFILL)
+    }
+
+    pub async fn report(&mut self, thread: &str, description: &str) -> Result<Review, ClientError> {
+        if thread.trim().is_empty() || description.trim().is_empty() {
+            return Err(ClientError::Invalid(
+                "a thread and a description are required".into(),
+            ));
+        }
+        let client = self.client()?;
+        client
+            .report(&format!("review-{}", uuid_like()), thread, description)
+            .await
+    }
+
+    /// Live sync until `stop` resolves: the event stream with Last-Event-ID resume and
+    /// reconnect with backoff; polling with If-None-Match when the stream is refused.
+    /// Alerts go to `notifier` as they are decided.
+    pub async fn watch(
+        &mut self,
+        notifier: &dyn Notifier,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ClientError> {
+        tokio::pin!(stop);
+        let mut failures = 0u32;
+        let mut polling = false;
+        loop {
+            let round = async {
+                let report = self.sync().await?;
+                show(notifier, &report.alerts);
+                if polling {
+                    self.poll_round(notifier).await
+                } else {
+                    self.stream_round(notifier).await
+                }
+            };
+            let result = tokio::select! {
+                _ = &mut stop => return Ok(()),
+                r = round => r,
+            };
+            match result {
+                Ok(()) => failures = 0,
+                Err(ClientError::Api { status, .. }) if matches!(status, 404 | 405 | 501) => {
+                    polling = true
+                }
+                Err(e @ (ClientError::NotSignedIn | ClientError::KeychainUnavailable { .. })) => {
+                    return Err(e)
+                }
+                Err(ClientError::Api {
+                    status: 401,
+                    code,
+                    message,
+                }) => {
+                    return Err(ClientError::Api {
+                        status: 401,
+                        code,
+                        message,
+                    })
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::info!(error = %e, "live sync interrupted; retrying");
+                }
+            }
+            let wait = api::backoff(failures.min(6));
+            tokio::select! {
+                _ = &mut stop => return Ok(()),
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// One connection of the event stream, until it ends.
+    async fn stream_round(&mut self, notifier: &dyn Notifier) -> Result<(), ClientError> {
+        let client = self.client()?;
+        let resume = self.cache.notice_cursor()?;
+        let resp = client.events(resume).await?;
+        let mut parser = SseParser::default();
+        let mut body = resp.bytes_stream();
+        // No byte for this long (heartbeats come every 15 s) means the connection is dead.
+        let silence = Duration::from_secs(45);
+        loop {
+            let chunk = match tokio::time::timeout(silence, body.next()).await {
+                Err(_) => {
+                    return Err(ClientError::Unreachable {
+                        url: client.base().to_string(),
+                        detail: "event stream went silent".into(),
+                    })
+                }
+                Ok(None) => return Ok(()),
+                Ok(Some(Err(e))) => {
+                    return Err(ClientError::Unreachable {
+                        url: client.base().to_string(),
+                        detail: e.without_url().to_string(),
+                    })
+                }
+                Ok(Some(Ok(bytes))) => bytes,
+            };
+            self.cache.touch_contact(self.now())?;
+            let events = parser.feed(&chunk);
+            if events.is_empty() {
+                continue;
+            }
+            let mut notices = Vec::new();
+            let mut ledger_behind = false;
+            for ev in events {
+                match ev.event.as_str() {
+                    "balance" => {
+                        let b: Balance = decode("balance event", &ev.data)?;
+                        ledger_behind |=
+                            b.seq > self.cache.ledger_cursor()?.max(self.cache.notice_cursor()?);
+                        self.cache.put_doc(doc::BALANCE, &b, self.now())?;
+                    }
+                    "notice" => notices.push(decode::<Notice>("notice event", &ev.data)?),
+                    _ => {}
+                }
+            }
+            let fresh = self.cache.insert_notices(&notices)?;
+            if ledger_behind || !fresh.is_empty() {
+                self.pull_ledger(&client).await?;
+            }
+            let alerts = self.run_alerts(&fresh)?;
+            show(notifier, &alerts);
+        }
+    }
+
+    /// Polling fallback: the balance every 30 s with If-None-Match, a full sync on change.
+    async fn poll_round(&mut self, notifier: &dyn Notifier) -> Result<(), ClientError> {
+        loop {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            let client = self.client()?;
+            let etag = self.cache.get_meta(meta::BALANCE_ETAG)?;
+            let changed = matches!(
+                client.balance(etag.as_deref()).await?,
+                Conditional::Modified { .. }
+            );
+            self.cache.touch_contact(self.now())?;
+            if changed {
+                let report = self.sync().await?;
+                show(notifier, &report.alerts);
+            }
+        }
+    }
+}
+
+fn show(notifier: &dyn Notifier, alerts: &[Alert]) {
+    for a in alerts {
+        if let Err(e) = notifier.show(a) {
+            tracing::warn!(error = %e, "could not show a notification");
+        }
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, data: &str) -> Result<T, ClientError> {
+    serde_json::from_str(data).map_err(|e| ClientError::Decode {
+        what: what.into(),
+        detail: e.to_string(),
+    })
+}
+
+/// A random 128-bit id in hex: idempotency keys and review ids.
+pub fn uuid_like() -> String {
+    let v: u128 = rand::random();
+    format!("{v:032x}")
+}

@@ -1,0 +1,473 @@
+//! `creditbar`: the client engine from a terminal or a status bar.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use creditbar_client::alerts::AlertKind;
+use creditbar_client::api::PurchaseItem;
+use creditbar_client::cache::Opened;
+use creditbar_client::engine::{data_dir, Engine, Status};
+use creditbar_client::format::{ago, countdown, credits_long, credits_short};
+use creditbar_client::keychain::Keychain;
+use creditbar_client::notify::DesktopNotifier;
+use creditbar_ledger::MICROS_PER_CREDIT;
+use secrecy::SecretString;
+
+/// creditbar: your AI credits, from the terminal.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Sign in with an account token (asked for, or read from stdin; never an argument).
+    Login {
+        #[arg(long)]
+        server: String,
+        /// Read the token from standard input instead of prompting.
+        #[arg(long)]
+        token_stdin: bool,
+    },
+    /// Sign out: remove the keychain items and the local cache.
+    Logout,
+    /// The balance. Exit code: 0 ok, 10 low, 11 empty, 12 stale.
+    Status {
+        #[arg(long, conflicts_with = "waybar")]
+        json: bool,
+        /// One line of JSON for waybar's custom module.
+        #[arg(long)]
+        waybar: bool,
+        /// Answer from the cache without contacting the server.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Sync the cache with the server once.
+    Sync,
+    /// Stay in sync live and raise notifications until stopped.
+    Watch,
+    /// Usage grouped by day, model, project or thread.
+    Usage {
+        #[arg(long, default_value = "day", value_parser = ["day", "model", "project", "thread"])]
+        by: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the saved card.
+    Card {
+        #[command(subcommand)]
+        action: CardCmd,
+    },
+    /// Buy a pack (pack_500, pack_2500, pack_12500) or a custom amount.
+    Buy {
+        #[arg(
+            required_unless_present = "custom_cents",
+            conflicts_with = "custom_cents"
+        )]
+        pack: Option<String>,
+        /// A custom amount in US cents (25 credits per dollar).
+        #[arg(long)]
+        custom_cents: Option<i64>,
+    },
+    /// Show or change auto-refill.
+    AutoRefill {
+        #[command(subcommand)]
+        action: RefillCmd,
+    },
+    /// Report a thread that cost more than it should have.
+    Report {
+        thread: String,
+        #[arg(long)]
+        description: String,
+    },
+    /// Show or change notification settings.
+    Settings {
+        /// Low-balance threshold in credits (e.g. 50 or 12.5).
+        #[arg(long)]
+        low_threshold: Option<String>,
+        /// Turn a notification kind on (repeatable).
+        #[arg(long)]
+        enable: Vec<String>,
+        /// Turn a notification kind off (repeatable).
+        #[arg(long)]
+        disable: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CardCmd {
+    /// Add a card (number, expiry and CVC are asked for; only a token is kept, in the keychain).
+    Add,
+}
+
+#[derive(Subcommand)]
+enum RefillCmd {
+    Show,
+    On {
+        /// Refill when the balance falls below this many credits.
+        #[arg(long)]
+        threshold: String,
+        #[arg(long, default_value = "pack_500")]
+        pack: String,
+        /// At most this many refills a month.
+        #[arg(long, default_value_t = 3)]
+        limit: u32,
+    },
+    Off,
+}
+
+/// Credits as typed by a person (`50`, `12.5`) to micro-credits, exactly.
+fn parse_credits(s: &str) -> anyhow::Result<i64> {
+    let s = s.trim();
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 6
+    {
+        bail!("`{s}` is not an amount of credits (e.g. 50 or 12.5)");
+    }
+    let whole: i64 = whole.parse().context("amount too large")?;
+    let frac_micros: i64 = format!("{frac:0<6}").parse().unwrap_or(0);
+    whole
+        .checked_mul(MICROS_PER_CREDIT)
+        .and_then(|w| w.checked_add(frac_micros))
+        .context("amount too large")
+}
+
+fn read_secret(prompt: &str) -> anyhow::Result<SecretString> {
+    let value = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(prompt)?
+    } else {
+        read_line(prompt)?
+    };
+    Ok(SecretString::from(value.trim().to_owned()))
+}
+
+fn read_line(prompt: &str) -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        eprint!("{prompt}");
+        std::io::stderr().flush().ok();
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().to_owned())
+}
+
+fn open() -> anyhow::Result<Engine> {
+    let dir = data_dir()?;
+    let (engine, opened) = Engine::open(&dir, Box::new(Keychain), Arc::new(chrono::Utc::now))?;
+    if let Opened::Rebuilt { set_aside, reason } = opened {
+        eprintln!("The local cache was unreadable ({reason}); it was set aside as {} and will be rebuilt from the server.", set_aside.display());
+    }
+    Ok(engine)
+}
+
+fn print_status(s: &Status) {
+    let Some(b) = &s.balance else {
+        println!("No balance yet: run `creditbar login --server URL`.");
+        return;
+    };
+    println!(
+        "{} available{}",
+        credits_long(b.available),
+        if b.held > 0 {
+            format!(" ({} held)", credits_long(b.held))
+        } else {
+            String::new()
+        }
+    );
+    let rows = [
+        ("Daily", &b.buckets.daily),
+        ("Subscription", &b.buckets.subscription),
+        ("Bonus", &b.buckets.bonus),
+        ("Purchased", &b.buckets.purchased),
+    ];
+    for (name, bucket) in rows {
+        let reset = bucket
+            .next_reset
+            .map(|t| format!(" · resets in {}", countdown(s.now, t)))
+            .unwrap_or_default();
+        println!("  {name:<13}{}{reset}", credits_long(bucket.available));
+    }
+    match (s.stale, s.last_contact) {
+        (false, Some(t)) => println!("Updated {}", ago(s.now, t)),
+        (true, Some(t)) => println!("Offline — showing cached (last contact {})", ago(s.now, t)),
+        (_, None) => println!("Offline — showing cached"),
+    }
+}
+
+fn waybar(s: &Status) -> serde_json::Value {
+    let text = s
+        .balance
+        .as_ref()
+        .map(|b| credits_short(b.available))
+        .unwrap_or_else(|| "— cr".into());
+    let mut tooltip = Vec::new();
+    if let Some(b) = &s.balance {
+        tooltip.push(format!("{} available", credits_long(b.available)));
+        for (name, bucket) in [
+            ("Daily", &b.buckets.daily),
+            ("Subscription", &b.buckets.subscription),
+        ] {
+            if let Some(t) = bucket.next_reset {
+                tooltip.push(format!(
+                    "{name} {} · resets in {}",
+                    credits_long(bucket.available),
+                    countdown(s.now, t)
+                ));
+            }
+        }
+    }
+    if s.stale {
+        tooltip.push("Offline — showing cached".into());
+    }
+    let class = serde_json::to_value(s.level).unwrap_or_default();
+    serde_json::json!({"text": text, "tooltip": tooltip.join("\n"), "class": class, "alt": class})
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Cmd::Login {
+            server,
+            token_stdin,
+        } => {
+            let token = if token_stdin {
+                let mut t = String::new();
+                std::io::stdin().read_line(&mut t)?;
+                SecretString::from(t.trim().to_owned())
+            } else {
+                read_secret("Account token: ")?
+            };
+            let mut engine = open()?;
+            let account = engine.login(&server, token).await?;
+            println!("Signed in as {} ({} plan).", account.email, account.plan);
+        }
+        Cmd::Logout => {
+            open()?.logout()?;
+            println!("Signed out: keychain items and cache removed.");
+        }
+        Cmd::Status {
+            json,
+            waybar: bar,
+            offline,
+        } => {
+            let mut engine = open()?;
+            if !offline {
+                // Best effort: a short sync, else the cache answers and says it is stale.
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(3), engine.sync()).await;
+            }
+            let status = engine.status()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else if bar {
+                println!("{}", waybar(&status));
+            } else {
+                print_status(&status);
+            }
+            return Ok(ExitCode::from(status.level.exit_code() as u8));
+        }
+        Cmd::Sync => {
+            let mut engine = open()?;
+            let report = engine.sync().await?;
+            println!(
+                "Synced: {} new ledger entries, {} new notices.",
+                report.new_entries, report.new_notices
+            );
+        }
+        Cmd::Watch => {
+            let mut engine = open()?;
+            eprintln!("Watching for changes; Ctrl-C to stop.");
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            engine.watch(&DesktopNotifier, stop).await?;
+        }
+        Cmd::Usage { by, json } => {
+            let mut engine = open()?;
+            let fresh = engine.refresh_usage(&by).await.is_ok();
+            let rows = engine.usage(&by)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                if !fresh {
+                    println!("Offline — showing cached usage");
+                }
+                println!("{:<28} {:>16} {:>8}", by, "charged", "events");
+                for r in rows {
+                    println!(
+                        "{:<28} {:>16} {:>8}",
+                        r.key,
+                        credits_long(r.charged),
+                        r.events
+                    );
+                }
+            }
+        }
+        Cmd::Card {
+            action: CardCmd::Add,
+        } => {
+            let mut engine = open()?;
+            let number = read_secret("Card number: ")?;
+            let month: u32 = read_line("Expiry month (1-12): ")?
+                .parse()
+                .context("expiry month must be a number 1-12")?;
+            let year: i32 = read_line("Expiry year (e.g. 2030): ")?
+                .parse()
+                .context("expiry year must be a four-digit year")?;
+            let cvc = read_secret("CVC: ")?;
+            let card = engine.add_card(number, month, year, cvc).await?;
+            println!(
+                "Saved {} ending in {} (expires {:02}/{}).",
+                card.brand, card.last4, card.exp_month, card.exp_year
+            );
+        }
+        Cmd::Buy { pack, custom_cents } => {
+            let item = match (pack, custom_cents) {
+                (Some(p), None) => PurchaseItem::Pack(p),
+                (None, Some(c)) => PurchaseItem::CustomCents(c),
+                _ => bail!("give a pack or --custom-cents"),
+            };
+            let mut engine = open()?;
+            let r = engine.buy(item).await?;
+            println!(
+                "Bought {} for {}. Balance: {}.",
+                credits_long(r.credits),
+                creditbar_ledger::Cents(r.price_cents),
+                credits_long(r.balance.available)
+            );
+        }
+        Cmd::AutoRefill { action } => {
+            let mut engine = open()?;
+            let settings = match action {
+                RefillCmd::Show => {
+                    let _ = engine.sync().await;
+                    engine.auto_refill()?
+                }
+                RefillCmd::On {
+                    threshold,
+                    pack,
+                    limit,
+                } => Some(
+                    engine
+                        .set_auto_refill(true, parse_credits(&threshold)?, &pack, limit)
+                        .await?,
+                ),
+                RefillCmd::Off => {
+                    let current = engine.auto_refill()?;
+                    let pack = current
+                        .as_ref()
+                        .and_then(|c| c.pack.clone())
+                        .unwrap_or_else(|| "pack_500".into());
+                    let threshold = current.as_ref().and_then(|c| c.threshold).unwrap_or(0);
+                    let limit = current
+                        .as_ref()
+                        .and_then(|c| c.monthly_limit)
+                        .unwrap_or(1)
+                        .max(1);
+                    Some(
+                        engine
+                            .set_auto_refill(false, threshold, &pack, limit)
+                            .await?,
+                    )
+                }
+            };
+            match settings {
+                Some(a) if a.enabled => println!(
+                    "Auto-refill is on: when your balance falls below {}, {} is bought with the card ending in {} — at most {} times a month ({} so far).",
+                    credits_long(a.threshold.unwrap_or(0)), a.pack.as_deref().unwrap_or("?"), a.payment_token_last4.as_deref().unwrap_or("?"), a.monthly_limit.unwrap_or(0), a.refills_this_month
+                ),
+                Some(a) => println!("Auto-refill is off{}.", a.disabled_reason.map(|r| format!(" (turned off: {r})")).unwrap_or_default()),
+                None => println!("Auto-refill is off."),
+            }
+        }
+        Cmd::Report {
+            thread,
+            description,
+        } => {
+            let mut engine = open()?;
+            let review = engine.report(&thread, &description).await?;
+            println!(
+                "Reported thread {}: review {} is {}.",
+                review.thread, review.id, review.status
+            );
+        }
+        Cmd::Settings {
+            low_threshold,
+            enable,
+            disable,
+        } => {
+            let engine = open()?;
+            let mut settings = engine.settings()?;
+            if let Some(t) = low_threshold {
+                settings.low_threshold = parse_credits(&t)?;
+            }
+            for (names, on) in [(&enable, true), (&disable, false)] {
+                for name in names {
+                    let kind = AlertKind::parse(name).with_context(|| {
+                        let all: Vec<_> = AlertKind::ALL.iter().map(|k| k.name()).collect();
+                        format!(
+                            "unknown notification kind `{name}`; choose from {}",
+                            all.join(", ")
+                        )
+                    })?;
+                    settings.set(kind, on);
+                }
+            }
+            engine.set_settings(&settings)?;
+            println!(
+                "Low-balance threshold: {}",
+                credits_long(settings.low_threshold)
+            );
+            for kind in AlertKind::ALL {
+                println!(
+                    "  {:<20} {}",
+                    kind.name(),
+                    if settings.enabled(kind) { "on" } else { "off" }
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn credits_parse_exactly() {
+        assert_eq!(parse_credits("50").unwrap(), 50_000_000);
+        assert_eq!(parse_credits("12.5").unwrap(), 12_500_000);
+        assert_eq!(parse_credits("0.000001").unwrap(), 1);
+        assert!(parse_credits("-1").is_err());
+        assert!(parse_credits("1.2345678").is_err());
+        assert!(parse_credits("abc").is_err());
+        assert!(parse_credits("99999999999999999").is_err());
+    }
+}

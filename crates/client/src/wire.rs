@@ -1,0 +1,182 @@
+//! The client's reading of api.md: what the server sends. Unknown fields are ignored (the
+//! server may extend the contract); missing or mistyped fields are a decode error that
+//! names the field, never a panic.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub plan: String,
+    pub timezone: String,
+    pub created_at: DateTime<Utc>,
+    pub billing_anchor: DateTime<Utc>,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub next_daily_reset: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketBalance {
+    pub available: i64,
+    pub next_reset: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Buckets {
+    pub daily: BucketBalance,
+    pub subscription: BucketBalance,
+    pub bonus: BucketBalance,
+    pub purchased: BucketBalance,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    pub available: i64,
+    pub held: i64,
+    pub buckets: Buckets,
+    pub seq: u64,
+    pub as_of: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub bucket: String,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub grant_id: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageGroup {
+    pub key: String,
+    pub charged: i64,
+    pub events: i64,
+    pub input_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub output_tokens: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct UsageGroups {
+    pub items: Vec<UsageGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purchase {
+    pub id: String,
+    pub credits: i64,
+    pub price_cents: i64,
+    pub status: String,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub pack: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PurchaseResult {
+    pub id: String,
+    pub credits: i64,
+    pub price_cents: i64,
+    pub status: String,
+    pub balance: Available,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Available {
+    pub available: i64,
+}
+
+/// The saved card as the server describes it; the payment token itself goes straight to
+/// the keychain and is never kept in this struct.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardSummary {
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: u32,
+    pub exp_year: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoRefill {
+    pub enabled: bool,
+    /// Unset (null) until auto-refill is first configured.
+    #[serde(default)]
+    pub threshold: Option<i64>,
+    #[serde(default)]
+    pub pack: Option<String>,
+    #[serde(default)]
+    pub payment_token_last4: Option<String>,
+    #[serde(default)]
+    pub monthly_limit: Option<u32>,
+    #[serde(default)]
+    pub refills_this_month: u32,
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pack {
+    pub id: String,
+    pub credits: i64,
+    pub price_cents: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomPricing {
+    pub credits_per_dollar: i64,
+    pub min_cents: i64,
+    pub max_cents: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Catalog {
+    pub packs: Vec<Pack>,
+    pub custom: CustomPricing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    pub id: String,
+    pub status: String,
+    pub thread: String,
+    pub description: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
