@@ -513,6 +513,7 @@ impl Engine {
 }
 
 fn show(notifier: &dyn Notifier, alerts: &[Alert]) {
+    notifier.changed();
     for a in alerts {
         if let Err(e) = notifier.show(a) {
             tracing::warn!(error = %e, "could not show a notification");

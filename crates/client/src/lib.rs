@@ -8,6 +8,7 @@ pub mod cache;
 pub mod engine;
 pub mod error;
 pub mod format;
+pub mod glance;
 pub mod keychain;
 pub mod notify;
 pub mod sse;

@@ -6,6 +6,9 @@ use crate::error::ClientError;
 
 pub trait Notifier: Send + Sync {
     fn show(&self, alert: &Alert) -> Result<(), ClientError>;
+
+    /// Called after live sync changed the cache, so a shell (the tray) can re-render.
+    fn changed(&self) {}
 }
 
 pub struct DesktopNotifier;
