@@ -98,7 +98,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path.is_empty() || path == "." {
+        // `?` is serde_path_to_error's unknown position (a syntax error between fields).
+        if path.is_empty() || path == "." || path == "?" {
             ApiError::invalid(format!("body: {inner}"))
         } else {
             ApiError::invalid(format!("{path}: {inner}"))

@@ -39,6 +39,17 @@ fn check_tokens(input: u64, cached: u64, output: u64) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Prices the usage up front, so a charge too large to represent names the token counts
+/// that caused it, not an internal amount.
+fn check_price(app: &App, usage: &creditbar_ledger::Usage) -> Result<(), ApiError> {
+    match creditbar_ledger::price(&app.catalog, usage) {
+        Err(creditbar_ledger::LedgerError::Overflow) => {
+            Err(ApiError::invalid("input_tokens, output_tokens: the charge for these tokens is out of range"))
+        }
+        other => other.map(|_| ()).map_err(ApiError::from),
+    }
+}
+
 fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError::Internal(e.to_string()))
 }
@@ -61,6 +72,7 @@ pub async fn post_usage(
     check_label("thread", &req.thread)?;
     check_tokens(req.input_tokens, req.cached_input_tokens, req.output_tokens)?;
     app.catalog.model(&req.model)?;
+    check_price(&app, &api::usage_of(&req.model, req.kind, req.status, req.input_tokens, req.cached_input_tokens, req.output_tokens))?;
     let hash = body_hash(&req);
     let (status, body) = app
         .writer
@@ -194,6 +206,7 @@ pub async fn settle_hold(State(app): State<App>, AccountId(account): AccountId, 
     check_label("thread", &req.thread)?;
     check_tokens(req.input_tokens, req.cached_input_tokens, req.output_tokens)?;
     app.catalog.model(&req.model)?;
+    check_price(&app, &api::usage_of(&req.model, req.kind, req.status, req.input_tokens, req.cached_input_tokens, req.output_tokens))?;
     let hash = body_hash(&req);
     let (_, body) = app
         .writer
