@@ -23,6 +23,7 @@ use crate::wire::{Balance, Notice};
 /// More notifications than this in one pass are folded into one summary.
 pub const MAX_SEPARATE: usize = 3;
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
@@ -73,6 +74,7 @@ impl AlertKind {
     }
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertSettings {
     /// Low-balance threshold in micro-credits.
@@ -124,6 +126,7 @@ pub struct AlertState {
     pub low_armed: bool,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
     pub kinds: Vec<AlertKind>,

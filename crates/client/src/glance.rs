@@ -9,6 +9,7 @@ use crate::engine::{Level, Status};
 use crate::format::countdown;
 use crate::wire::{AutoRefill, BucketBalance};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Glance {
     /// The tray title: `487 cr`.

@@ -83,7 +83,20 @@ impl SecretStore for Keychain {
     }
 }
 
-/// In-memory store for unit tests only.
+impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
+    fn get(&self, item: Item) -> Result<Option<SecretString>, ClientError> {
+        (**self).get(item)
+    }
+    fn set(&self, item: Item, value: &SecretString) -> Result<(), ClientError> {
+        (**self).set(item, value)
+    }
+    fn delete(&self, item: Item) -> Result<(), ClientError> {
+        (**self).delete(item)
+    }
+}
+
+/// In-memory store: for unit tests, and for the desktop app's `--demo`, whose throwaway
+/// token for a throwaway server must not land in the user's real keychain.
 #[derive(Default)]
 pub struct MemoryStore {
     items: Mutex<HashMap<Item, SecretString>>,

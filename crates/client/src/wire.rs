@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     pub id: String,
@@ -18,12 +19,14 @@ pub struct Account {
     pub next_daily_reset: DateTime<Utc>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketBalance {
     pub available: i64,
     pub next_reset: Option<DateTime<Utc>>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Buckets {
     pub daily: BucketBalance,
@@ -32,6 +35,7 @@ pub struct Buckets {
     pub purchased: BucketBalance,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balance {
     pub available: i64,
@@ -41,6 +45,7 @@ pub struct Balance {
     pub as_of: DateTime<Utc>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     pub seq: u64,
@@ -71,6 +76,7 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageGroup {
     pub key: String,
@@ -86,6 +92,7 @@ pub struct UsageGroups {
     pub items: Vec<UsageGroup>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Purchase {
     pub id: String,
@@ -116,6 +123,7 @@ pub struct Available {
 
 /// The saved card as the server describes it; the payment token itself goes straight to
 /// the keychain and is never kept in this struct.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CardSummary {
     pub brand: String,
@@ -124,6 +132,7 @@ pub struct CardSummary {
     pub exp_year: i32,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AutoRefill {
     pub enabled: bool,
@@ -142,6 +151,7 @@ pub struct AutoRefill {
     pub disabled_reason: Option<String>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pack {
     pub id: String,
@@ -149,6 +159,7 @@ pub struct Pack {
     pub price_cents: i64,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomPricing {
     pub credits_per_dollar: i64,
@@ -156,12 +167,14 @@ pub struct CustomPricing {
     pub max_cents: i64,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalog {
     pub packs: Vec<Pack>,
     pub custom: CustomPricing,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Review {
     pub id: String,

@@ -1,0 +1,6 @@
+import { mount } from "svelte";
+import "../app.css";
+import SignIn from "./SignIn.svelte";
+
+const target = document.getElementById("app");
+if (target) mount(SignIn, { target });
