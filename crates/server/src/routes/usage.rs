@@ -251,8 +251,8 @@ pub async fn settle_hold(State(app): State<App>, AccountId(account): AccountId, 
 
 #[utoipa::path(post, path = "/v1/holds/{id}/void", tag = "holds", security(("bearer" = [])),
     params(("id" = String, Path, description = "Hold id")),
-    responses((status = 200, body = VoidResult), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = VoidResult), (status = 400, description = "The hold id is not a valid id", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn void_hold(State(app): State<App>, AccountId(account): AccountId, Path(hold_id): Path<String>) -> Result<Json<VoidResult>, ApiError> {
     check_label("id", &hold_id)?;
     let (_, body) = app
