@@ -1,0 +1,64 @@
+-- wrk script for POST /v1/usage: one unique usage id per request.
+-- Usage: wrk -c N -t T -d 10s --latency -s bench/usage.lua http://ADDR -- TOKEN RUNTAG
+-- Each thread numbers its own requests; the id is "<RUNTAG>-<thread>-<n>", so no two
+-- requests of a run (or of two runs with different tags) share an id, and every one is a
+-- fresh charge (never an idempotent replay). Any response other than 201 is counted and
+-- makes the run fail (printed as non201= on the RESULT line).
+
+local threads = {}
+local next_thread = 0
+
+function setup(thread)
+  thread:set("tid", next_thread)
+  next_thread = next_thread + 1
+  table.insert(threads, thread)
+end
+
+local token, tag
+local n = 0
+non201 = 0
+first_bad = ""
+
+function init(args)
+  token = args[1] or error("usage.lua: pass the account token after --")
+  tag = args[2] or "run"
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Bearer " .. token
+end
+
+function request()
+  n = n + 1
+  local body = string.format(
+    '{"id":"%s-%d-%d","project":"bench","thread":"t%d","model":"lite","kind":"chat",' ..
+    '"status":"completed","input_tokens":12,"cached_input_tokens":0,"output_tokens":8}',
+    tag, tid, n, tid)
+  return wrk.format(nil, nil, nil, body)
+end
+
+function response(status, headers, body)
+  if status ~= 201 then
+    non201 = non201 + 1
+    if first_bad == "" then
+      first_bad = tostring(status) .. " " .. string.sub(body or "", 1, 200)
+    end
+  end
+end
+
+function done(summary, latency, requests)
+  local bad, sample = 0, ""
+  for _, t in ipairs(threads) do
+    bad = bad + t:get("non201")
+    local fb = t:get("first_bad")
+    if sample == "" and fb ~= nil and fb ~= "" then sample = fb end
+  end
+  local e = summary.errors
+  local socket_errors = e.connect + e.read + e.write + e.timeout
+  io.write(string.format(
+    "RESULT requests=%d duration_us=%d rps=%.1f p50_us=%d p99_us=%d max_us=%d non201=%d socket_errors=%d\n",
+    summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(99), latency.max, bad, socket_errors))
+  if sample ~= "" then
+    io.write("FIRST_BAD " .. sample:gsub("\n", " ") .. "\n")
+  end
+end
