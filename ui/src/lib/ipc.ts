@@ -1,5 +1,6 @@
 // Typed calls into the Rust commands. The types come from Rust (src/generated, ts-rs).
 import { invoke } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { Glance } from "../generated/Glance";
 import type { IpcError } from "../generated/IpcError";
 
@@ -20,3 +21,8 @@ export const ipc = {
   syncNow: () => invoke<Glance>("sync_now"),
   signOut: () => invoke<void>("sign_out"),
 };
+
+/** Calls `f` with every new glance the app computes (live sync, countdowns). */
+export function onGlance(f: (g: Glance) => void): Promise<UnlistenFn> {
+  return listen<Glance>("glance", (e) => f(e.payload));
+}

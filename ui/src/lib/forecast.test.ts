@@ -1,0 +1,35 @@
+import { describe, expect, it } from "vitest";
+import { burnRate, forecastSentence } from "./forecast";
+
+const CR = 1_000_000;
+const now = new Date("2026-11-21T18:00:00Z");
+const dec1 = new Date("2026-12-01T09:00:00Z");
+
+describe("burn-rate forecast", () => {
+  it("never reads as the reset time", () => {
+    const s = forecastSentence(100 * CR, 50 * CR, now, dec1, "Europe/Paris");
+    expect(s).toBe("At this pace you run out in about 2 days — before your reset on Dec 1.");
+    expect(s).toMatch(/run out in about 2 days/);
+  });
+  it("says when credits outlast the reset", () => {
+    expect(forecastSentence(1000 * CR, 10 * CR, now, dec1, "Europe/Paris")).toBe("At this pace your credits last past your reset on Dec 1.");
+  });
+  it("handles hours, empty and idle accounts", () => {
+    expect(forecastSentence(5 * CR, 60 * CR, now, dec1, "UTC")).toBe("At this pace you run out in about 2 hours — before your reset on Dec 1.");
+    expect(forecastSentence(0, 60 * CR, now, dec1, "UTC")).toBe("You are out of credits. More arrive with your reset on Dec 1.");
+    expect(forecastSentence(5 * CR, 0, now, dec1, "UTC")).toMatch(/nothing to forecast/);
+  });
+  it("dates the reset in the account's timezone", () => {
+    const lateUtc = new Date("2026-11-30T23:30:00Z");
+    expect(forecastSentence(100 * CR, 50 * CR, now, lateUtc, "Europe/Paris")).toContain("Dec 1");
+    expect(forecastSentence(100 * CR, 50 * CR, now, lateUtc, "America/New_York")).toContain("Nov 30");
+  });
+  it("averages the last seven days", () => {
+    const days = [
+      { key: "2026-11-10", charged: 999 * CR },
+      ...[15, 16, 17, 18, 19, 20, 21].map((d) => ({ key: `2026-11-${d}`, charged: 7 * CR })),
+    ].map((d) => ({ ...d, events: 1, input_tokens: 0, cached_input_tokens: 0, output_tokens: 0 }));
+    expect(burnRate(days, "2026-11-21")).toBe(7 * CR);
+    expect(burnRate([], "2026-11-21")).toBe(0);
+  });
+});

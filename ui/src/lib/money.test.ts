@@ -1,0 +1,36 @@
+import { describe, expect, it } from "vitest";
+import { credits, dollars, parseDollars, quoteCustom } from "./money";
+
+const pricing = { credits_per_dollar: 25, min_cents: 500, max_cents: 100_000 };
+
+describe("amounts for people", () => {
+  it("formats credits exactly", () => {
+    expect(credits(487_250_000)).toBe("487.25 credits");
+    expect(credits(1_000_000)).toBe("1 credit");
+    expect(credits(12_500_000_000)).toBe("12,500 credits");
+    expect(credits(1)).toBe("0.000001 credits");
+    expect(dollars(2000)).toBe("$20.00");
+    expect(dollars(5)).toBe("$0.05");
+  });
+  it("parses dollars into integer cents", () => {
+    expect(parseDollars("12")).toBe(1200);
+    expect(parseDollars("12.5")).toBe(1250);
+    expect(parseDollars("$12.05")).toBe(1205);
+    expect(parseDollars("12.345")).toBeNull();
+    expect(parseDollars("-3")).toBeNull();
+    expect(parseDollars("abc")).toBeNull();
+  });
+});
+
+describe("custom amount price as you type", () => {
+  it("buys 25 credits per dollar", () => {
+    expect(quoteCustom("20", pricing)).toEqual({ ok: true, cents: 2000, micros: 500_000_000 });
+    expect(quoteCustom("5.01", pricing)).toEqual({ ok: true, cents: 501, micros: 125_250_000 });
+  });
+  it("explains amounts it refuses", () => {
+    expect(quoteCustom("4.99", pricing)).toEqual({ ok: false, problem: "The smallest custom amount is $5.00." });
+    expect(quoteCustom("1000.01", pricing)).toEqual({ ok: false, problem: "The largest custom amount is $1,000.00." });
+    expect(quoteCustom("ten", pricing).ok).toBe(false);
+    expect(quoteCustom("", pricing).ok).toBe(false);
+  });
+});

@@ -1,0 +1,48 @@
+// Credits and money as integers: micro-credits and US cents. No floats touch an amount.
+
+export const MICROS_PER_CREDIT = 1_000_000;
+
+/** `487.25 credits`: exact, trailing zeros dropped. */
+export function credits(micros: number): string {
+  const sign = micros < 0 ? "-" : "";
+  const abs = Math.abs(micros);
+  const whole = Math.floor(abs / MICROS_PER_CREDIT);
+  const frac = abs % MICROS_PER_CREDIT;
+  const fracText = frac === 0 ? "" : "." + String(frac).padStart(6, "0").replace(/0+$/, "");
+  const unit = abs === MICROS_PER_CREDIT ? "credit" : "credits";
+  return `${sign}${whole.toLocaleString("en-US")}${fracText} ${unit}`;
+}
+
+/** `$20.00`. */
+export function dollars(cents: number): string {
+  const sign = cents < 0 ? "-" : "";
+  const abs = Math.abs(cents);
+  return `${sign}$${Math.floor(abs / 100).toLocaleString("en-US")}.${String(abs % 100).padStart(2, "0")}`;
+}
+
+/** Parses a dollar amount as typed (`12`, `12.5`, `$12.50`) into cents, or null. */
+export function parseDollars(raw: string): number | null {
+  const m = /^\s*\$?\s*(\d{1,7})(?:\.(\d{1,2}))?\s*$/.exec(raw);
+  if (!m) return null;
+  return Number(m[1]) * 100 + Number((m[2] ?? "").padEnd(2, "0"));
+}
+
+export interface CustomPricing {
+  credits_per_dollar: number;
+  min_cents: number;
+  max_cents: number;
+}
+
+export type CustomQuote = { ok: true; cents: number; micros: number } | { ok: false; problem: string };
+
+/** What a custom amount buys, computed as the user types; or why it cannot be bought. */
+export function quoteCustom(raw: string, pricing: CustomPricing): CustomQuote {
+  if (raw.trim() === "") return { ok: false, problem: "Enter an amount in dollars." };
+  const cents = parseDollars(raw);
+  if (cents === null) return { ok: false, problem: "Enter dollars and cents, like 25 or 25.50." };
+  if (cents < pricing.min_cents) return { ok: false, problem: `The smallest custom amount is ${dollars(pricing.min_cents)}.` };
+  if (cents > pricing.max_cents) return { ok: false, problem: `The largest custom amount is ${dollars(pricing.max_cents)}.` };
+  // cents × credits/dollar × 10^6 / 100, exact for the catalog's whole-number rate.
+  const micros = (cents * pricing.credits_per_dollar * MICROS_PER_CREDIT) / 100;
+  return { ok: true, cents, micros: Math.floor(micros) };
+}
