@@ -14,6 +14,9 @@ export default defineConfig({
     rollupOptions: {
       input: {
         signin: resolve(__dirname, "signin.html"),
+        dashboard: resolve(__dirname, "dashboard.html"),
+        purchase: resolve(__dirname, "purchase.html"),
+        settings: resolve(__dirname, "settings.html"),
       },
     },
   },

@@ -3,6 +3,15 @@ import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { Glance } from "../generated/Glance";
 import type { IpcError } from "../generated/IpcError";
+import type { DashboardData } from "../generated/DashboardData";
+import type { PurchaseOptions } from "../generated/PurchaseOptions";
+import type { PurchaseChoice } from "../generated/PurchaseChoice";
+import type { PurchaseOutcome } from "../generated/PurchaseOutcome";
+import type { SettingsData } from "../generated/SettingsData";
+import type { AlertSettings } from "../generated/AlertSettings";
+import type { AutoRefill } from "../generated/AutoRefill";
+import type { CardSummary } from "../generated/CardSummary";
+import type { ReviewRequest } from "../generated/ReviewRequest";
 
 export function isIpcError(e: unknown): e is IpcError {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;
@@ -20,6 +29,18 @@ export const ipc = {
   glance: () => invoke<Glance>("glance"),
   syncNow: () => invoke<Glance>("sync_now"),
   signOut: () => invoke<void>("sign_out"),
+  dashboard: (groupBy: string, periodDays: number | null) => invoke<DashboardData>("dashboard", { groupBy, periodDays }),
+  reportThread: (review: ReviewRequest) => invoke<string>("report_thread", { review }),
+  purchaseOptions: () => invoke<PurchaseOptions>("purchase_options"),
+  addCard: (number: string, expMonth: number, expYear: number, cvc: string) =>
+    invoke<CardSummary>("add_card", { number, expMonth, expYear, cvc }),
+  buy: (key: string, choice: PurchaseChoice) => invoke<PurchaseOutcome>("buy", { key, choice }),
+  settings: () => invoke<SettingsData>("settings"),
+  saveAlerts: (alerts: AlertSettings) => invoke<void>("save_alerts", { alerts }),
+  saveAutoRefill: (enabled: boolean, threshold: number, pack: string, monthlyLimit: number) =>
+    invoke<AutoRefill>("save_auto_refill", { enabled, threshold, pack, monthlyLimit }),
+  setLaunchAtLogin: (on: boolean) => invoke<boolean>("set_launch_at_login", { on }),
+  openWindow: (which: "dashboard" | "purchase" | "settings") => invoke<void>("open_window", { which }),
 };
 
 /** Calls `f` with every new glance the app computes (live sync, countdowns). */

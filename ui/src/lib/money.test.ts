@@ -34,3 +34,21 @@ describe("custom amount price as you type", () => {
     expect(quoteCustom("", pricing).ok).toBe(false);
   });
 });
+
+import { autoRefillSentence, parseCredits } from "./money";
+
+describe("settings amounts", () => {
+  it("parses credits exactly", () => {
+    expect(parseCredits("50")).toBe(50_000_000);
+    expect(parseCredits("12.5")).toBe(12_500_000);
+    expect(parseCredits("0.000001")).toBe(1);
+    expect(parseCredits("1.0000001")).toBeNull();
+    expect(parseCredits("-5")).toBeNull();
+  });
+  it("says plainly what auto-refill will charge and when", () => {
+    expect(autoRefillSentence(50_000_000, 500_000_000, 2000, "visa •••• 4242", 3)).toBe(
+      "When your balance falls below 50 credits, creditbar buys 500 credits for $20.00 with visa •••• 4242 — at most 3 times a month.",
+    );
+    expect(autoRefillSentence(1_000_000, 500_000_000, 2000, "visa •••• 4242", 1)).toMatch(/at most once a month/);
+  });
+});

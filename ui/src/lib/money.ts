@@ -46,3 +46,16 @@ export function quoteCustom(raw: string, pricing: CustomPricing): CustomQuote {
   const micros = (cents * pricing.credits_per_dollar * MICROS_PER_CREDIT) / 100;
   return { ok: true, cents, micros: Math.floor(micros) };
 }
+
+/** Credits as typed (`50`, `12.5`) into micro-credits, or null. */
+export function parseCredits(raw: string): number | null {
+  const m = /^\s*(\d{1,9})(?:\.(\d{1,6}))?\s*$/.exec(raw);
+  if (!m) return null;
+  return Number(m[1]) * MICROS_PER_CREDIT + Number((m[2] ?? "").padEnd(6, "0"));
+}
+
+/** The plain sentence that says what auto-refill will charge, and when. */
+export function autoRefillSentence(thresholdMicros: number, packCredits: number, packCents: number, card: string, monthlyLimit: number): string {
+  const times = monthlyLimit === 1 ? "once a month" : `${monthlyLimit} times a month`;
+  return `When your balance falls below ${credits(thresholdMicros)}, creditbar buys ${credits(packCredits)} for ${dollars(packCents)} with ${card} — at most ${times}.`;
+}

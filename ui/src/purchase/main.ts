@@ -1,0 +1,6 @@
+import { mount } from "svelte";
+import "../app.css";
+import Purchase from "./Purchase.svelte";
+
+const target = document.getElementById("app");
+if (target) mount(Purchase, { target });

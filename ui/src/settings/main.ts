@@ -1,0 +1,6 @@
+import { mount } from "svelte";
+import "../app.css";
+import Settings from "./Settings.svelte";
+
+const target = document.getElementById("app");
+if (target) mount(Settings, { target });
