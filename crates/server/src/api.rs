@@ -394,3 +394,213 @@ pub struct ClockBody {
 pub fn credits(c: Credits) -> i64 {
     c.micros()
 }
+
+// ---------------------------------------------------------------- payments and reviews
+
+/// Takes a string without ever echoing the value in an error: a card number sent as a JSON
+/// number must not come back in a 400 message (or reach a log through one).
+fn secret_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        _ => Err(serde::de::Error::custom("must be a string of digits")),
+    }
+}
+
+/// POST /v1/payment-methods. No `Debug`: it holds a card number and CVC.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardRequest {
+    /// 12 to 19 digits (spaces and dashes are ignored); must pass the Luhn check.
+    #[serde(deserialize_with = "secret_string")]
+    #[schema(pattern = "^[0-9][0-9 -]{10,30}[0-9]$")]
+    pub number: String,
+    #[schema(minimum = 1, maximum = 12)]
+    pub exp_month: u32,
+    #[schema(minimum = 2000, maximum = 2100)]
+    pub exp_year: i32,
+    /// 3 or 4 digits.
+    #[serde(deserialize_with = "secret_string")]
+    #[schema(pattern = "^[0-9]{3,4}$")]
+    pub cvc: String,
+}
+
+impl std::fmt::Debug for CardRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CardRequest([redacted])")
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PaymentMethodBody {
+    /// Shown once: the client keeps it (in the OS keychain) and sends it with purchases. The
+    /// server stores only its hash.
+    pub payment_token: String,
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: u32,
+    pub exp_year: i32,
+}
+
+/// POST /v1/purchases: exactly one of `pack` and `custom_cents`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseRequest {
+    pub pack: Option<String>,
+    /// A custom amount in cents, bought at the catalog's credits per dollar.
+    pub custom_cents: Option<i64>,
+    pub payment_token: String,
+}
+
+impl std::fmt::Debug for PurchaseRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PurchaseRequest")
+            .field("pack", &self.pack)
+            .field("custom_cents", &self.custom_cents)
+            .field("payment_token", &"[redacted]")
+            .finish()
+    }
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PurchaseBody {
+    pub id: String,
+    pub credits: i64,
+    pub price_cents: i64,
+    /// `succeeded` (a manual purchase is only recorded when the charge succeeded).
+    pub status: String,
+    pub balance: AvailableBody,
+    /// `manual`.
+    pub source: String,
+    /// The pack bought, or null for a custom amount.
+    pub pack: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PurchaseItem {
+    pub id: String,
+    pub credits: i64,
+    pub price_cents: i64,
+    /// `succeeded`, or `declined` for an auto-refill the card refused.
+    pub status: String,
+    /// `manual` or `auto_refill`.
+    pub source: String,
+    pub pack: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PurchasePage {
+    pub items: Vec<PurchaseItem>,
+    pub next: Option<String>,
+}
+
+/// GET/PUT /v1/auto-refill. Fields are null until auto-refill was first configured.
+#[derive(Serialize, ToSchema)]
+pub struct AutoRefillBody {
+    pub enabled: bool,
+    /// Micro-credits: a charge that takes the available balance below this buys one pack.
+    pub threshold: Option<i64>,
+    pub pack: Option<String>,
+    /// Last 4 digits of the card refills are charged to.
+    pub payment_token_last4: Option<String>,
+    pub monthly_limit: Option<u32>,
+    /// Successful refills this calendar month, in the account's timezone.
+    pub refills_this_month: u32,
+    /// Why auto-refill turned itself off (a declined refill); cleared by turning it on.
+    pub disabled_reason: Option<String>,
+}
+
+/// PUT /v1/auto-refill. `payment_token` may be left out only when turning auto-refill off
+/// after a card was set before.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoRefillRequest {
+    pub enabled: bool,
+    /// Micro-credits, at least 0.
+    #[schema(minimum = 0)]
+    pub threshold: i64,
+    pub pack: String,
+    pub payment_token: Option<String>,
+    /// Refills allowed per calendar month, 1 to 100.
+    #[schema(minimum = 1, maximum = 100)]
+    pub monthly_limit: i64,
+}
+
+impl std::fmt::Debug for AutoRefillRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AutoRefillRequest")
+            .field("enabled", &self.enabled)
+            .field("threshold", &self.threshold)
+            .field("pack", &self.pack)
+            .field(
+                "payment_token",
+                &self.payment_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("monthly_limit", &self.monthly_limit)
+            .finish()
+    }
+}
+
+/// POST /v1/usage-reviews: a user reports a thread that cost too much.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    /// Client-chosen, unique per account; repeating it with the same body is a no-op.
+    #[schema(min_length = 1, max_length = 200)]
+    pub id: String,
+    #[schema(min_length = 1, max_length = 200)]
+    pub thread: String,
+    /// What the user was doing, 1 to 4000 characters.
+    #[schema(min_length = 1, max_length = 4000)]
+    pub description: String,
+    pub model: Option<String>,
+    /// Whether a preview or build was failing while the thread ran.
+    pub preview_failing: Option<bool>,
+    /// How many messages the thread had.
+    pub thread_messages: Option<u32>,
+    /// Whether the thread worked with a large context.
+    pub large_context: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ReviewBody {
+    pub id: String,
+    /// `open` or `resolved`.
+    pub status: String,
+    pub thread: String,
+    pub description: String,
+    pub model: Option<String>,
+    pub preview_failing: Option<bool>,
+    pub thread_messages: Option<u32>,
+    pub large_context: Option<bool>,
+    pub created_at: String,
+    pub resolved_at: Option<String>,
+    /// Micro-credits granted as `compensation` (bucket `bonus`); 0 when none.
+    pub grant_amount: Option<i64>,
+    pub resolution_note: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReviewPage {
+    pub items: Vec<ReviewBody>,
+    pub next: Option<String>,
+}
+
+/// POST /v1/admin/usage-reviews/{id}/resolve.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    /// Micro-credits; > 0 makes a `compensation` bonus grant.
+    #[schema(minimum = 0)]
+    pub grant_amount: i64,
+    #[schema(max_length = 2000)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveQuery {
+    /// The review's account, when the same review id exists in several accounts.
+    pub account: Option<String>,
+}

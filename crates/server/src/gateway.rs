@@ -48,6 +48,20 @@ pub enum GatewayError {
     Unavailable(String),
 }
 
+impl From<GatewayError> for crate::error::ApiError {
+    fn from(e: GatewayError) -> Self {
+        use crate::error::ApiError;
+        match e {
+            GatewayError::Invalid(message) => ApiError::InvalidRequest(message),
+            GatewayError::Declined(reason) => ApiError::CardDeclined(reason),
+            GatewayError::Unavailable(detail) => {
+                tracing::warn!(%detail, "payment gateway unavailable");
+                ApiError::Unavailable
+            }
+        }
+    }
+}
+
 pub trait PaymentGateway: Send + Sync + 'static {
     fn save_card(&self, card: &CardInput, now: DateTime<Utc>) -> Result<SavedCard, GatewayError>;
     /// Charges `cents` to a saved card. Idempotent by `key`: a repeat returns the first
@@ -121,11 +135,15 @@ pub fn validate_card(card: &CardInput, now: DateTime<Utc>) -> Result<(), Gateway
         return Err(GatewayError::Invalid("exp_month: must be 1 to 12".into()));
     }
     if !(2000..=2100).contains(&card.exp_year) {
-        return Err(GatewayError::Invalid("exp_year: must be a four-digit year".into()));
+        return Err(GatewayError::Invalid(
+            "exp_year: must be a four-digit year".into(),
+        ));
     }
     let (y, m) = (now.year(), now.month());
     if card.exp_year < y || (card.exp_year == y && card.exp_month < m) {
-        return Err(GatewayError::Invalid("exp_year: the card has expired".into()));
+        return Err(GatewayError::Invalid(
+            "exp_year: the card has expired".into(),
+        ));
     }
     if !(3..=4).contains(&card.cvc.len()) || !card.cvc.bytes().all(|b| b.is_ascii_digit()) {
         return Err(GatewayError::Invalid("cvc: must be 3 or 4 digits".into()));
@@ -138,9 +156,7 @@ impl PaymentGateway for TestGateway {
         validate_card(card, now)?;
         let behavior = match card.number.as_str() {
             "4000000000000002" => return Err(GatewayError::Declined("card declined".into())),
-            "4000000000009995" => {
-                return Err(GatewayError::Declined("insufficient funds".into()))
-            }
+            "4000000000009995" => return Err(GatewayError::Declined("insufficient funds".into())),
             "4000000000000341" => "decline_charges",
             _ => "succeed",
         };

@@ -100,6 +100,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     }
     // Whatever fell due while the server was down happens before the first request.
     let _ = app.writer.run(|ctx| ctx.advance_due()).await;
+    routes::payments::resume_refills(&app).await;
     let listener = TcpListener::bind(&config.listen)
         .await
         .map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;

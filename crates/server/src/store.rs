@@ -678,6 +678,21 @@ pub fn reviews_page(conn: &Connection, account: &str, after: i64, limit: u32) ->
     rows.collect()
 }
 
+/// Every account holding a review with this id (ids are client-chosen per account) →
+/// (account, body), in creation order.
+pub fn reviews_by_id(conn: &Connection, id: &str) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT account_id, body FROM usage_reviews WHERE id = ?1 ORDER BY n")?;
+    let rows = stmt.query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+pub fn review_get(conn: &Connection, account: &str, id: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT body FROM usage_reviews WHERE account_id = ?1 AND id = ?2")?
+        .query_row(params![account, id], |r| r.get(0))
+        .optional()
+}
+
 // ---------------------------------------------------------------- test gateway
 
 pub fn gateway_charge_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {

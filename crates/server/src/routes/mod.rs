@@ -57,7 +57,14 @@ pub fn router(app: App) -> axum::Router {
         .routes(routes!(usage::post_hold))
         .routes(routes!(usage::settle_hold))
         .routes(routes!(usage::void_hold))
-        .routes(routes!(payments::list_purchases))
+        .routes(routes!(payments::post_payment_method))
+        .routes(routes!(payments::post_purchase, payments::list_purchases))
+        .routes(routes!(
+            payments::get_auto_refill,
+            payments::put_auto_refill
+        ))
+        .routes(routes!(reviews::post_review, reviews::list_reviews))
+        .routes(routes!(reviews::resolve_review))
         .routes(routes!(crate::events::events))
         .with_state(app)
         .split_for_parts();
