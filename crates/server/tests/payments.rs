@@ -645,3 +645,107 @@ fn the_database_never_holds_a_card_number_or_cvc() {
     // The payment token is stored only as a hash.
     assert!(!contains(&pm), "the database holds the payment token");
 }
+
+/// Starts the server with `--demo` on `dir`; returns it and the demo account's token.
+fn start_demo(dir: tempfile::TempDir) -> (Server, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_creditbar-server"))
+        .arg("--db")
+        .arg(dir.path().join("server.db"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            ADMIN,
+            "--rate-limit",
+            "0",
+        ])
+        .args(["--test-clock", "--demo"])
+        .env("CREDITBAR_TEST_CLOCK_START", START)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut base = None;
+    let token = loop {
+        let line = lines
+            .next()
+            .expect("server exited before the demo token")
+            .unwrap();
+        if let Some(addr) = line.strip_prefix("listening on ") {
+            base = Some(addr.trim().to_owned());
+        }
+        if let Some(t) = line.strip_prefix("demo account token: ") {
+            break t.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let http = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap();
+    (
+        Server {
+            child,
+            base: base.unwrap(),
+            dir,
+            http,
+        },
+        token,
+    )
+}
+
+#[test]
+fn the_demo_account_has_a_month_of_usage_a_purchase_and_auto_refill() {
+    let (s, t) = start_demo(tempfile::tempdir().unwrap());
+    let account = s.get("/v1/account", &t);
+    assert_eq!(account["email"], "demo@creditbar.dev");
+    assert_eq!(account["plan"], "pro");
+    let keys = |group: &str| -> Vec<Value> {
+        s.get(&format!("/v1/usage?group_by={group}"), &t)["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(keys("project").len(), 5);
+    assert_eq!(keys("thread").len(), 15);
+    assert_eq!(keys("model").len(), 3);
+    let days = keys("day");
+    assert!(days.len() >= 20, "{} days of usage", days.len());
+    assert_eq!(
+        days.first().unwrap()["key"],
+        "2026-10-23",
+        "a month back, in Paris time"
+    );
+    assert_eq!(days.last().unwrap()["key"], "2026-11-21");
+    let charged: i64 = days.iter().map(|d| d["charged"].as_i64().unwrap()).sum();
+    let spent: i64 = -s
+        .ledger(&t)
+        .iter()
+        .filter(|e| e["type"] == "usage")
+        .map(|e| e["amount"].as_i64().unwrap())
+        .sum::<i64>();
+    assert_eq!(charged, spent, "every usage event is a real charge");
+    let b = s.get("/v1/balance", &t);
+    assert_eq!(b["buckets"]["bonus"]["available"], json!(100 * CREDIT));
+    assert!(
+        b["available"].as_i64().unwrap() > 300 * CREDIT,
+        "a healthy balance: {b}"
+    );
+    let bought = purchases(&s, &t);
+    assert_eq!(bought.len(), 1);
+    assert_eq!(bought[0]["pack"], "pack_500");
+    let refill = s.get("/v1/auto-refill", &t);
+    assert_eq!(refill["enabled"], true);
+    assert_eq!(refill["payment_token_last4"], "4242");
+    s.assert_balance_is_ledger_sum(&t);
+
+    // Starting with --demo again reuses the account.
+    let dir = s.kill();
+    let (s, again) = start_demo(dir);
+    assert_ne!(again, t);
+    assert_eq!(s.get("/v1/account", &again)["id"], account["id"]);
+    assert_eq!(s.get("/v1/balance", &again)["available"], b["available"]);
+    assert!(s.check_db().0);
+}
