@@ -888,10 +888,21 @@ impl Account {
         // Upgrade: at once, with the prorated difference for the rest of this period,
         // floored to the micro-credit. The period keeps its end; the new cadence (if any)
         // starts there.
-        let diff = new.subscription.micros() as i128 - old.subscription.micros() as i128;
         let left = (self.period_end - now).num_seconds().max(0) as i128;
         let length = (self.period_end - self.period_start).num_seconds().max(1) as i128;
-        let prorated = (diff.max(0) * left / length) as i64;
+        let same_cadence = new.cadence == old.cadence && old.cadence == self.billing.cadence;
+        let prorated = if same_cadence {
+            let diff = new.subscription.micros() as i128 - old.subscription.micros() as i128;
+            diff.max(0) * left / length
+        } else {
+            // Allowances per period cannot be compared across cadences (pro_annual's 6,000
+            // a year against team's 2,500 a month): compare them per year, and grant the
+            // difference for the time left at that yearly rate (365-day year).
+            const YEAR_SECONDS: i128 = 365 * 86_400;
+            let diff = new.yearly_allowance() - old.yearly_allowance();
+            diff.max(0) * left / YEAR_SECONDS
+        };
+        let prorated = i64::try_from(prorated).map_err(|_| LedgerError::Overflow)?;
         self.plan = new.id.clone();
         self.pending_plan = None;
         if prorated > 0 {
