@@ -468,6 +468,11 @@ impl Account {
             } => {
                 let key = format!("hold:{id}");
                 self.check_new(&key)?;
+                // `seen` does not survive serialisation; the active holds do, and an id in
+                // use must never replace the reservation it names.
+                if self.holds.contains_key(&id) {
+                    return Err(LedgerError::Duplicate(key));
+                }
                 if !amount.is_positive() || ttl_seconds <= 0 {
                     return Err(LedgerError::NonPositiveAmount);
                 }
