@@ -547,10 +547,17 @@ impl Account {
                         credits,
                         price_cents,
                     } => {
-                        // Validate the credit before touching the in-flight marker.
+                        // Validate the credit before touching the in-flight marker, so a
+                        // refused answer leaves the refill waiting for a good one.
                         if !credits.is_positive() {
                             return Err(LedgerError::NonPositiveAmount);
                         }
+                        self.ledger_balance().checked_add(credits)?;
+                        // A refill counts in the month it was charged, not the month it
+                        // was decided: one decided on Jan 31 and charged on Feb 1 is a
+                        // February refill.
+                        self.auto_refill
+                            .roll_month(local_month_key(self.timezone, now));
                         self.auto_refill.settle(&refill_id, true, None);
                         self.credit_purchase(
                             step,

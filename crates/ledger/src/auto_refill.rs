@@ -59,7 +59,8 @@ impl AutoRefill {
         self.settings = Some(settings);
     }
 
-    fn roll_month(&mut self, month_key: i64) {
+    /// Starts counting a new month's refills when `month_key` is not the month counted.
+    pub(crate) fn roll_month(&mut self, month_key: i64) {
         if self.month_key != month_key {
             self.month_key = month_key;
             self.refills_this_month = 0;
