@@ -50,9 +50,11 @@ impl AutoRefill {
     }
 
     /// New settings from the user. Turning it on arms it, so the next charge while already
-    /// below the threshold buys a refill: that is why people turn it on.
+    /// below the threshold buys a refill: that is why people turn it on. Saving settings
+    /// that were already on (a new limit, a new pack) does not re-arm it: only the balance
+    /// coming back to the threshold does, or the next refill would not follow a crossing.
     pub fn configure(&mut self, settings: AutoRefillSettings) {
-        if settings.enabled {
+        if settings.enabled && !self.enabled() {
             self.armed = true;
             self.disabled_reason = None;
         }
