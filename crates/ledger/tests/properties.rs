@@ -17,7 +17,7 @@ use creditbar_ledger::*;
 use proptest::prelude::*;
 
 const CASES: u32 = 512;
-const MAX_OPS: usize = 48;
+const MAX_OPS: usize = 40;
 
 const PLANS: [&str; 4] = ["free", "pro", "pro_annual", "team"];
 const ZONES: [&str; 6] = [
@@ -304,11 +304,11 @@ impl Runner {
                 ttl_seconds: *ttl,
             },
             Op::SettleHold { pick, usage } => Command::SettleHold {
-                hold_id: self.pick_hold(*pick)?,
+                hold_id: self.pick_hold(*pick, at)?,
                 usage: usage.usage(),
             },
             Op::VoidHold { pick } => Command::VoidHold {
-                hold_id: self.pick_hold(*pick)?,
+                hold_id: self.pick_hold(*pick, at)?,
             },
             Op::Purchase { credits } => Command::Purchase {
                 id: self.fresh_id("p"),
@@ -368,9 +368,16 @@ impl Runner {
         })
     }
 
-    /// Mostly an active hold; now and then any hold ever placed (settled, voided, lapsed).
-    fn pick_hold(&self, pick: usize) -> Option<String> {
-        let active: Vec<&String> = self.account.holds.keys().collect();
+    /// Mostly a hold still active at `at`; now and then any hold ever placed (settled,
+    /// voided, lapsed). Decided by `at`, not by how far time was advanced already.
+    fn pick_hold(&self, pick: usize, at: DateTime<Utc>) -> Option<String> {
+        let active: Vec<&String> = self
+            .account
+            .holds
+            .values()
+            .filter(|h| h.expires_at > at)
+            .map(|h| &h.id)
+            .collect();
         if !pick.is_multiple_of(4) && !active.is_empty() {
             Some(active[pick / 4 % active.len()].clone())
         } else if self.hold_ids.is_empty() {
