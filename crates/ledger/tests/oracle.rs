@@ -15,7 +15,9 @@ use chrono_tz::Tz;
 use creditbar_ledger::schedule::{daily_window, day_start, next_daily_reset};
 
 /// The zones compared. All of the oracle's defaults are kept: chrono-tz's tzdata and the
-/// system's agree on every one of them for these two years.
+/// system's (both 2025b when this was written) agree on every one of them for these two
+/// years. Should a later tzdata change a zone in one and not the other, drop that zone
+/// here and say why, rather than loosen the comparison.
 const ZONES: [&str; 9] = [
     "America/New_York",
     "America/Santiago",

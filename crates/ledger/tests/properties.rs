@@ -241,7 +241,7 @@ struct Runner {
     applied: Vec<Command>,
     /// The refill bought and not yet answered.
     outstanding: Option<String>,
-    /// Successful refills per local month.
+    /// Successful refills per local month of the current timezone.
     refills: HashMap<i64, u32>,
     ledger_sum: i64,
     next_id: u64,
@@ -407,6 +407,7 @@ impl Runner {
     }
 
     fn apply(&mut self, cmd: Command, now: DateTime<Utc>) {
+        let timed_zone = self.account.timezone;
         let timed = self.check.then(|| {
             let mut timed = self.account.clone();
             timed.apply(&self.catalog, Command::Advance, now);
@@ -433,6 +434,13 @@ impl Runner {
             self.applied.push(cmd.clone());
         }
         if ok {
+            if let Command::SetTimezone { timezone } = &cmd {
+                // Another zone is another calendar: its months are counted afresh (the
+                // ledger does the same when the month key changes).
+                if *timezone != timed_zone {
+                    self.refills.clear();
+                }
+            }
             if let Command::PlaceHold { id, .. } = &cmd {
                 self.hold_ids.push(id.clone());
             }

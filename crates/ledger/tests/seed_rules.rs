@@ -916,9 +916,32 @@ fn a_hold_of_everything_or_an_expiry_to_zero_also_tells_exhausted() {
         },
         now,
     );
-    // Spend the subscription; then the daily 5 expiring at midnight empties the account
-    // until the new day's grant at the same instant refills it: no exhausted notice.
-    a.apply(&c, charge("u1", costing(100)), now);
+    // Only a bonus lot is left, and it expires at 20:00.
+    a.apply(
+        &c,
+        Command::Grant {
+            id: "promo".into(),
+            amount: credits(10),
+            reason: GrantReason::Promo,
+            expires_at: Some(utc("2026-11-21T20:00:00Z")),
+            note: None,
+        },
+        now,
+    );
+    a.apply(&c, charge("u1", costing(105)), now);
+    assert_eq!(a.balance().available, credits(10));
+    let step = a.apply(&c, Command::Advance, utc("2026-11-21T21:00:00Z"));
+    let told: Vec<_> = step
+        .notices
+        .iter()
+        .map(|n| (n.at, n.kind.clone()))
+        .collect();
+    assert_eq!(
+        told,
+        vec![(utc("2026-11-21T20:00:00Z"), NoticeKind::Exhausted {})]
+    );
+    // The next day's allowance brings it back, with a reset notice and nothing else.
     let step = a.apply(&c, Command::Advance, utc("2026-11-22T00:00:00Z"));
     assert!(!notice_kinds(&step).contains(&NoticeKind::Exhausted {}));
+    assert_eq!(a.balance().available, credits(5));
 }
