@@ -410,14 +410,14 @@ impl Runner {
         let timed_zone = self.account.timezone;
         let timed = self.check.then(|| {
             let mut timed = self.account.clone();
-            timed.apply(&self.catalog, Command::Advance, now);
-            timed
+            let step = timed.apply(&self.catalog, Command::Advance, now);
+            (timed, step)
         });
         let step = self.account.apply(&self.catalog, cmd.clone(), now);
         self.record(&step, now);
         let ok = matches!(step.reply, Some(Ok(_)));
-        if let Some(timed) = &timed {
-            self.check_command(&cmd, timed, &step);
+        if let Some((timed, time_step)) = &timed {
+            self.check_command(&cmd, timed, time_step, &step);
         }
         let replayable = matches!(
             cmd,
@@ -542,9 +542,9 @@ impl Runner {
         self.trace.replies.push(format!("{:?}", step.reply));
     }
 
-    /// `timed` is the state before the command with only time applied to it: what the
-    /// command saw.
-    fn check_command(&self, cmd: &Command, timed: &Account, step: &Step) {
+    /// `timed` is the state before the command with only time applied to it (by
+    /// `time_step`): what the command saw.
+    fn check_command(&self, cmd: &Command, timed: &Account, time_step: &Step, step: &Step) {
         let a = &self.account;
         let zero = Credits::ZERO;
         match (cmd, &step.reply) {
@@ -603,6 +603,22 @@ impl Runner {
         if let Some(Err(_)) = &step.reply {
             assert_eq!(timed, a, "a refused {cmd:?} changed more than time");
         }
+        // Exhausted is told once exactly when the command took available down to zero.
+        let exhausted = |s: &Step| {
+            s.notices
+                .iter()
+                .filter(|n| n.kind == NoticeKind::Exhausted {})
+                .count()
+        };
+        let by_command = exhausted(step) - exhausted(time_step);
+        let reached_zero = timed.available().is_positive() && a.available() == zero;
+        assert_eq!(
+            by_command,
+            usize::from(reached_zero),
+            "{cmd:?}: available {} -> {}",
+            timed.available(),
+            a.available()
+        );
         // Spending never takes the lots below what other holds reserve.
         if timed.ledger_balance() >= timed.held() {
             assert!(a.ledger_balance() >= a.held(), "{cmd:?} spent held credits");
