@@ -94,6 +94,9 @@ enum Op {
     SetTimezone {
         zone: usize,
     },
+    ResolveReview {
+        credits: i64,
+    },
     Advance,
     /// Re-applies an already applied command at the current instant.
     Replay {
@@ -166,6 +169,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
             .prop_map(|(charged, stray)| Op::RefillResult { charged, stray }),
         1 => (0..PLANS.len()).prop_map(|plan| Op::ChangePlan { plan }),
         1 => (0..ZONES.len()).prop_map(|zone| Op::SetTimezone { zone }),
+        1 => prop_oneof![Just(0i64), 1..50i64].prop_map(|credits| Op::ResolveReview { credits }),
         2 => Just(Op::Advance),
         2 => any::<usize>().prop_map(|pick| Op::Replay { pick }),
     ]
@@ -356,6 +360,11 @@ impl Runner {
                 plan: PLANS[*plan].to_owned(),
             },
             Op::SetTimezone { zone: z } => Command::SetTimezone { timezone: zone(*z) },
+            Op::ResolveReview { credits } => Command::ResolveReview {
+                review_id: self.fresh_id("r"),
+                grant_amount: Credits::from_credits(*credits).unwrap(),
+                note: None,
+            },
             Op::Advance => Command::Advance,
             Op::Replay { pick } => {
                 if self.applied.is_empty() {
@@ -428,6 +437,7 @@ impl Runner {
                 | Command::VoidHold { .. }
                 | Command::Purchase { .. }
                 | Command::RefillResult { .. }
+                | Command::ResolveReview { .. }
         );
         if ok && replayable {
             self.replay(cmd.clone(), self.now());
