@@ -29,7 +29,13 @@ pub struct Engine {
     cache: Cache,
     secrets: Box<dyn SecretStore>,
     clock: Clock,
+    /// The data directory: the cache, and beside it the server address of the sign-in.
+    dir: PathBuf,
 }
+
+/// The file beside the cache that remembers which server the keychain token belongs to, so
+/// a cache that had to be rebuilt can be refilled without signing in again.
+const SERVER_FILE: &str = "server-url";
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -98,6 +104,7 @@ impl Engine {
                 cache,
                 secrets,
                 clock,
+                dir: dir.to_owned(),
             },
             opened,
         ))
@@ -112,10 +119,17 @@ impl Engine {
     }
 
     fn client(&self) -> Result<ApiClient, ClientError> {
-        let server = self
-            .cache
-            .get_meta(meta::SERVER)?
-            .ok_or(ClientError::NotSignedIn)?;
+        let server = match self.cache.get_meta(meta::SERVER)? {
+            Some(s) => s,
+            // A rebuilt cache has forgotten the server; the sign-in has not.
+            None => {
+                let s = std::fs::read_to_string(self.dir.join(SERVER_FILE))
+                    .map_err(|_| ClientError::NotSignedIn)?;
+                let s = s.trim().to_owned();
+                self.cache.set_meta(meta::SERVER, &s)?;
+                s
+            }
+        };
         let token = self
             .secrets
             .get(Item::AccountToken)?
@@ -153,6 +167,8 @@ impl Engine {
         }
         self.secrets.set(Item::AccountToken, &token)?;
         self.cache.set_meta(meta::SERVER, url.as_str())?;
+        std::fs::write(self.dir.join(SERVER_FILE), url.as_str())
+            .map_err(|e| ClientError::Cache(format!("cannot write {}: {e}", self.dir.display())))?;
         self.cache.set_meta(meta::ACCOUNT_ID, &account.id)?;
         self.sync().await?;
         Ok(account)
@@ -162,6 +178,15 @@ impl Engine {
     pub fn logout(&mut self) -> Result<(), ClientError> {
         self.secrets.delete(Item::AccountToken)?;
         self.secrets.delete(Item::PaymentToken)?;
+        match std::fs::remove_file(self.dir.join(SERVER_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ClientError::Cache(format!(
+                    "cannot remove {}: {e}",
+                    self.dir.join(SERVER_FILE).display()
+                )))
+            }
+            _ => {}
+        }
         self.cache.clear()
     }
 
@@ -251,6 +276,19 @@ impl Engine {
             self.cache.put_doc(doc::ALERTS, &next, self.now())?;
         }
         Ok(alerts)
+    }
+
+    /// A short sync, then the status. When the server cannot be reached (or not within
+    /// `wait`), the cache answers and is marked stale however recent its last contact: the
+    /// user is offline now, and the figure is not confirmed.
+    pub async fn fresh_status(&mut self, wait: Duration) -> Result<Status, ClientError> {
+        let reached = matches!(tokio::time::timeout(wait, self.sync()).await, Ok(Ok(_)));
+        let mut status = self.status()?;
+        if !reached {
+            status.stale = true;
+            status.level = Level::Stale;
+        }
+        Ok(status)
     }
 
     /// What the cache says now, with its staleness. Never touches the network.
@@ -411,9 +449,10 @@ impl Engine {
             };
             match result {
                 Ok(()) => failures = 0,
-                Err(ClientError::Api { status, .. }) if matches!(status, 404 | 405 | 501) => {
-                    polling = true
-                }
+                Err(ClientError::Api {
+                    status: 404 | 405 | 501,
+                    ..
+                }) => polling = true,
                 Err(e @ (ClientError::NotSignedIn | ClientError::KeychainUnavailable { .. })) => {
                     return Err(e)
                 }

@@ -258,12 +258,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             offline,
         } => {
             let mut engine = open()?;
-            if !offline {
-                // Best effort: a short sync, else the cache answers and says it is stale.
-                let _ =
-                    tokio::time::timeout(std::time::Duration::from_secs(3), engine.sync()).await;
-            }
-            let status = engine.status()?;
+            // Best effort: a short sync, else the cache answers and says it is stale.
+            let status = if offline {
+                engine.status()?
+            } else {
+                engine
+                    .fresh_status(std::time::Duration::from_secs(3))
+                    .await?
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else if bar {
