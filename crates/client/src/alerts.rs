@@ -207,6 +207,27 @@ fn title(kind: AlertKind) -> &'static str {
     }
 }
 
+/// Several events of one kind in one notification: identical lines once with a count,
+/// different ones each on its own line (two grants of different amounts are not "the
+/// last one, twice").
+fn merge_lines(lines: &[String]) -> String {
+    let mut counted: Vec<(&str, usize)> = Vec::new();
+    for line in lines {
+        match counted.iter_mut().find(|(l, _)| *l == line.as_str()) {
+            Some((_, n)) => *n += 1,
+            None => counted.push((line, 1)),
+        }
+    }
+    counted
+        .iter()
+        .map(|(l, n)| match n {
+            1 => (*l).to_owned(),
+            n => format!("{l} ({n} times)"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// One pass of the policy. `notices` may include ones already handled (they are skipped by
 /// seq); `balance` is the latest known balance, if any.
 pub fn decide(
@@ -256,11 +277,7 @@ pub fn decide(
     let mut alerts: Vec<Alert> = lines
         .into_iter()
         .map(|(kind, lines)| {
-            let body = if lines.len() == 1 {
-                lines[0].clone()
-            } else {
-                format!("{} ({} times)", lines[lines.len() - 1], lines.len())
-            };
+            let body = merge_lines(&lines);
             Alert {
                 kinds: vec![kind],
                 title: title(kind).to_owned(),
@@ -449,5 +466,20 @@ mod tests {
         );
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].kinds, vec![AlertKind::Exhausted]);
+    }
+
+    #[test]
+    fn grants_of_different_amounts_in_one_pass_are_each_told() {
+        let (s, settings) = started(100 * CR);
+        let n = [
+            notice(7, "grant", json!({"amount": 5 * CR, "reason": "promo"})),
+            notice(8, "grant", json!({"amount": CR, "reason": "community"})),
+        ];
+        let (a, _) = decide(&s, &settings, &n, Some(&balance(106 * CR)));
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(
+            a[0].body,
+            "You received 5 credits (promo).\nYou received 1 credit (community)."
+        );
     }
 }

@@ -286,6 +286,35 @@ impl Cache {
             .collect())
     }
 
+    /// The cached notices after `seq`, oldest first.
+    pub fn notices_after(&self, seq: u64) -> Result<Vec<Notice>, ClientError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, at, type, data FROM notices WHERE seq > ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([seq as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, at, kind, data) = row?;
+            let at = DateTime::parse_from_rfc3339(&at)
+                .map_err(|e| ClientError::Cache(format!("notice {seq}: {e}")))?
+                .with_timezone(&Utc);
+            out.push(Notice {
+                seq: seq as u64,
+                at,
+                kind,
+                data: serde_json::from_str(&data).unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
     /// Inserts notices; returns those that were new (not cached before).
     pub fn insert_notices(&mut self, notices: &[Notice]) -> Result<Vec<Notice>, ClientError> {
         let tx = self.conn.transaction()?;
@@ -459,5 +488,42 @@ mod tests {
             matches!(opened, Opened::Rebuilt { ref reason, .. } if reason.contains("schema")),
             "{opened:?}"
         );
+    }
+
+    #[test]
+    fn a_pending_purchase_key_is_reused_until_that_purchase_is_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, _) = Cache::open(&dir.path().join("cache.db")).unwrap();
+        let now = Utc::now();
+        assert_eq!(cache.pending_purchase("pack_500").unwrap(), None);
+        cache.begin_purchase("k1", "pack_500", now).unwrap();
+        // A retry of the same item (after a crash, say) finds the same key...
+        assert_eq!(
+            cache.pending_purchase("pack_500").unwrap().as_deref(),
+            Some("k1")
+        );
+        // ...but not for another item.
+        assert_eq!(cache.pending_purchase("pack_2500").unwrap(), None);
+        // Once finished, either way, the next purchase of that item gets a new key.
+        cache.finish_purchase("k1", "done").unwrap();
+        assert_eq!(cache.pending_purchase("pack_500").unwrap(), None);
+        cache.begin_purchase("k2", "pack_500", now).unwrap();
+        cache.finish_purchase("k2", "failed").unwrap();
+        assert_eq!(cache.pending_purchase("pack_500").unwrap(), None);
+    }
+
+    #[test]
+    fn notices_after_a_cursor_come_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut cache, _) = Cache::open(&dir.path().join("cache.db")).unwrap();
+        let n = |seq: u64| Notice {
+            seq,
+            at: "2026-11-21T18:00:00Z".parse().unwrap(),
+            kind: "grant".into(),
+            data: serde_json::json!({"amount": seq}),
+        };
+        cache.insert_notices(&[n(9), n(3), n(5)]).unwrap();
+        let after = cache.notices_after(3).unwrap();
+        assert_eq!(after, vec![n(5), n(9)]);
     }
 }

@@ -77,7 +77,6 @@ pub struct Status {
 pub struct SyncReport {
     pub new_entries: usize,
     pub new_notices: usize,
-    pub alerts: Vec<Alert>,
 }
 
 /// The data directory: `CREDITBAR_DATA_DIR`, else the platform's data directory.
@@ -190,8 +189,9 @@ impl Engine {
         self.cache.clear()
     }
 
-    /// A full first sync, then incremental by cursor. Runs the alert policy on what it
-    /// learned and returns the alerts to show.
+    /// A full first sync, then incremental by cursor. It decides no alerts: those are for
+    /// the notifier (`watch`), which works from the cache, so whatever learns of a notice
+    /// first, the notifier still announces it. The first sync records what is already true.
     pub async fn sync(&mut self) -> Result<SyncReport, ClientError> {
         let client = self.client()?;
         let now = self.now();
@@ -221,11 +221,14 @@ impl Engine {
             self.cache.replace_usage(group, &groups.items)?;
         }
         self.cache.touch_contact(self.now())?;
-        let alerts = self.run_alerts(&notices)?;
+        let known: AlertState = self.cache.get_doc(doc::ALERTS)?.unwrap_or_default();
+        if !known.initialized {
+            // First sight announces nothing; it only records the state.
+            self.run_alerts()?;
+        }
         Ok(SyncReport {
             new_entries,
             new_notices: notices.len(),
-            alerts,
         })
     }
 
@@ -265,13 +268,15 @@ impl Engine {
         }
     }
 
-    /// Runs the alert policy and persists its state before anything is shown: a crash
-    /// between the two loses a notification rather than repeating one.
-    fn run_alerts(&self, notices: &[Notice]) -> Result<Vec<Alert>, ClientError> {
+    /// Runs the alert policy over what the cache holds that the policy has not seen (the
+    /// notices after its cursor, the latest balance) and persists its state before anything
+    /// is shown: a crash between the two loses a notification rather than repeating one.
+    fn run_alerts(&self) -> Result<Vec<Alert>, ClientError> {
         let state: AlertState = self.cache.get_doc(doc::ALERTS)?.unwrap_or_default();
         let settings = self.settings()?;
         let balance = self.cache.balance()?;
-        let (alerts, next) = alerts::decide(&state, &settings, notices, balance.as_ref());
+        let notices = self.cache.notices_after(state.last_notice_seq)?;
+        let (alerts, next) = alerts::decide(&state, &settings, &notices, balance.as_ref());
         if next != state {
             self.cache.put_doc(doc::ALERTS, &next, self.now())?;
         }
@@ -435,8 +440,8 @@ impl Engine {
         let mut polling = false;
         loop {
             let round = async {
-                let report = self.sync().await?;
-                show(notifier, &report.alerts);
+                self.sync().await?;
+                show(notifier, &self.run_alerts()?);
                 if polling {
                     self.poll_round(notifier).await
                 } else {
@@ -529,7 +534,7 @@ impl Engine {
             if ledger_behind || !fresh.is_empty() {
                 self.pull_ledger(&client).await?;
             }
-            let alerts = self.run_alerts(&fresh)?;
+            let alerts = self.run_alerts()?;
             show(notifier, &alerts);
         }
     }
@@ -546,8 +551,8 @@ impl Engine {
             );
             self.cache.touch_contact(self.now())?;
             if changed {
-                let report = self.sync().await?;
-                show(notifier, &report.alerts);
+                self.sync().await?;
+                show(notifier, &self.run_alerts()?);
             }
         }
     }
