@@ -15,16 +15,40 @@ apt_install() {
   fi
 }
 
+# What building the desktop app needs (Tauri 2 on WebKitGTK 4.1, the tray on
+# libayatana-appindicator), plus Node for the UI.
+DESKTOP_BUILD_PACKAGES=(build-essential pkg-config file curl libssl-dev libwebkit2gtk-4.1-dev
+  libayatana-appindicator3-dev librsvg2-dev libxdo-dev)
+
 install_rust_components() {
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 }
 
+install_node() {
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+}
+
+# The UI's npm packages (exactly the lock file) and its build, which the Tauri binary embeds.
+build_ui() {
+  ( cd ui && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run build )
+}
+
 install_test_deps() {
   install_rust_components
-  apt_install pkg-config python3
+  install_node
+  # Tests: a private session bus, the keychain, a mock notification daemon, Xvfb, WebKit's
+  # WebDriver, Debian's Python with dbus/gi for the tray watcher, Python venvs.
+  apt_install "${DESKTOP_BUILD_PACKAGES[@]}" python3 python3-venv dbus dbus-x11 gnome-keyring \
+    libsecret-tools python3-dbusmock python3-gi xvfb xauth webkit2gtk-driver
+  if ! command -v tauri-driver >/dev/null 2>&1; then
+    echo "== installing tauri-driver 2"
+    cargo install tauri-driver --version '^2' --locked
+  fi
 }
 
 install_run_deps() {
-  apt_install pkg-config
+  install_rust_components
+  install_node
+  apt_install "${DESKTOP_BUILD_PACKAGES[@]}" dbus gnome-keyring
 }

@@ -1,0 +1,271 @@
+//! Tauri commands: typed input, one engine call, typed result.
+
+use creditbar_client::glance::{glance as glance_of, Glance};
+use secrecy::SecretString;
+use tauri::{AppHandle, State};
+
+use crate::ipc::IpcError;
+use crate::state::Desktop;
+
+async fn current(state: &Desktop) -> Result<Glance, IpcError> {
+    let engine = state.engine.lock().await;
+    let status = engine.status()?;
+    Ok(glance_of(&status, engine.auto_refill()?.as_ref()))
+}
+
+/// Signs in; the token goes straight to the keychain through the engine.
+#[tauri::command]
+pub async fn sign_in(
+    app: AppHandle,
+    state: State<'_, Desktop>,
+    server: String,
+    token: String,
+) -> Result<Glance, IpcError> {
+    state
+        .engine
+        .lock()
+        .await
+        .login(&server, SecretString::from(token))
+        .await?;
+    crate::actions::after_sign_in(&app);
+    crate::tray::render(&app).await;
+    current(&state).await
+}
+
+#[tauri::command]
+pub async fn glance(state: State<'_, Desktop>) -> Result<Glance, IpcError> {
+    current(&state).await
+}
+
+#[tauri::command]
+pub async fn sync_now(app: AppHandle, state: State<'_, Desktop>) -> Result<Glance, IpcError> {
+    state.engine.lock().await.sync().await?;
+    crate::tray::render(&app).await;
+    current(&state).await
+}
+
+#[tauri::command]
+pub async fn sign_out(app: AppHandle) -> Result<(), IpcError> {
+    crate::actions::sign_out(&app).await;
+    Ok(())
+}
+
+use creditbar_client::alerts::AlertSettings;
+use creditbar_client::api::PurchaseItem;
+use creditbar_client::wire::{
+    AutoRefill, CardSummary, Catalog, Purchase, ReviewRequest, UsageGroup,
+};
+use creditbar_client::Status;
+use serde::{Deserialize, Serialize};
+use tauri_plugin_autostart::ManagerExt;
+use ts_rs::TS;
+
+/// Everything the dashboard shows, from the cache (and the server when reachable).
+#[derive(Debug, Serialize, TS)]
+pub struct DashboardData {
+    pub status: Status,
+    pub glance: Glance,
+    /// The chosen grouping within the period.
+    pub groups: Vec<UsageGroup>,
+    /// Spending per day in the period, for the chart and the forecast.
+    pub days: Vec<UsageGroup>,
+    /// False when the server could not be asked: the figures are the cached history.
+    pub fresh: bool,
+    pub purchases: Vec<Purchase>,
+    pub timezone: String,
+}
+
+#[tauri::command]
+pub async fn dashboard(
+    state: State<'_, Desktop>,
+    group_by: String,
+    period_days: Option<u32>,
+) -> Result<DashboardData, IpcError> {
+    let mut engine = state.engine.lock().await;
+    let now = engine.now();
+    let from = match period_days {
+        Some(d) => now - chrono::Duration::days(i64::from(d.clamp(1, 3660))),
+        None => chrono::DateTime::UNIX_EPOCH,
+    };
+    let to = now + chrono::Duration::days(1);
+    let (groups, fresh) = engine.usage_in(&group_by, from, to).await?;
+    let (days, _) = engine.usage_in("day", from, to).await?;
+    let status = engine.status()?;
+    let glance = glance_of(&status, engine.auto_refill()?.as_ref());
+    let timezone = status
+        .account
+        .as_ref()
+        .map(|a| a.timezone.clone())
+        .unwrap_or_else(|| "UTC".into());
+    Ok(DashboardData {
+        status,
+        glance,
+        groups,
+        days,
+        fresh,
+        purchases: engine.cache().purchases()?,
+        timezone,
+    })
+}
+
+#[tauri::command]
+pub async fn report_thread(
+    state: State<'_, Desktop>,
+    review: ReviewRequest,
+) -> Result<String, IpcError> {
+    Ok(state.engine.lock().await.report(&review).await?.id)
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct PurchaseOptions {
+    pub catalog: Catalog,
+    pub card: Option<CardSummary>,
+    pub available: Option<i64>,
+}
+
+#[tauri::command]
+pub async fn purchase_options(state: State<'_, Desktop>) -> Result<PurchaseOptions, IpcError> {
+    let mut engine = state.engine.lock().await;
+    let catalog = engine.catalog().await?;
+    let available = engine.status()?.balance.map(|b| b.available);
+    Ok(PurchaseOptions {
+        catalog,
+        card: engine.card()?,
+        available,
+    })
+}
+
+/// The number and CVC pass through once to the engine; only the payment token is kept,
+/// in the keychain.
+#[tauri::command]
+pub async fn add_card(
+    state: State<'_, Desktop>,
+    number: String,
+    exp_month: u32,
+    exp_year: i32,
+    cvc: String,
+) -> Result<CardSummary, IpcError> {
+    let mut engine = state.engine.lock().await;
+    Ok(engine
+        .add_card(
+            SecretString::from(number),
+            exp_month,
+            exp_year,
+            SecretString::from(cvc),
+        )
+        .await?)
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum PurchaseChoice {
+    Pack(String),
+    CustomCents(i64),
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct PurchaseOutcome {
+    pub credits: i64,
+    pub price_cents: i64,
+    pub available: i64,
+}
+
+/// Buys with the dialog's key: one key per opened dialog, so a double click or a retry in
+/// the same dialog buys once.
+#[tauri::command]
+pub async fn buy(
+    app: AppHandle,
+    state: State<'_, Desktop>,
+    key: String,
+    choice: PurchaseChoice,
+) -> Result<PurchaseOutcome, IpcError> {
+    let item = match choice {
+        PurchaseChoice::Pack(p) => PurchaseItem::Pack(p),
+        PurchaseChoice::CustomCents(c) => PurchaseItem::CustomCents(c),
+    };
+    let r = state.engine.lock().await.buy_with_key(&key, item).await?;
+    crate::tray::render(&app).await;
+    Ok(PurchaseOutcome {
+        credits: r.credits,
+        price_cents: r.price_cents,
+        available: r.balance.available,
+    })
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct SettingsData {
+    pub alerts: AlertSettings,
+    pub auto_refill: Option<AutoRefill>,
+    pub card: Option<CardSummary>,
+    pub packs: Vec<creditbar_client::wire::Pack>,
+    pub launch_at_login: bool,
+}
+
+#[tauri::command]
+pub async fn settings(app: AppHandle, state: State<'_, Desktop>) -> Result<SettingsData, IpcError> {
+    let mut engine = state.engine.lock().await;
+    let packs = engine.catalog().await.map(|c| c.packs).unwrap_or_default();
+    Ok(SettingsData {
+        alerts: engine.settings()?,
+        auto_refill: engine.auto_refill()?,
+        card: engine.card()?,
+        packs,
+        launch_at_login: app.autolaunch().is_enabled().unwrap_or(false),
+    })
+}
+
+#[tauri::command]
+pub async fn save_alerts(state: State<'_, Desktop>, alerts: AlertSettings) -> Result<(), IpcError> {
+    Ok(state.engine.lock().await.set_settings(&alerts)?)
+}
+
+#[tauri::command]
+pub async fn save_auto_refill(
+    app: AppHandle,
+    state: State<'_, Desktop>,
+    enabled: bool,
+    threshold: i64,
+    pack: String,
+    monthly_limit: u32,
+) -> Result<AutoRefill, IpcError> {
+    let a = state
+        .engine
+        .lock()
+        .await
+        .set_auto_refill(enabled, threshold, &pack, monthly_limit)
+        .await?;
+    crate::tray::render(&app).await;
+    Ok(a)
+}
+
+#[tauri::command]
+pub fn set_launch_at_login(app: AppHandle, on: bool) -> Result<bool, IpcError> {
+    let launcher = app.autolaunch();
+    let result = if on {
+        launcher.enable()
+    } else {
+        launcher.disable()
+    };
+    result.map_err(|e| IpcError {
+        code: "autostart".into(),
+        message: format!("launch at login: {e}"),
+    })?;
+    Ok(launcher.is_enabled().unwrap_or(on))
+}
+
+#[tauri::command]
+pub fn open_window(app: AppHandle, which: String) -> Result<(), IpcError> {
+    let kind = match which.as_str() {
+        "dashboard" => crate::windows::Kind::Dashboard,
+        "purchase" => crate::windows::Kind::Purchase,
+        "settings" => crate::windows::Kind::Settings,
+        other => {
+            return Err(IpcError {
+                code: "invalid".into(),
+                message: format!("no window called {other}"),
+            })
+        }
+    };
+    crate::windows::open(&app, kind);
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! The app's windows. Each is created on demand and destroyed when closed, so the app idles
+//! as a tray process with no web view at all.
+
+use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder};
+
+#[derive(Clone, Copy)]
+pub enum Kind {
+    SignIn,
+    Dashboard,
+    Purchase,
+    Settings,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::SignIn => "signin",
+            Kind::Dashboard => "dashboard",
+            Kind::Purchase => "purchase",
+            Kind::Settings => "settings",
+        }
+    }
+}
+
+pub fn open(app: &AppHandle, kind: Kind) {
+    if let Some(w) = app.get_webview_window(kind.label()) {
+        let _ = w.unminimize();
+        let _ = w.set_focus();
+        return;
+    }
+    let (title, w, h, page) = match kind {
+        Kind::SignIn => ("Sign in to creditbar", 440.0, 420.0, "signin.html"),
+        Kind::Dashboard => ("creditbar — dashboard", 980.0, 760.0, "dashboard.html"),
+        Kind::Purchase => ("Buy credits", 460.0, 620.0, "purchase.html"),
+        Kind::Settings => ("creditbar — settings", 560.0, 700.0, "settings.html"),
+    };
+    let built = WebviewWindowBuilder::new(app, kind.label(), WebviewUrl::App(page.into()))
+        .title(title)
+        .inner_size(w, h)
+        .min_inner_size(360.0, 320.0)
+        .build();
+    if let Err(e) = built {
+        tracing::warn!(error = %e, "cannot open a window");
+    }
+}
+
+pub fn close(app: &AppHandle, kind: Kind) {
+    if let Some(w) = app.get_webview_window(kind.label()) {
+        let _ = w.destroy();
+    }
+}
