@@ -74,9 +74,25 @@ fn sse(kind: &str, seq: u64, data: String) -> SseEvent {
     SseEvent::default().event(kind).id(seq.to_string()).data(data)
 }
 
-/// Notices after `after`, then the current balance: what a (re)connecting client needs.
-async fn catch_up(app: &App, account: &str, after: u64) -> Result<(Vec<SseEvent>, u64), ApiError> {
+fn balance_event(view: &crate::view::AccountView, now: chrono::DateTime<chrono::Utc>) -> SseEvent {
+    let body = BalanceBody::of(&view.state, now);
+    sse("balance", view.state.seq, serde_json::to_string(&body).unwrap_or_default())
+}
+
+/// Notices after `after`, then the current balance: what a (re)connecting client needs. A
+/// fresh connection (no `after`) starts at the current balance. Returns the seq up to which
+/// notices are accounted for (live ones at or below it are dropped): the last notice
+/// replayed, or the fresh balance's seq. Never the balance's seq after a replay: a notice
+/// committed between the replay and the balance would then be dropped and never told.
+async fn catch_up(app: &App, account: &str, after: Option<u64>) -> Result<(Vec<SseEvent>, u64), ApiError> {
     let mut out = Vec::new();
+    let Some(after) = after else {
+        let Some(view) = app.views.get(account) else {
+            return Ok((out, 0));
+        };
+        out.push(balance_event(&view, app.clock.now()));
+        return Ok((out, view.state.seq));
+    };
     let mut cursor = after as i64;
     loop {
         let id = account.to_owned();
@@ -91,13 +107,10 @@ async fn catch_up(app: &App, account: &str, after: u64) -> Result<(Vec<SseEvent>
             break;
         }
     }
-    let mut last = cursor.max(0) as u64;
     if let Some(view) = app.views.get(account) {
-        let body = BalanceBody::of(&view.state, app.clock.now());
-        last = last.max(view.state.seq);
-        out.push(sse("balance", view.state.seq, serde_json::to_string(&body).unwrap_or_default()));
+        out.push(balance_event(&view, app.clock.now()));
     }
-    Ok((out, last))
+    Ok((out, cursor.max(0) as u64))
 }
 
 #[utoipa::path(get, path = "/v1/events", tag = "account", security(("bearer" = [])),
@@ -112,8 +125,7 @@ pub async fn events(
     let after = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .unwrap_or(0);
+        .and_then(|s| s.trim().parse::<u64>().ok());
     // Subscribe before reading the backlog so nothing falls between the two.
     let rx = app.events.subscribe();
     let (backlog, last_notice) = catch_up(&app, &account, after).await?;
@@ -135,7 +147,7 @@ pub async fn events(
                     Ok(_) => continue,
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         // Too slow for the live feed: replay from the database instead.
-                        let (out, new_last) = catch_up(&app, &account, last).await.ok()?;
+                        let (out, new_last) = catch_up(&app, &account, Some(last)).await.ok()?;
                         last = new_last.max(last);
                         return Some((stream::iter(out), (rx, app, account, last)));
                     }
