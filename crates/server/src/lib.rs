@@ -67,6 +67,7 @@ pub struct Running {
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let db_err = |source| StartError::Database { path: config.db.clone(), source };
     let conn = store::open(&config.db, config.durability).map_err(db_err)?;
+    store::start_checkpointer(&conn, &config.db).map_err(db_err)?;
     let memory = Memory::load(&conn).map_err(db_err)?;
     let tokens: HashMap<_, _> = store::load_tokens(&conn).map_err(db_err)?.into_iter().collect();
     let gateway = TestGateway::open(&config.db).map_err(db_err)?;
