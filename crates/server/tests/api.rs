@@ -1194,3 +1194,71 @@ fn a_token_over_its_rate_limit_is_told_to_slow_down() {
     // The limit is per token.
     assert_eq!(s.call("GET", "/v1/balance", Some(&other), None).0, 200);
 }
+
+#[test]
+fn a_usage_id_already_taken_by_a_hold_is_a_conflict_not_an_outage() {
+    let s = Server::start();
+    let (_, t) = s.account("pro", "UTC");
+    let (st, _) = s.call(
+        "POST",
+        "/v1/holds",
+        Some(&t),
+        Some(json!({"id": "x", "amount": CREDIT})),
+    );
+    assert_eq!(st, 201);
+    // A settled hold is a usage event under the hold's id, so the id is taken.
+    let (st, v) = s.call(
+        "POST",
+        "/v1/usage",
+        Some(&t),
+        Some(usage("x", "lite", 0, 0, 10)),
+    );
+    assert_error(st, &v, 409, "idempotency_conflict");
+    let (st, v) = s.call(
+        "POST",
+        "/v1/holds/x/settle",
+        Some(&t),
+        Some(usage_fields("lite", 10)),
+    );
+    assert_eq!(st, 200, "{v}");
+
+    let (st, _) = s.call(
+        "POST",
+        "/v1/usage",
+        Some(&t),
+        Some(usage("y", "lite", 0, 0, 10)),
+    );
+    assert_eq!(st, 201);
+    let (st, v) = s.call(
+        "POST",
+        "/v1/holds",
+        Some(&t),
+        Some(json!({"id": "y", "amount": CREDIT})),
+    );
+    assert_error(st, &v, 409, "idempotency_conflict");
+    assert_eq!(s.get("/v1/balance", &t)["held"], json!(0));
+    s.assert_balance_is_ledger_sum(&t);
+}
+
+#[test]
+fn an_admin_grant_cannot_take_the_id_of_a_grant_the_server_will_make() {
+    let s = Server::start();
+    let (id, t) = s.account("pro", "UTC");
+    // The server names tomorrow's daily grant after the account and the day's start.
+    let tomorrow = utc("2026-11-22T00:00:00Z").timestamp();
+    let body = json!({"id": format!("{id}:daily:{tomorrow}"), "amount": CREDIT, "reason": "admin"});
+    let (st, v) = s.admin("POST", &format!("/v1/admin/accounts/{id}/grants"), body);
+    assert_error(st, &v, 400, "invalid_request");
+    assert!(
+        v["error"]["message"].as_str().unwrap().starts_with("id:"),
+        "{v}"
+    );
+    s.advance(86_400);
+    let daily = s.ledger(&t).last().unwrap().clone();
+    assert_eq!(
+        (daily["type"].clone(), daily["bucket"].clone()),
+        (json!("grant"), json!("daily"))
+    );
+    assert_eq!(daily["grant_id"], json!(format!("{id}:daily:{tomorrow}")));
+    s.assert_balance_is_ledger_sum(&t);
+}

@@ -95,6 +95,11 @@ pub async fn change_plan(State(app): State<App>, _: Admin, Path(account): Path<S
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn grant(State(app): State<App>, _: Admin, Path(account): Path<String>, Body(req): Body<GrantRequest>) -> Result<(StatusCode, Json<GrantBody>), ApiError> {
     check_label("id", &req.id)?;
+    // The server's own grants (daily, subscription, upgrade, refill, review) have ids with
+    // `:`; an admin grant taking one would make that grant fail, and the account with it.
+    if req.id.contains(':') {
+        return Err(ApiError::invalid("id: must not contain `:`, which the server's own grants use"));
+    }
     if req.amount <= 0 {
         return Err(ApiError::invalid("amount: must be a positive number of micro-credits"));
     }

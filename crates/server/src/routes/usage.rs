@@ -78,6 +78,11 @@ pub async fn post_usage(
         .writer
         .run(move |ctx| {
             ctx.idempotent(&account, "usage", &req.id, &hash, |ctx| {
+                // A settled hold is recorded as a usage event under the hold's id, so usage
+                // and hold ids share one namespace; a clash would fail the whole batch.
+                if store::hold_status(ctx.tx, &account, &req.id)?.is_some() {
+                    return Err(ApiError::IdempotencyConflict);
+                }
                 let usage = api::usage_of(&req.model, req.kind, req.status, req.input_tokens, req.cached_input_tokens, req.output_tokens);
                 let reply = ctx.apply(&account, Command::Charge { id: req.id.clone(), usage })?;
                 let Reply::Charged(r) = reply else {
@@ -172,6 +177,9 @@ pub async fn post_hold(State(app): State<App>, AccountId(account): AccountId, Bo
         .writer
         .run(move |ctx| {
             ctx.idempotent(&account, "hold", &req.id, &hash, |ctx| {
+                if store::idempotent_get(ctx.tx, &account, "usage", &req.id)?.is_some() {
+                    return Err(ApiError::IdempotencyConflict);
+                }
                 let reply = ctx.apply(&account, Command::PlaceHold { id: req.id.clone(), amount: Credits::from_micros(req.amount), ttl_seconds: ttl })?;
                 let Reply::HoldPlaced(h) = reply else {
                     return Err(ApiError::Internal("unexpected reply to a hold".into()));
