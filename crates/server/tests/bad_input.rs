@@ -628,6 +628,14 @@ fn bad_input_is_a_4xx_naming_the_field_and_changes_nothing() {
         .admin()
         .names("note"),
         case(
+            "grant: a server-reserved id",
+            "POST",
+            &grants,
+            with(&grant, "id", r#""x:daily:1""#),
+        )
+        .admin()
+        .names("id"),
+        case(
             "grant: 10 KB id",
             "POST",
             &grants,
