@@ -142,6 +142,25 @@ impl PageQuery {
     }
 }
 
+/// A path parameter with api.md's error shape (axum's own rejection is plain text), e.g.
+/// for an id that is not valid UTF-8 once percent-decoded.
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|e| ApiError::invalid(format!("path: {}", e.body_text())))
+    }
+}
+
 /// Query string extraction with api.md's error shape.
 pub struct Query<T>(pub T);
 

@@ -452,6 +452,28 @@ fn bad_input_is_a_4xx_naming_the_field_and_changes_nothing() {
             None,
         )
         .names("id"),
+        case(
+            "void: hold id not UTF-8",
+            "POST",
+            "/v1/holds/%FF/void",
+            None,
+        )
+        .names("id"),
+        case(
+            "settle: hold id not UTF-8",
+            "POST",
+            "/v1/holds/%FF%FE/settle",
+            Some(settle.to_string().into_bytes()),
+        )
+        .names("id"),
+        case(
+            "tokens: account id not UTF-8",
+            "POST",
+            "/v1/admin/accounts/%C3%28/tokens",
+            None,
+        )
+        .admin()
+        .names("id"),
         // -------------------------------------------------------------- PATCH /v1/account
         case(
             "unknown timezone",

@@ -1,6 +1,6 @@
 //! Admin endpoints: accounts, tokens, plans, grants, the test clock.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Duration;
@@ -9,7 +9,7 @@ use creditbar_ledger::{Account, Command, Credits};
 use crate::api::{AccountBody, ClockBody, ClockRequest, CreateAccountRequest, CreatedAccount, GrantBody, GrantRequest, PlanRequest, TokenBody};
 use crate::app::App;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{body_hash, Admin, Body};
+use crate::extract::{body_hash, Admin, Body, Path};
 use crate::routes::account::parse_timezone;
 use crate::routes::usage::check_label;
 use crate::store::{self, ts};

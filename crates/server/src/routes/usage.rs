@@ -1,6 +1,6 @@
 //! Usage charges, usage history, holds.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -9,7 +9,7 @@ use creditbar_ledger::{Command, Credits, Reply, DEFAULT_HOLD_TTL_SECONDS};
 use crate::api::{self, HoldBody, HoldRequest, SettleRequest, SettleResult, UsageGroupBody, UsageGroups, UsageQuery, UsageRequest, UsageResult, VoidResult};
 use crate::app::App;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{body_hash, AccountId, Body, Query};
+use crate::extract::{body_hash, AccountId, Body, Path, Query};
 use crate::store::{self, ts, UsageGrouping};
 
 /// Client-chosen ids and labels: non-empty, at most 200 characters, no control characters.
