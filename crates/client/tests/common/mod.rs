@@ -39,7 +39,8 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
 // ------------------------------------------------------------------------------ server
 
 /// The server binary: `CREDITBAR_SERVER_BIN`, else the one cargo builds next to this test's
-/// target directory (built once if missing).
+/// target directory, built once per test process if it is missing or older than the server
+/// and ledger sources (`cargo test -p creditbar-client` alone does not build it).
 pub fn server_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("CREDITBAR_SERVER_BIN") {
         return PathBuf::from(p);
@@ -50,7 +51,11 @@ pub fn server_bin() -> PathBuf {
     let bin = profile_dir.join(format!("creditbar-server{}", std::env::consts::EXE_SUFFIX));
     static BUILD: Once = Once::new();
     BUILD.call_once(|| {
-        if bin.exists() {
+        let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+        let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let sources =
+            newest_mtime(&crates.join("server")).max(newest_mtime(&crates.join("ledger")));
+        if built.is_some_and(|b| sources.is_none_or(|s| s <= b)) {
             return;
         }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -60,15 +65,41 @@ pub fn server_bin() -> PathBuf {
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
-        let status = cmd.status().expect("run cargo build -p creditbar-server");
-        assert!(status.success(), "cargo build -p creditbar-server failed");
+        let ok = cmd.status().is_ok_and(|s| s.success());
+        if !ok && built.is_some() {
+            eprintln!(
+                "warning: cargo build -p creditbar-server failed; testing against the older binary"
+            );
+        }
     });
     assert!(
         bin.exists(),
-        "no server binary at {}; set CREDITBAR_SERVER_BIN",
+        "no server binary at {} and `cargo build -p creditbar-server` failed; set CREDITBAR_SERVER_BIN",
         bin.display()
     );
     bin
+}
+
+/// The newest modification time of the sources (`src/`, `Cargo.toml`) of a crate.
+fn newest_mtime(krate: &Path) -> Option<std::time::SystemTime> {
+    fn walk(dir: &Path, newest: &mut Option<std::time::SystemTime>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, newest);
+            } else if let Ok(t) = entry.metadata().and_then(|m| m.modified()) {
+                *newest = (*newest).max(Some(t));
+            }
+        }
+    }
+    let mut newest = std::fs::metadata(krate.join("Cargo.toml"))
+        .and_then(|m| m.modified())
+        .ok();
+    walk(&krate.join("src"), &mut newest);
+    newest
 }
 
 pub struct Server {
