@@ -14,7 +14,12 @@ use crate::secret::TokenHash;
 fn bearer(parts: &Parts) -> Option<TokenHash> {
     let value = parts.headers.get(axum::http::header::AUTHORIZATION)?;
     let value = value.to_str().ok()?;
-    let token = value.strip_prefix("Bearer ")?.trim();
+    // The scheme is case-insensitive (RFC 9110 §11.1): `bearer x` is as good as `Bearer x`.
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
     if token.is_empty() || token.len() > 512 {
         return None;
     }

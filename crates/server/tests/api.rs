@@ -1262,3 +1262,35 @@ fn an_admin_grant_cannot_take_the_id_of_a_grant_the_server_will_make() {
     assert_eq!(daily["grant_id"], json!(format!("{id}:daily:{tomorrow}")));
     s.assert_balance_is_ledger_sum(&t);
 }
+
+#[test]
+fn the_bearer_scheme_is_case_insensitive_and_other_schemes_are_refused() {
+    let s = Server::start();
+    let (_, t) = s.account("pro", "UTC");
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let auth = format!("{scheme} {t}");
+        let a = s.send(
+            "GET",
+            "/v1/balance",
+            None,
+            &[("authorization", &auth)],
+            None,
+        );
+        assert_eq!(a.status, 200, "{scheme}: {}", a.text);
+    }
+    for auth in [
+        format!("Basic {t}"),
+        t.clone(),
+        "Bearer".to_owned(),
+        format!("Bearer {}", "x".repeat(600)),
+    ] {
+        let a = s.send(
+            "GET",
+            "/v1/balance",
+            None,
+            &[("authorization", &auth)],
+            None,
+        );
+        assert_error(a.status, &a.json(), 401, "unauthorized");
+    }
+}
