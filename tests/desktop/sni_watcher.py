@@ -64,10 +64,12 @@ def serve(state_file):
                 "ProtocolVersion": dbus.Int32(0),
             }
 
-    Watcher()
-    dbus.service.BusName(WATCHER, bus)
+    # Both must stay referenced: a collected BusName releases the name.
+    watcher = Watcher()
+    name = dbus.service.BusName(WATCHER, bus)
     open(state_file, "a").close()
     GLib.MainLoop().run()
+    del watcher, name
 
 
 def labels(node):

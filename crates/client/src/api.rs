@@ -168,6 +168,25 @@ impl ApiClient {
         self.get(&format!("/v1/usage?group_by={group_by}")).await
     }
 
+    /// Usage grouped within `[from, to)`.
+    pub async fn usage_between(
+        &self,
+        group_by: &str,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<UsageGroups, ClientError> {
+        let mut url = self.url("/v1/usage")?;
+        url.query_pairs_mut()
+            .append_pair("group_by", group_by)
+            .append_pair(
+                "from",
+                &from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            )
+            .append_pair("to", &to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        let path = format!("{}?{}", url.path(), url.query().unwrap_or(""));
+        self.get(&path).await
+    }
+
     pub async fn purchases(&self, after: u64, limit: u32) -> Result<Page<Purchase>, ClientError> {
         self.get(&format!("/v1/purchases?after={after}&limit={limit}"))
             .await
@@ -262,13 +281,13 @@ impl ApiClient {
         self.json("/v1/purchases", resp).await
     }
 
-    pub async fn report(
-        &self,
-        id: &str,
-        thread: &str,
-        description: &str,
-    ) -> Result<Review, ClientError> {
-        let body = json!({"id": id, "thread": thread, "description": description});
+    pub async fn report(&self, id: &str, review: &ReviewRequest) -> Result<Review, ClientError> {
+        let mut body =
+            serde_json::to_value(review).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        body["id"] = json!(id);
+        if let Some(map) = body.as_object_mut() {
+            map.retain(|_, v| !v.is_null());
+        }
         let resp = self
             .send(Retry::Safe, || {
                 Ok(self.request(Method::POST, "/v1/usage-reviews")?.json(&body))

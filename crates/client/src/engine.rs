@@ -339,6 +339,73 @@ impl Engine {
         self.cache.touch_contact(self.now())
     }
 
+    /// Usage in a period, grouped. Asks the server; offline, the cache answers with all of
+    /// the cached history instead, and says so (`fresh = false`).
+    pub async fn usage_in(
+        &mut self,
+        group_by: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<(Vec<UsageGroup>, bool), ClientError> {
+        self.usage(group_by)?;
+        let online = match self.client() {
+            Ok(c) => c.usage_between(group_by, from, to).await.ok(),
+            Err(_) => None,
+        };
+        match online {
+            Some(g) => {
+                self.cache.touch_contact(self.now())?;
+                Ok((g.items, true))
+            }
+            None => Ok((self.cache.usage(group_by)?, false)),
+        }
+    }
+
+    /// The catalog (packs, custom pricing), refreshed when online, cached for offline use.
+    pub async fn catalog(&mut self) -> Result<Catalog, ClientError> {
+        if let Ok(c) = self.client() {
+            if let Ok(catalog) = c.catalog().await {
+                self.cache.put_doc("catalog", &catalog, self.now())?;
+                return Ok(catalog);
+            }
+        }
+        self.cache.get_doc("catalog")?.ok_or_else(|| {
+            ClientError::Invalid("the catalog is not cached yet: connect once to the server".into())
+        })
+    }
+
+    /// The saved card's brand and last 4, if a card was saved on this machine.
+    pub fn card(&self) -> Result<Option<CardSummary>, ClientError> {
+        if self.secrets.get(Item::PaymentToken)?.is_none() {
+            return Ok(None);
+        }
+        self.cache.card()
+    }
+
+    /// Buys with a key chosen by the caller: the purchase dialog makes one key per opening,
+    /// so a double click or a retry in the same dialog never buys twice.
+    pub async fn buy_with_key(
+        &mut self,
+        key: &str,
+        item: PurchaseItem,
+    ) -> Result<PurchaseResult, ClientError> {
+        if key.is_empty() || key.len() > 200 {
+            return Err(ClientError::Invalid(
+                "purchase key must be 1 to 200 characters".into(),
+            ));
+        }
+        let client = self.client()?;
+        let payment = self
+            .secrets
+            .get(Item::PaymentToken)?
+            .ok_or(ClientError::NoCard)?;
+        let result = client.purchase(key, &item, &payment).await?;
+        if let Err(e) = self.sync().await {
+            tracing::warn!(error = %e, "refresh after purchase failed");
+        }
+        Ok(result)
+    }
+
     /// Saves a card with the server; the payment token goes straight to the keychain.
     pub async fn add_card(
         &mut self,
@@ -415,15 +482,15 @@ impl Engine {
         self.cache.get_doc(doc::AUTO_REFILL)
     }
 
-    pub async fn report(&mut self, thread: &str, description: &str) -> Result<Review, ClientError> {
-        if thread.trim().is_empty() || description.trim().is_empty() {
+    pub async fn report(&mut self, review: &ReviewRequest) -> Result<Review, ClientError> {
+        if review.thread.trim().is_empty() || review.description.trim().is_empty() {
             return Err(ClientError::Invalid(
                 "a thread and a description are required".into(),
             ));
         }
         let client = self.client()?;
         client
-            .report(&format!("review-{}", uuid_like()), thread, description)
+            .report(&format!("review-{}", uuid_like()), review)
             .await
     }
 

@@ -394,7 +394,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             description,
         } => {
             let mut engine = open()?;
-            let review = engine.report(&thread, &description).await?;
+            let review = engine
+                .report(&creditbar_client::wire::ReviewRequest {
+                    thread,
+                    description,
+                    model: None,
+                    preview_failing: None,
+                    thread_messages: None,
+                    large_context: None,
+                })
+                .await?;
             println!(
                 "Reported thread {}: review {} is {}.",
                 review.thread, review.id, review.status

@@ -193,3 +193,16 @@ pub struct ErrorDetail {
     pub code: String,
     pub message: String,
 }
+
+/// A usage review as the user reports it (product.md, "Usage review").
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewRequest {
+    pub thread: String,
+    /// What the user was doing.
+    pub description: String,
+    pub model: Option<String>,
+    pub preview_failing: Option<bool>,
+    pub thread_messages: Option<u32>,
+    pub large_context: Option<bool>,
+}
