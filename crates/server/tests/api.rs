@@ -1294,3 +1294,43 @@ fn the_bearer_scheme_is_case_insensitive_and_other_schemes_are_refused() {
         assert_error(a.status, &a.json(), 401, "unauthorized");
     }
 }
+
+#[test]
+fn an_account_out_of_credits_still_records_free_events_and_refuses_paid_ones() {
+    let s = Server::start();
+    let (_, t) = s.account("free", "UTC");
+    let (st, _) = s.call(
+        "POST",
+        "/v1/usage",
+        Some(&t),
+        Some(usage("all", "standard", 0, 0, 1_050_000)),
+    );
+    assert_eq!(st, 201);
+    assert_eq!(s.available(&t), 0);
+    let (st, v) = s.call(
+        "POST",
+        "/v1/usage",
+        Some(&t),
+        Some(usage("cached", "premium", 500, 500, 0)),
+    );
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["charged"], json!(0));
+    let (st, v) = s.call(
+        "POST",
+        "/v1/usage",
+        Some(&t),
+        Some(usage("paid", "lite", 0, 0, 1)),
+    );
+    assert_error(st, &v, 402, "insufficient_credits");
+    // Reading the account keeps working.
+    for path in [
+        "/v1/account",
+        "/v1/ledger",
+        "/v1/notices",
+        "/v1/usage",
+        "/v1/catalog",
+    ] {
+        s.get(path, &t);
+    }
+    assert_eq!(s.get("/v1/usage", &t)["items"][0]["events"], json!(2));
+}
