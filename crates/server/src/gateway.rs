@@ -3,10 +3,11 @@
 //! The test gateway follows the test cards of api.md with Stripe's semantics: a card that
 //! declines every charge is already declined when it is saved; `4000000000000341` saves
 //! fine and declines every later charge. Charges are idempotent by key and recorded in the
-//! gateway's own table, as a real processor would remember them: a purchase retried after a
-//! crash is never charged twice. Raw card numbers and CVCs are never stored or logged.
+//! gateway's own database (`<db>-gateway`, outside the ledger's transactions), as a real
+//! processor would remember them: a purchase retried after a crash is never charged twice.
+//! Raw card numbers and CVCs are never stored or logged.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Datelike, Utc};
@@ -81,13 +82,19 @@ pub struct TestGateway {
 }
 
 impl TestGateway {
-    pub fn open(db: &PathBuf) -> rusqlite::Result<Self> {
-        let conn = Connection::open(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+    /// Opens (or creates) the gateway's database next to the ledger's `db`:
+    /// `<db>-gateway`.
+    pub fn open(db: &Path) -> rusqlite::Result<Self> {
+        let conn = store::open_gateway(&Self::path_for(db))?;
         Ok(TestGateway {
             conn: Mutex::new(conn),
         })
+    }
+
+    pub fn path_for(db: &Path) -> PathBuf {
+        let mut name = db.file_name().unwrap_or_default().to_os_string();
+        name.push("-gateway");
+        db.with_file_name(name)
     }
 }
 

@@ -127,6 +127,12 @@ CREATE TABLE usage_reviews (
     body TEXT NOT NULL,
     UNIQUE (account_id, id)
 );
+"#,
+)];
+
+/// The test gateway's own database (see `open_gateway`).
+const GATEWAY_MIGRATIONS: &[M<'static>] = &[M::up(
+    r#"
 CREATE TABLE gateway_charges (
     key TEXT PRIMARY KEY,
     token_hash BLOB NOT NULL,
@@ -728,6 +734,22 @@ pub fn review_get(conn: &Connection, account: &str, id: &str) -> rusqlite::Resul
 }
 
 // ---------------------------------------------------------------- test gateway
+
+/// Opens the test gateway's database, a file of its own next to the ledger's. A processor's
+/// memory of charges is not part of the ledger's transactions, and a second connection
+/// writing into the ledger's file would make the writer's batches fail (a deferred
+/// transaction that read before another connection committed cannot write). Synchronous
+/// FULL: a charge the gateway made must outlive any crash, so a retry is not charged again.
+pub fn open_gateway(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    let mut conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Migrations::from_slice(GATEWAY_MIGRATIONS)
+        .to_latest(&mut conn)
+        .map_err(|e| rusqlite::Error::InvalidParameterName(format!("migration failed: {e}")))?;
+    Ok(conn)
+}
 
 pub fn gateway_charge_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
     conn.prepare_cached("SELECT outcome FROM gateway_charges WHERE key = ?1")?

@@ -631,10 +631,18 @@ fn the_database_never_holds_a_card_number_or_cvc() {
     let pm = save(&s, &t, VISA);
     let (st, _) = buy(&s, &t, Some("k"), &pack(&pm));
     assert_eq!(st, 201);
-    let mut bytes = std::fs::read(s.db_path()).unwrap();
-    let wal = s.db_path().with_extension("db-wal");
-    if let Ok(w) = std::fs::read(&wal) {
-        bytes.extend(w);
+    // Every file the server keeps: the ledger's database and WAL, and the gateway's.
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(s.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("server.db")
+        {
+            bytes.extend(std::fs::read(&path).unwrap());
+        }
     }
     assert!(bytes.len() > 4096);
     let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
@@ -747,5 +755,35 @@ fn the_demo_account_has_a_month_of_usage_a_purchase_and_auto_refill() {
     assert_ne!(again, t);
     assert_eq!(s.get("/v1/account", &again)["id"], account["id"]);
     assert_eq!(s.get("/v1/balance", &again)["available"], b["available"]);
+    assert!(s.check_db().0);
+}
+
+#[test]
+fn purchases_and_usage_in_parallel_never_fail_each_other() {
+    // The gateway's writes once shared the ledger's file and made the writer's batches
+    // fail under this mix (503 for every request of the batch).
+    let s = Server::start();
+    let (_, t) = s.account("team", "UTC");
+    let pm = save(&s, &t, VISA);
+    let before = s.available(&t);
+    std::thread::scope(|scope| {
+        for w in 0..6 {
+            let (s, t, pm) = (&s, &t, &pm);
+            scope.spawn(move || {
+                for i in 0..30 {
+                    let (st, v) = if w % 2 == 0 {
+                        buy(s, t, Some(&format!("k{w}-{i}")), &pack(pm))
+                    } else {
+                        let body = usage(&format!("u{w}-{i}"), "lite", 0, 0, 20);
+                        s.call("POST", "/v1/usage", Some(t), Some(body))
+                    };
+                    assert_eq!(st, 201, "{v}");
+                }
+            });
+        }
+    });
+    assert_eq!(purchases(&s, &t).len(), 90);
+    assert_eq!(s.available(&t), before + 90 * 500 * CREDIT - 90 * 1000);
+    s.assert_balance_is_ledger_sum(&t);
     assert!(s.check_db().0);
 }
