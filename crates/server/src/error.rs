@@ -110,7 +110,9 @@ impl From<LedgerError> for ApiError {
                 ApiError::Conflict(format!("hold `{id}` is {}, not active", status.as_str()))
             }
             LedgerError::Duplicate(_) => ApiError::IdempotencyConflict,
-            LedgerError::UnknownModel(m) => ApiError::invalid(format!("model: unknown model `{m}`")),
+            LedgerError::UnknownModel(m) => {
+                ApiError::invalid(format!("model: unknown model `{m}`"))
+            }
             LedgerError::UnknownPlan(p) => ApiError::invalid(format!("plan: unknown plan `{p}`")),
             LedgerError::UnknownPack(p) => ApiError::invalid(format!("pack: unknown pack `{p}`")),
             LedgerError::CustomAmountOutOfRange { cents, min, max } => ApiError::invalid(format!(

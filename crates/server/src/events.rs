@@ -71,12 +71,19 @@ impl Publish for Publisher {
 }
 
 fn sse(kind: &str, seq: u64, data: String) -> SseEvent {
-    SseEvent::default().event(kind).id(seq.to_string()).data(data)
+    SseEvent::default()
+        .event(kind)
+        .id(seq.to_string())
+        .data(data)
 }
 
 fn balance_event(view: &crate::view::AccountView, now: chrono::DateTime<chrono::Utc>) -> SseEvent {
     let body = BalanceBody::of(&view.state, now);
-    sse("balance", view.state.seq, serde_json::to_string(&body).unwrap_or_default())
+    sse(
+        "balance",
+        view.state.seq,
+        serde_json::to_string(&body).unwrap_or_default(),
+    )
 }
 
 /// Notices after `after`, then the current balance: what a (re)connecting client needs. A
@@ -84,7 +91,11 @@ fn balance_event(view: &crate::view::AccountView, now: chrono::DateTime<chrono::
 /// notices are accounted for (live ones at or below it are dropped): the last notice
 /// replayed, or the fresh balance's seq. Never the balance's seq after a replay: a notice
 /// committed between the replay and the balance would then be dropped and never told.
-async fn catch_up(app: &App, account: &str, after: Option<u64>) -> Result<(Vec<SseEvent>, u64), ApiError> {
+async fn catch_up(
+    app: &App,
+    account: &str,
+    after: Option<u64>,
+) -> Result<(Vec<SseEvent>, u64), ApiError> {
     let mut out = Vec::new();
     let Some(after) = after else {
         let Some(view) = app.views.get(account) else {
@@ -96,11 +107,17 @@ async fn catch_up(app: &App, account: &str, after: Option<u64>) -> Result<(Vec<S
     let mut cursor = after as i64;
     loop {
         let id = account.to_owned();
-        let page = app.read(move |c| store::notices_page(c, &id, cursor, 1000)).await?;
+        let page = app
+            .read(move |c| store::notices_page(c, &id, cursor, 1000))
+            .await?;
         let full = page.len() == 1000;
         for (seq, body) in page {
             let n = crate::routes::account::notice_body(&body)?;
-            out.push(sse("notice", seq as u64, serde_json::to_string(&n).unwrap_or_default()));
+            out.push(sse(
+                "notice",
+                seq as u64,
+                serde_json::to_string(&n).unwrap_or_default(),
+            ));
             cursor = seq;
         }
         if !full {
@@ -158,5 +175,9 @@ pub async fn events(
     )
     .flatten();
     let all = stream::iter(backlog).chain(live).map(Ok);
-    Ok(Sse::new(all).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("heartbeat")))
+    Ok(Sse::new(all).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_secs(15))
+            .text("heartbeat"),
+    ))
 }

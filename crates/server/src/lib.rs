@@ -43,9 +43,15 @@ use crate::writer::{Memory, Writer};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot open the database {path}: {source}")]
-    Database { path: PathBuf, source: rusqlite::Error },
+    Database {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: String, source: std::io::Error },
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 pub struct Config {
@@ -65,11 +71,17 @@ pub struct Running {
 }
 
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    let db_err = |source| StartError::Database { path: config.db.clone(), source };
+    let db_err = |source| StartError::Database {
+        path: config.db.clone(),
+        source,
+    };
     let conn = store::open(&config.db, config.durability).map_err(db_err)?;
     store::start_checkpointer(&conn, &config.db).map_err(db_err)?;
     let memory = Memory::load(&conn).map_err(db_err)?;
-    let tokens: HashMap<_, _> = store::load_tokens(&conn).map_err(db_err)?.into_iter().collect();
+    let tokens: HashMap<_, _> = store::load_tokens(&conn)
+        .map_err(db_err)?
+        .into_iter()
+        .collect();
     let gateway = TestGateway::open(&config.db).map_err(db_err)?;
     let clock = match config.test_clock {
         Some(start) => Clock::test_starting_at(start),
@@ -79,8 +91,19 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let views = Views::default();
     let (events, _) = broadcast::channel(4096);
     let (effects_tx, effects_rx) = mpsc::unbounded_channel();
-    let publisher = Publisher { events: events.clone(), effects: effects_tx, clock: clock.clone() };
-    let writer = Writer::start(conn, memory, catalog.clone(), clock.clone(), views.clone(), publisher);
+    let publisher = Publisher {
+        events: events.clone(),
+        effects: effects_tx,
+        clock: clock.clone(),
+    };
+    let writer = Writer::start(
+        conn,
+        memory,
+        catalog.clone(),
+        clock.clone(),
+        views.clone(),
+        publisher,
+    );
     let app: App = Arc::new(AppInner {
         writer,
         views,
@@ -102,12 +125,17 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     // Whatever fell due while the server was down happens before the first request.
     let _ = app.writer.run(|ctx| ctx.advance_due()).await;
     routes::payments::resume_refills(&app).await;
-    let listener = TcpListener::bind(&config.listen)
-        .await
-        .map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;
+    let listener =
+        TcpListener::bind(&config.listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: config.listen.clone(),
+                source,
+            })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.listen.clone(),
+        source,
+    })?;
     let router = routes::router(app.clone());
     let serve = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
@@ -134,7 +162,12 @@ async fn run_effects(app: App, mut rx: mpsc::UnboundedReceiver<(String, Effect)>
     while let Some((account, effect)) = rx.recv().await {
         match effect {
             Effect::BuyRefill { refill_id, pack } => {
-                tokio::spawn(routes::payments::run_refill(app.clone(), account, refill_id, pack));
+                tokio::spawn(routes::payments::run_refill(
+                    app.clone(),
+                    account,
+                    refill_id,
+                    pack,
+                ));
             }
         }
     }

@@ -50,7 +50,9 @@ fn default_db() -> anyhow::Result<PathBuf> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
@@ -59,7 +61,8 @@ async fn main() -> anyhow::Result<()> {
         None => default_db()?,
     };
     if args.check {
-        let conn = creditbar_server::store::open(&db, Durability::Process).with_context(|| format!("cannot open {}", db.display()))?;
+        let conn = creditbar_server::store::open(&db, Durability::Process)
+            .with_context(|| format!("cannot open {}", db.display()))?;
         let problems = creditbar_server::store::check(&conn)?;
         if problems.is_empty() {
             println!("ok: every balance equals the sum of its ledger");
@@ -88,7 +91,9 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
-    let seed = std::env::var("CREDITBAR_SEED").ok().and_then(|s| s.parse().ok());
+    let seed = std::env::var("CREDITBAR_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok());
     let running = start(Config {
         db,
         listen: args.listen,

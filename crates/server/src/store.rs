@@ -220,7 +220,9 @@ pub fn ts(t: DateTime<Utc>) -> String {
 pub fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
 }
 
 fn json_err(e: serde_json::Error) -> rusqlite::Error {
@@ -271,8 +273,10 @@ pub fn load_tokens(conn: &Connection) -> rusqlite::Result<Vec<(TokenHash, String
 
 pub fn insert_account(tx: &Transaction, email: &str, state: &Account) -> rusqlite::Result<()> {
     let json = serde_json::to_string(state).map_err(json_err)?;
-    tx.prepare_cached("INSERT INTO accounts (id, email, created_at, state) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![state.id, email, ts(state.created_at), json])?;
+    tx.prepare_cached(
+        "INSERT INTO accounts (id, email, created_at, state) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![state.id, email, ts(state.created_at), json])?;
     Ok(())
 }
 
@@ -520,7 +524,9 @@ pub fn notices_page(
     let mut stmt = conn.prepare_cached(
         "SELECT seq, body FROM notices WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![account, after, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map(params![account, after, limit], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
     rows.collect()
 }
 
@@ -603,7 +609,10 @@ pub fn insert_payment_method(
     Ok(())
 }
 
-pub fn payment_method(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Option<PaymentMethodRow>> {
+pub fn payment_method(
+    conn: &Connection,
+    hash: &TokenHash,
+) -> rusqlite::Result<Option<PaymentMethodRow>> {
     conn.prepare_cached(
         "SELECT account_id, id, brand, last4, exp_month, exp_year, behavior FROM payment_methods WHERE token_hash = ?1",
     )?
@@ -621,7 +630,11 @@ pub fn payment_method(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<O
     .optional()
 }
 
-pub fn set_auto_refill_method(tx: &Transaction, account: &str, hash: &TokenHash) -> rusqlite::Result<()> {
+pub fn set_auto_refill_method(
+    tx: &Transaction,
+    account: &str,
+    hash: &TokenHash,
+) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO auto_refill_methods (account_id, payment_token_hash) VALUES (?1, ?2)
          ON CONFLICT (account_id) DO UPDATE SET payment_token_hash = excluded.payment_token_hash",
@@ -669,7 +682,12 @@ pub fn insert_purchase(
     Ok(())
 }
 
-pub fn purchases_page(conn: &Connection, account: &str, after: i64, limit: u32) -> rusqlite::Result<Vec<PurchaseRow>> {
+pub fn purchases_page(
+    conn: &Connection,
+    account: &str,
+    after: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<PurchaseRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT n, id, created_at, source, pack, credits, price_cents, status FROM purchases
          WHERE account_id = ?1 AND n > ?2 ORDER BY n LIMIT ?3",
@@ -691,13 +709,23 @@ pub fn purchases_page(conn: &Connection, account: &str, after: i64, limit: u32) 
 
 // ---------------------------------------------------------------- usage reviews
 
-pub fn insert_review(tx: &Transaction, account: &str, id: &str, body: &str) -> rusqlite::Result<()> {
+pub fn insert_review(
+    tx: &Transaction,
+    account: &str,
+    id: &str,
+    body: &str,
+) -> rusqlite::Result<()> {
     tx.prepare_cached("INSERT INTO usage_reviews (account_id, id, body) VALUES (?1, ?2, ?3)")?
         .execute(params![account, id, body])?;
     Ok(())
 }
 
-pub fn update_review(tx: &Transaction, account: &str, id: &str, body: &str) -> rusqlite::Result<()> {
+pub fn update_review(
+    tx: &Transaction,
+    account: &str,
+    id: &str,
+    body: &str,
+) -> rusqlite::Result<()> {
     tx.prepare_cached("UPDATE usage_reviews SET body = ?3 WHERE account_id = ?1 AND id = ?2")?
         .execute(params![account, id, body])?;
     Ok(())
@@ -710,11 +738,18 @@ pub fn review_by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<(Str
         .optional()
 }
 
-pub fn reviews_page(conn: &Connection, account: &str, after: i64, limit: u32) -> rusqlite::Result<Vec<(i64, String)>> {
+pub fn reviews_page(
+    conn: &Connection,
+    account: &str,
+    after: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<(i64, String)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT n, body FROM usage_reviews WHERE account_id = ?1 AND n > ?2 ORDER BY n LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![account, after, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map(params![account, after, limit], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
     rows.collect()
 }
 
@@ -773,7 +808,11 @@ pub fn gateway_charge_put(
 }
 
 pub fn gateway_charge_count(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT COUNT(*) FROM gateway_charges WHERE outcome = 'succeeded'", [], |r| r.get(0))
+    conn.query_row(
+        "SELECT COUNT(*) FROM gateway_charges WHERE outcome = 'succeeded'",
+        [],
+        |r| r.get(0),
+    )
 }
 
 // ---------------------------------------------------------------- verification
@@ -792,10 +831,16 @@ pub fn check(conn: &Connection) -> rusqlite::Result<Vec<String>> {
         )?;
         let projected = a.ledger_balance().micros();
         if sum != projected {
-            problems.push(format!("{}: ledger sum {sum} != projected balance {projected}", a.id));
+            problems.push(format!(
+                "{}: ledger sum {sum} != projected balance {projected}",
+                a.id
+            ));
         }
         if last.unwrap_or(0) != sum {
-            problems.push(format!("{}: last balance_after {:?} != ledger sum {sum}", a.id, last));
+            problems.push(format!(
+                "{}: last balance_after {:?} != ledger sum {sum}",
+                a.id, last
+            ));
         }
         if sum < 0 {
             problems.push(format!("{}: negative balance {sum}", a.id));

@@ -8,20 +8,29 @@ use chrono_tz::Tz;
 use creditbar_ledger::Command;
 use sha2::{Digest, Sha256};
 
-use crate::api::{AccountBody, BalanceBody, LedgerEntryBody, LedgerPage, NoticeBody, NoticePage, TimezoneRequest};
+use crate::api::{
+    AccountBody, BalanceBody, LedgerEntryBody, LedgerPage, NoticeBody, NoticePage, TimezoneRequest,
+};
 use crate::app::App;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AccountId, Body, PageQuery, Query};
 use crate::store;
 
 pub fn parse_timezone(s: &str) -> Result<Tz, ApiError> {
-    s.parse::<Tz>()
-        .map_err(|_| ApiError::invalid(format!("timezone: `{}` is not an IANA timezone", s.chars().take(64).collect::<String>())))
+    s.parse::<Tz>().map_err(|_| {
+        ApiError::invalid(format!(
+            "timezone: `{}` is not an IANA timezone",
+            s.chars().take(64).collect::<String>()
+        ))
+    })
 }
 
 #[utoipa::path(get, path = "/v1/account", tag = "account", security(("bearer" = [])),
     responses((status = 200, body = AccountBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn get_account(State(app): State<App>, AccountId(id): AccountId) -> Result<Json<AccountBody>, ApiError> {
+pub async fn get_account(
+    State(app): State<App>,
+    AccountId(id): AccountId,
+) -> Result<Json<AccountBody>, ApiError> {
     let view = app.views.get(&id).ok_or(ApiError::NotFound("account"))?;
     Ok(Json(AccountBody::of(&view.email, &view.state)))
 }
@@ -51,7 +60,11 @@ pub async fn patch_account(
     params(("If-None-Match" = Option<String>, Header, description = "ETag of a balance already held")),
     responses((status = 200, body = BalanceBody, headers(("ETag" = String))), (status = 304, description = "Unchanged"),
         (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn balance(State(app): State<App>, AccountId(id): AccountId, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn balance(
+    State(app): State<App>,
+    AccountId(id): AccountId,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let view = app.views.get(&id).ok_or(ApiError::NotFound("account"))?;
     let mut body = BalanceBody::of(&view.state, app.clock.now());
     // The ETag covers the balance, not the instant it was read.
@@ -76,9 +89,15 @@ fn hex(bytes: &[u8]) -> String {
 #[utoipa::path(get, path = "/v1/ledger", tag = "account", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, description = "Entries, oldest first; cursor = seq", body = LedgerPage),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn ledger(State(app): State<App>, AccountId(id): AccountId, Query(page): Query<PageQuery>) -> Result<Json<LedgerPage>, ApiError> {
+pub async fn ledger(
+    State(app): State<App>,
+    AccountId(id): AccountId,
+    Query(page): Query<PageQuery>,
+) -> Result<Json<LedgerPage>, ApiError> {
     let (after, limit) = page.resolve()?;
-    let rows = app.read(move |c| store::ledger_page(c, &id, after, limit + 1)).await?;
+    let rows = app
+        .read(move |c| store::ledger_page(c, &id, after, limit + 1))
+        .await?;
     let more = rows.len() > limit as usize;
     let items: Vec<LedgerEntryBody> = rows
         .into_iter()
@@ -94,7 +113,11 @@ pub async fn ledger(State(app): State<App>, AccountId(id): AccountId, Query(page
             reference: r.reference,
         })
         .collect();
-    let next = if more { items.last().map(|e| e.seq.to_string()) } else { None };
+    let next = if more {
+        items.last().map(|e| e.seq.to_string())
+    } else {
+        None
+    };
     Ok(Json(LedgerPage { items, next }))
 }
 
@@ -105,15 +128,25 @@ pub fn notice_body(raw: &str) -> Result<NoticeBody, ApiError> {
 #[utoipa::path(get, path = "/v1/notices", tag = "account", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, description = "Notices, oldest first; cursor = seq", body = NoticePage),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn notices(State(app): State<App>, AccountId(id): AccountId, Query(page): Query<PageQuery>) -> Result<Json<NoticePage>, ApiError> {
+pub async fn notices(
+    State(app): State<App>,
+    AccountId(id): AccountId,
+    Query(page): Query<PageQuery>,
+) -> Result<Json<NoticePage>, ApiError> {
     let (after, limit) = page.resolve()?;
-    let rows = app.read(move |c| store::notices_page(c, &id, after, limit + 1)).await?;
+    let rows = app
+        .read(move |c| store::notices_page(c, &id, after, limit + 1))
+        .await?;
     let more = rows.len() > limit as usize;
     let items = rows
         .iter()
         .take(limit as usize)
         .map(|(_, body)| notice_body(body))
         .collect::<Result<Vec<_>, _>>()?;
-    let next = if more { items.last().map(|n| n.seq.to_string()) } else { None };
+    let next = if more {
+        items.last().map(|n| n.seq.to_string())
+    } else {
+        None
+    };
     Ok(Json(NoticePage { items, next }))
 }

@@ -34,7 +34,8 @@ struct Security;
 impl utoipa::Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        let bearer = || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
+        let bearer =
+            || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
         components.add_security_scheme("bearer", bearer());
         components.add_security_scheme("admin", bearer());
     }
@@ -70,7 +71,10 @@ pub fn router(app: App) -> axum::Router {
         .split_for_parts();
     let doc = api.clone();
     router
-        .route("/v1/openapi.json", axum::routing::get(move || async move { Json(doc) }))
+        .route(
+            "/v1/openapi.json",
+            axum::routing::get(move || async move { Json(doc) }),
+        )
         .fallback(|| async { ApiError::NotFound("route").into_response() })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -6,7 +6,10 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use creditbar_ledger::{Command, Credits, Reply, DEFAULT_HOLD_TTL_SECONDS};
 
-use crate::api::{self, HoldBody, HoldRequest, SettleRequest, SettleResult, UsageGroupBody, UsageGroups, UsageQuery, UsageRequest, UsageResult, VoidResult};
+use crate::api::{
+    self, HoldBody, HoldRequest, SettleRequest, SettleResult, UsageGroupBody, UsageGroups,
+    UsageQuery, UsageRequest, UsageResult, VoidResult,
+};
 use crate::app::App;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{body_hash, AccountId, Body, Path, Query};
@@ -18,23 +21,33 @@ pub fn check_label(field: &str, value: &str) -> Result<(), ApiError> {
         return Err(ApiError::invalid(format!("{field}: must not be empty")));
     }
     if value.chars().count() > 200 {
-        return Err(ApiError::invalid(format!("{field}: longer than 200 characters")));
+        return Err(ApiError::invalid(format!(
+            "{field}: longer than 200 characters"
+        )));
     }
     if value.chars().any(char::is_control) {
-        return Err(ApiError::invalid(format!("{field}: contains control characters")));
+        return Err(ApiError::invalid(format!(
+            "{field}: contains control characters"
+        )));
     }
     Ok(())
 }
 
 fn check_tokens(input: u64, cached: u64, output: u64) -> Result<(), ApiError> {
     const MAX: u64 = i64::MAX as u64;
-    for (field, v) in [("input_tokens", input), ("cached_input_tokens", cached), ("output_tokens", output)] {
+    for (field, v) in [
+        ("input_tokens", input),
+        ("cached_input_tokens", cached),
+        ("output_tokens", output),
+    ] {
         if v > MAX {
             return Err(ApiError::invalid(format!("{field}: out of range")));
         }
     }
     if cached > input {
-        return Err(ApiError::invalid("cached_input_tokens: larger than input_tokens"));
+        return Err(ApiError::invalid(
+            "cached_input_tokens: larger than input_tokens",
+        ));
     }
     Ok(())
 }
@@ -43,9 +56,9 @@ fn check_tokens(input: u64, cached: u64, output: u64) -> Result<(), ApiError> {
 /// that caused it, not an internal amount.
 fn check_price(app: &App, usage: &creditbar_ledger::Usage) -> Result<(), ApiError> {
     match creditbar_ledger::price(&app.catalog, usage) {
-        Err(creditbar_ledger::LedgerError::Overflow) => {
-            Err(ApiError::invalid("input_tokens, output_tokens: the charge for these tokens is out of range"))
-        }
+        Err(creditbar_ledger::LedgerError::Overflow) => Err(ApiError::invalid(
+            "input_tokens, output_tokens: the charge for these tokens is out of range",
+        )),
         other => other.map(|_| ()).map_err(ApiError::from),
     }
 }
@@ -72,7 +85,17 @@ pub async fn post_usage(
     check_label("thread", &req.thread)?;
     check_tokens(req.input_tokens, req.cached_input_tokens, req.output_tokens)?;
     app.catalog.model(&req.model)?;
-    check_price(&app, &api::usage_of(&req.model, req.kind, req.status, req.input_tokens, req.cached_input_tokens, req.output_tokens))?;
+    check_price(
+        &app,
+        &api::usage_of(
+            &req.model,
+            req.kind,
+            req.status,
+            req.input_tokens,
+            req.cached_input_tokens,
+            req.output_tokens,
+        ),
+    )?;
     let hash = body_hash(&req);
     let (status, body) = app
         .writer
@@ -83,38 +106,60 @@ pub async fn post_usage(
                 if store::hold_status(ctx.tx, &account, &req.id)?.is_some() {
                     return Err(ApiError::IdempotencyConflict);
                 }
-                let usage = api::usage_of(&req.model, req.kind, req.status, req.input_tokens, req.cached_input_tokens, req.output_tokens);
-                let reply = ctx.apply(&account, Command::Charge { id: req.id.clone(), usage })?;
+                let usage = api::usage_of(
+                    &req.model,
+                    req.kind,
+                    req.status,
+                    req.input_tokens,
+                    req.cached_input_tokens,
+                    req.output_tokens,
+                );
+                let reply = ctx.apply(
+                    &account,
+                    Command::Charge {
+                        id: req.id.clone(),
+                        usage,
+                    },
+                )?;
                 let Reply::Charged(r) = reply else {
                     return Err(ApiError::Internal("unexpected reply to a charge".into()));
                 };
                 let tz = ctx.account(&account)?.state.timezone;
-                store::insert_usage(ctx.tx, &account, &store::UsageRow {
-                    id: &req.id,
-                    at: ctx.now,
-                    local_day: ctx.now.with_timezone(&tz).format("%Y-%m-%d").to_string(),
-                    project: &req.project,
-                    thread: &req.thread,
-                    model: &req.model,
-                    kind: api::kind_str(req.kind),
-                    status: api::status_str(req.status),
-                    input_tokens: req.input_tokens,
-                    cached_input_tokens: req.cached_input_tokens,
-                    output_tokens: req.output_tokens,
-                    charged: r.charged.micros(),
-                    hold_id: None,
-                })?;
+                store::insert_usage(
+                    ctx.tx,
+                    &account,
+                    &store::UsageRow {
+                        id: &req.id,
+                        at: ctx.now,
+                        local_day: ctx.now.with_timezone(&tz).format("%Y-%m-%d").to_string(),
+                        project: &req.project,
+                        thread: &req.thread,
+                        model: &req.model,
+                        kind: api::kind_str(req.kind),
+                        status: api::status_str(req.status),
+                        input_tokens: req.input_tokens,
+                        cached_input_tokens: req.cached_input_tokens,
+                        output_tokens: req.output_tokens,
+                        charged: r.charged.micros(),
+                        hold_id: None,
+                    },
+                )?;
                 let result = UsageResult {
                     id: req.id.clone(),
                     charged: r.charged.micros(),
                     breakdown: api::breakdown(&r),
-                    balance: api::AvailableBody { available: r.available.micros() },
+                    balance: api::AvailableBody {
+                        available: r.available.micros(),
+                    },
                 };
                 Ok((201, json(&result)?))
             })
         })
         .await?;
-    Ok((StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED), Json(from_json(body)?)))
+    Ok((
+        StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
+        Json(from_json(body)?),
+    ))
 }
 
 fn parse_time(field: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
@@ -129,7 +174,11 @@ fn parse_time(field: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, 
 
 #[utoipa::path(get, path = "/v1/usage", tag = "usage", security(("bearer" = [])), params(UsageQuery),
     responses((status = 200, body = UsageGroups), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn get_usage(State(app): State<App>, AccountId(account): AccountId, Query(q): Query<UsageQuery>) -> Result<Json<UsageGroups>, ApiError> {
+pub async fn get_usage(
+    State(app): State<App>,
+    AccountId(account): AccountId,
+    Query(q): Query<UsageQuery>,
+) -> Result<Json<UsageGroups>, ApiError> {
     let group = match q.group_by.as_deref().unwrap_or("day") {
         "day" => UsageGrouping::Day,
         "model" => UsageGrouping::Model,
@@ -144,7 +193,9 @@ pub async fn get_usage(State(app): State<App>, AccountId(account): AccountId, Qu
     };
     let from = parse_time("from", &q.from)?;
     let to = parse_time("to", &q.to)?;
-    let rows = app.read(move |c| store::usage_groups(c, &account, from, to, group)).await?;
+    let rows = app
+        .read(move |c| store::usage_groups(c, &account, from, to, group))
+        .await?;
     Ok(Json(UsageGroups {
         items: rows
             .into_iter()
@@ -163,14 +214,22 @@ pub async fn get_usage(State(app): State<App>, AccountId(account): AccountId, Qu
 #[utoipa::path(post, path = "/v1/holds", tag = "holds", security(("bearer" = [])), request_body = HoldRequest,
     responses((status = 201, body = HoldBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 402, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn post_hold(State(app): State<App>, AccountId(account): AccountId, Body(req): Body<HoldRequest>) -> Result<(StatusCode, Json<HoldBody>), ApiError> {
+pub async fn post_hold(
+    State(app): State<App>,
+    AccountId(account): AccountId,
+    Body(req): Body<HoldRequest>,
+) -> Result<(StatusCode, Json<HoldBody>), ApiError> {
     check_label("id", &req.id)?;
     if req.amount <= 0 {
-        return Err(ApiError::invalid("amount: must be a positive number of micro-credits"));
+        return Err(ApiError::invalid(
+            "amount: must be a positive number of micro-credits",
+        ));
     }
     let ttl = req.ttl_seconds.unwrap_or(DEFAULT_HOLD_TTL_SECONDS);
     if !(1..=86_400).contains(&ttl) {
-        return Err(ApiError::invalid("ttl_seconds: must be between 1 and 86400"));
+        return Err(ApiError::invalid(
+            "ttl_seconds: must be between 1 and 86400",
+        ));
     }
     let hash = body_hash(&req);
     let (_, body) = app
@@ -180,11 +239,26 @@ pub async fn post_hold(State(app): State<App>, AccountId(account): AccountId, Bo
                 if store::idempotent_get(ctx.tx, &account, "usage", &req.id)?.is_some() {
                     return Err(ApiError::IdempotencyConflict);
                 }
-                let reply = ctx.apply(&account, Command::PlaceHold { id: req.id.clone(), amount: Credits::from_micros(req.amount), ttl_seconds: ttl })?;
+                let reply = ctx.apply(
+                    &account,
+                    Command::PlaceHold {
+                        id: req.id.clone(),
+                        amount: Credits::from_micros(req.amount),
+                        ttl_seconds: ttl,
+                    },
+                )?;
                 let Reply::HoldPlaced(h) = reply else {
                     return Err(ApiError::Internal("unexpected reply to a hold".into()));
                 };
-                Ok((201, json(&HoldBody { id: h.id, amount: h.amount.micros(), expires_at: ts(h.expires_at), status: "active".into() })?))
+                Ok((
+                    201,
+                    json(&HoldBody {
+                        id: h.id,
+                        amount: h.amount.micros(),
+                        expires_at: ts(h.expires_at),
+                        status: "active".into(),
+                    })?,
+                ))
             })
         })
         .await?;
@@ -208,49 +282,86 @@ fn hold_gone(ctx: &crate::writer::Ctx<'_>, account: &str, id: &str, e: ApiError)
     params(("id" = String, Path, description = "Hold id")),
     responses((status = 200, body = SettleResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn settle_hold(State(app): State<App>, AccountId(account): AccountId, Path(hold_id): Path<String>, Body(req): Body<SettleRequest>) -> Result<Json<SettleResult>, ApiError> {
+pub async fn settle_hold(
+    State(app): State<App>,
+    AccountId(account): AccountId,
+    Path(hold_id): Path<String>,
+    Body(req): Body<SettleRequest>,
+) -> Result<Json<SettleResult>, ApiError> {
     check_label("id", &hold_id)?;
     check_label("project", &req.project)?;
     check_label("thread", &req.thread)?;
     check_tokens(req.input_tokens, req.cached_input_tokens, req.output_tokens)?;
     app.catalog.model(&req.model)?;
-    check_price(&app, &api::usage_of(&req.model, req.kind, req.status, req.input_tokens, req.cached_input_tokens, req.output_tokens))?;
+    check_price(
+        &app,
+        &api::usage_of(
+            &req.model,
+            req.kind,
+            req.status,
+            req.input_tokens,
+            req.cached_input_tokens,
+            req.output_tokens,
+        ),
+    )?;
     let hash = body_hash(&req);
     let (_, body) = app
         .writer
         .run(move |ctx| {
             ctx.idempotent(&account, "settle", &hold_id, &hash, |ctx| {
-                let usage = api::usage_of(&req.model, req.kind, req.status, req.input_tokens, req.cached_input_tokens, req.output_tokens);
+                let usage = api::usage_of(
+                    &req.model,
+                    req.kind,
+                    req.status,
+                    req.input_tokens,
+                    req.cached_input_tokens,
+                    req.output_tokens,
+                );
                 let reply = ctx
-                    .apply(&account, Command::SettleHold { hold_id: hold_id.clone(), usage })
+                    .apply(
+                        &account,
+                        Command::SettleHold {
+                            hold_id: hold_id.clone(),
+                            usage,
+                        },
+                    )
                     .map_err(|e| hold_gone(ctx, &account, &hold_id, e))?;
                 let Reply::Settled(r) = reply else {
                     return Err(ApiError::Internal("unexpected reply to a settle".into()));
                 };
                 let tz = ctx.account(&account)?.state.timezone;
-                store::insert_usage(ctx.tx, &account, &store::UsageRow {
-                    id: &hold_id,
-                    at: ctx.now,
-                    local_day: ctx.now.with_timezone(&tz).format("%Y-%m-%d").to_string(),
-                    project: &req.project,
-                    thread: &req.thread,
-                    model: &req.model,
-                    kind: api::kind_str(req.kind),
-                    status: api::status_str(req.status),
-                    input_tokens: req.input_tokens,
-                    cached_input_tokens: req.cached_input_tokens,
-                    output_tokens: req.output_tokens,
-                    charged: r.charged.micros(),
-                    hold_id: Some(&hold_id),
-                })?;
-                Ok((200, json(&SettleResult {
-                    id: hold_id.clone(),
-                    charged: r.charged.micros(),
-                    uncollected: r.uncollected.micros(),
-                    breakdown: api::breakdown(&r),
-                    balance: api::AvailableBody { available: r.available.micros() },
-                    status: "settled".into(),
-                })?))
+                store::insert_usage(
+                    ctx.tx,
+                    &account,
+                    &store::UsageRow {
+                        id: &hold_id,
+                        at: ctx.now,
+                        local_day: ctx.now.with_timezone(&tz).format("%Y-%m-%d").to_string(),
+                        project: &req.project,
+                        thread: &req.thread,
+                        model: &req.model,
+                        kind: api::kind_str(req.kind),
+                        status: api::status_str(req.status),
+                        input_tokens: req.input_tokens,
+                        cached_input_tokens: req.cached_input_tokens,
+                        output_tokens: req.output_tokens,
+                        charged: r.charged.micros(),
+                        hold_id: Some(&hold_id),
+                    },
+                )?;
+                Ok((
+                    200,
+                    json(&SettleResult {
+                        id: hold_id.clone(),
+                        charged: r.charged.micros(),
+                        uncollected: r.uncollected.micros(),
+                        breakdown: api::breakdown(&r),
+                        balance: api::AvailableBody {
+                            available: r.available.micros(),
+                        },
+                        status: "settled".into(),
+                    })?,
+                ))
             })
         })
         .await?;
@@ -261,15 +372,30 @@ pub async fn settle_hold(State(app): State<App>, AccountId(account): AccountId, 
     params(("id" = String, Path, description = "Hold id")),
     responses((status = 200, body = VoidResult), (status = 400, description = "The hold id is not a valid id", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn void_hold(State(app): State<App>, AccountId(account): AccountId, Path(hold_id): Path<String>) -> Result<Json<VoidResult>, ApiError> {
+pub async fn void_hold(
+    State(app): State<App>,
+    AccountId(account): AccountId,
+    Path(hold_id): Path<String>,
+) -> Result<Json<VoidResult>, ApiError> {
     check_label("id", &hold_id)?;
     let (_, body) = app
         .writer
         .run(move |ctx| {
             ctx.idempotent(&account, "void", &hold_id, &[], |ctx| {
-                ctx.apply(&account, Command::VoidHold { hold_id: hold_id.clone() })
-                    .map_err(|e| hold_gone(ctx, &account, &hold_id, e))?;
-                Ok((200, json(&VoidResult { id: hold_id.clone(), status: "voided".into() })?))
+                ctx.apply(
+                    &account,
+                    Command::VoidHold {
+                        hold_id: hold_id.clone(),
+                    },
+                )
+                .map_err(|e| hold_gone(ctx, &account, &hold_id, e))?;
+                Ok((
+                    200,
+                    json(&VoidResult {
+                        id: hold_id.clone(),
+                        status: "voided".into(),
+                    })?,
+                ))
             })
         })
         .await?;

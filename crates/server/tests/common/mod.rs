@@ -27,7 +27,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { test_clock: Some(START.into()), rate_limit: 0, extra: vec![] }
+        Options {
+            test_clock: Some(START.into()),
+            rate_limit: 0,
+            extra: vec![],
+        }
     }
 }
 
@@ -58,15 +62,26 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let base = loop {
-            let line = lines.next().expect("server exited before listening").unwrap();
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .unwrap();
             if let Some(addr) = line.strip_prefix("listening on ") {
                 break addr.trim().to_owned();
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        let http = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(30)).build().unwrap();
-        Server { child, base, dir, http }
+        let http = reqwest::blocking::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Server {
+            child,
+            base,
+            dir,
+            http,
+        }
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -84,7 +99,13 @@ impl Server {
         std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 
-    pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self.http.request(m, self.url(path));
         if let Some(t) = token {
@@ -96,20 +117,31 @@ impl Server {
         let resp = req.send().unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().unwrap();
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, value)
     }
 
     pub fn raw(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.http.request(m, self.url(path)).header("content-type", "application/json").body(body.to_owned());
+        let mut req = self
+            .http
+            .request(m, self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         let resp = req.send().unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub fn get(&self, path: &str, token: &str) -> Value {
@@ -125,17 +157,30 @@ impl Server {
     /// Creates an account; returns (account id, token).
     pub fn account(&self, plan: &str, timezone: &str) -> (String, String) {
         let n: u64 = rand_suffix();
-        let (s, v) = self.admin("POST", "/v1/admin/accounts", json!({"email": format!("user{n}@example.com"), "plan": plan, "timezone": timezone}));
+        let (s, v) = self.admin(
+            "POST",
+            "/v1/admin/accounts",
+            json!({"email": format!("user{n}@example.com"), "plan": plan, "timezone": timezone}),
+        );
         assert_eq!(s, 201, "create account: {v}");
-        (v["account"]["id"].as_str().unwrap().to_owned(), v["token"].as_str().unwrap().to_owned())
+        (
+            v["account"]["id"].as_str().unwrap().to_owned(),
+            v["token"].as_str().unwrap().to_owned(),
+        )
     }
 
     pub fn available(&self, token: &str) -> i64 {
-        self.get("/v1/balance", token)["available"].as_i64().unwrap()
+        self.get("/v1/balance", token)["available"]
+            .as_i64()
+            .unwrap()
     }
 
     pub fn advance(&self, seconds: i64) -> Value {
-        let (s, v) = self.admin("POST", "/v1/admin/clock", json!({"advance_seconds": seconds}));
+        let (s, v) = self.admin(
+            "POST",
+            "/v1/admin/clock",
+            json!({"advance_seconds": seconds}),
+        );
         assert_eq!(s, 200, "advance: {v}");
         v
     }
@@ -145,10 +190,16 @@ impl Server {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let path = match &after { Some(a) => format!("/v1/ledger?limit=1000&after={a}"), None => "/v1/ledger?limit=1000".into() };
+            let path = match &after {
+                Some(a) => format!("/v1/ledger?limit=1000&after={a}"),
+                None => "/v1/ledger?limit=1000".into(),
+            };
             let page = self.get(&path, token);
             out.extend(page["items"].as_array().unwrap().iter().cloned());
-            match page["next"].as_str() { Some(n) => after = Some(n.to_owned()), None => break }
+            match page["next"].as_str() {
+                Some(n) => after = Some(n.to_owned()),
+                None => break,
+            }
         }
         out
     }
@@ -158,9 +209,15 @@ impl Server {
         let entries = self.ledger(token);
         let sum: i64 = entries.iter().map(|e| e["amount"].as_i64().unwrap()).sum();
         let b = self.get("/v1/balance", token);
-        let buckets: i64 = ["daily", "subscription", "bonus", "purchased"].iter().map(|k| b["buckets"][k]["available"].as_i64().unwrap()).sum();
+        let buckets: i64 = ["daily", "subscription", "bonus", "purchased"]
+            .iter()
+            .map(|k| b["buckets"][k]["available"].as_i64().unwrap())
+            .sum();
         assert_eq!(sum, buckets, "ledger sum vs bucket total");
-        assert_eq!(b["available"].as_i64().unwrap(), (buckets - b["held"].as_i64().unwrap()).max(0));
+        assert_eq!(
+            b["available"].as_i64().unwrap(),
+            (buckets - b["held"].as_i64().unwrap()).max(0)
+        );
         if let Some(last) = entries.last() {
             assert_eq!(last["balance_after"].as_i64().unwrap(), sum);
         }
@@ -181,15 +238,28 @@ impl Drop for Server {
 
 /// Runs `creditbar-server --check` on a database.
 pub fn check_db(db: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_creditbar-server")).arg("--db").arg(db).arg("--check").output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_creditbar-server"))
+        .arg("--db")
+        .arg(db)
+        .arg("--check")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 pub fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
-    t ^ N.fetch_add(1, Ordering::SeqCst).wrapping_mul(0x9E3779B97F4A7C15)
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    t ^ N
+        .fetch_add(1, Ordering::SeqCst)
+        .wrapping_mul(0x9E3779B97F4A7C15)
 }
 
 /// A usage body: `tokens` premium output tokens (300 µcr each).
