@@ -64,7 +64,8 @@ pub async fn sign_out(app: &AppHandle) {
     windows::open(app, windows::Kind::SignIn);
 }
 
+/// Live sync starts; the sign-in window stays and turns into the signed-in glance, so the
+/// person sees their balance at once and closes it when they like.
 pub fn after_sign_in(app: &AppHandle) {
     start_watch(app);
-    windows::close(app, windows::Kind::SignIn);
 }

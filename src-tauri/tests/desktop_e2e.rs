@@ -109,11 +109,17 @@ impl WebDriver {
 
     fn type_into(&self, css: &str, text: &str) {
         let id = self.find(css).unwrap_or_else(|| panic!("no {css}"));
-        self.call("POST", &format!("/element/{id}/clear"), None);
-        self.call(
+        let cleared = self.call("POST", &format!("/element/{id}/clear"), None);
+        let typed = self.call(
             "POST",
             &format!("/element/{id}/value"),
             Some(json!({"text": text})),
+        );
+        let now = self.call("GET", &format!("/element/{id}/property/value"), None);
+        assert_eq!(
+            now.as_str(),
+            Some(text),
+            "typing into {css}: clear={cleared} value={typed}"
         );
     }
 
@@ -304,14 +310,44 @@ fn desktop_signs_in_follows_the_balance_live_and_notifies_once() {
 
     // Sign in through the window; the token lands in the keychain.
     wait_for("the sign-in form", Duration::from_secs(30), || {
-        wd.find("#token")
+        // The sign-in window is created after start-up: attach to it once it exists.
+        if let Some(h) = wd
+            .call("GET", "/window/handles", None)
+            .as_array()
+            .and_then(|a| a.first().cloned())
+        {
+            wd.call("POST", "/window", Some(json!({"handle": h})));
+        }
+        let found = wd.find("#token");
+        if found.is_none() {
+            eprintln!(
+                "waiting: handles={} url={}",
+                wd.call("GET", "/window/handles", None),
+                wd.call("GET", "/url", None)
+            );
+        }
+        found
     });
     wd.type_into("#server", &server.base);
     wd.type_into("#token", &token);
     wd.screenshot("desktop-sign-in.png");
     wd.click("[data-testid=submit]");
     let title = wait_for("the balance after sign-in", Duration::from_secs(30), || {
-        wd.text("[data-testid=title]").filter(|t| t == "505 cr")
+        let t = wd.text("[data-testid=title]").filter(|t| t == "505 cr");
+        if t.is_none() {
+            eprintln!(
+                "waiting: error={:?} title={:?} source={}",
+                wd.text("[data-testid=error]"),
+                wd.text("[data-testid=title]"),
+                wd.call("GET", "/source", None)
+                    .as_str()
+                    .unwrap_or("")
+                    .chars()
+                    .take(600)
+                    .collect::<String>()
+            );
+        }
+        t
     });
     assert_eq!(title, "505 cr");
     let stored = Command::new("secret-tool")
