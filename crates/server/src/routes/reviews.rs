@@ -2,7 +2,7 @@
 //! `compensation` bonus grant when one is due. The grant and its notice come from the ledger
 //! (`Command::ResolveReview`); this module keeps the report itself.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use creditbar_ledger::{Command, Credits};
@@ -10,7 +10,7 @@ use creditbar_ledger::{Command, Credits};
 use crate::api::{ResolveQuery, ResolveRequest, ReviewBody, ReviewPage, ReviewRequest};
 use crate::app::App;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{body_hash, AccountId, Admin, Body, PageQuery, Query};
+use crate::extract::{body_hash, AccountId, Admin, Body, PageQuery, Path, Query};
 use crate::routes::usage::check_label;
 use crate::store::{self, ts};
 
