@@ -20,6 +20,9 @@ use crate::notify::Notifier;
 use crate::sse::SseParser;
 use crate::wire::*;
 
+/// The usage groupings the cache keeps.
+const USAGE_GROUPS: [&str; 4] = ["day", "model", "project", "thread"];
+
 /// A read older than this is stale: `watch` hears a heartbeat every 15 s.
 pub const STALE_AFTER_SECONDS: i64 = 60;
 
@@ -198,7 +201,14 @@ impl Engine {
         let account = client.account().await?;
         self.cache.put_doc(doc::ACCOUNT, &account, now)?;
         self.refresh_balance(&client).await?;
-        let new_entries = self.pull_ledger(&client).await?;
+        // Each usage aggregate costs the server a scan of the account's usage: ask for all
+        // four at once, while the ledger pages come in (bench/README.md, "Client").
+        let usage = futures_util::future::try_join_all(USAGE_GROUPS.map(|g| {
+            let client = &client;
+            async move { Ok::<_, ClientError>((g, client.usage(g).await?)) }
+        }));
+        let (new_entries, usage) = tokio::join!(self.pull_ledger(&client), usage);
+        let (new_entries, usage) = (new_entries?, usage?);
         let notices = self.pull_notices(&client).await?;
         let mut purchases = Vec::new();
         let mut after = 0;
@@ -216,8 +226,7 @@ impl Engine {
             Err(e) if e.code() == Some("not_found") => {}
             Err(e) => return Err(e),
         }
-        for group in ["day", "model", "project", "thread"] {
-            let groups = client.usage(group).await?;
+        for (group, groups) in usage {
             self.cache.replace_usage(group, &groups.items)?;
         }
         self.cache.touch_contact(self.now())?;
