@@ -43,9 +43,3 @@ pub fn open(app: &AppHandle, kind: Kind) {
         tracing::warn!(error = %e, "cannot open a window");
     }
 }
-
-pub fn close(app: &AppHandle, kind: Kind) {
-    if let Some(w) = app.get_webview_window(kind.label()) {
-        let _ = w.destroy();
-    }
-}

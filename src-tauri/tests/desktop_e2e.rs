@@ -91,6 +91,18 @@ impl WebDriver {
         v["value"].clone()
     }
 
+    /// Attaches to the first window whose URL satisfies `pick`; true when one did.
+    fn switch_to(&self, pick: impl Fn(&str) -> bool) -> bool {
+        let handles = self.call("GET", "/window/handles", None);
+        for h in handles.as_array().into_iter().flatten() {
+            self.call("POST", "/window", Some(json!({"handle": h})));
+            if pick(self.call("GET", "/url", None).as_str().unwrap_or("")) {
+                return true;
+            }
+        }
+        false
+    }
+
     fn find(&self, css: &str) -> Option<String> {
         let v = self.call(
             "POST",
@@ -207,48 +219,48 @@ fn tray(work: &Path) -> Value {
         .unwrap_or(json!({"registered": false, "error": String::from_utf8_lossy(&out.stderr)}))
 }
 
-fn low_balance_notifications(work: &Path) -> usize {
+/// How many notifications with `summary` the mock notification daemon received.
+fn notifications(work: &Path, summary: &str) -> usize {
     std::fs::read_to_string(work.join("notifications.log"))
         .unwrap_or_default()
-        .matches("Credits running low")
+        .matches(summary)
         .count()
 }
 
-#[test]
-fn desktop_signs_in_follows_the_balance_live_and_notifies_once() {
-    if std::env::var_os("CREDITBAR_E2E_INNER").is_none() {
-        let work = tempfile::tempdir().unwrap();
-        let status = Command::new("xvfb-run")
-            .args([
-                "-a",
-                "-s",
-                "-screen 0 1280x800x24",
-                "dbus-run-session",
-                "--",
-            ])
-            .arg(repo().join("tests/desktop/session.sh"))
-            .arg(work.path())
-            .arg(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "desktop_signs_in_follows_the_balance_live_and_notifies_once",
-                "--nocapture",
-            ])
-            .env("CREDITBAR_E2E_INNER", "1")
-            .env("CREDITBAR_E2E_WORK", work.path())
-            .status()
-            .expect("xvfb-run and dbus-run-session are needed (Debian: xvfb, dbus)");
-        if !status.success() {
-            let log = std::fs::read_to_string(work.path().join("driver.log")).unwrap_or_default();
-            panic!(
-                "desktop e2e failed; app/driver log:\n{}",
-                &log[log.len().saturating_sub(6000)..]
-            );
-        }
-        return;
+/// Re-runs test `name` inside a private desktop session and returns None; inside it,
+/// returns the session's work directory.
+fn in_session(name: &str) -> Option<PathBuf> {
+    if let Some(work) = std::env::var_os("CREDITBAR_E2E_WORK") {
+        return Some(PathBuf::from(work));
     }
-    let work = PathBuf::from(std::env::var_os("CREDITBAR_E2E_WORK").unwrap());
-    let server = Server::start(&work);
+    let work = tempfile::tempdir().unwrap();
+    let status = Command::new("xvfb-run")
+        .args([
+            "-a",
+            "-s",
+            "-screen 0 1280x800x24",
+            "dbus-run-session",
+            "--",
+        ])
+        .arg(repo().join("tests/desktop/session.sh"))
+        .arg(work.path())
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture"])
+        .env("CREDITBAR_E2E_WORK", work.path())
+        .status()
+        .expect("xvfb-run and dbus-run-session are needed (Debian: xvfb, dbus)");
+    if !status.success() {
+        let log = std::fs::read_to_string(work.path().join("driver.log")).unwrap_or_default();
+        panic!(
+            "desktop e2e failed; app/driver log:\n{}",
+            &log[log.len().saturating_sub(6000)..]
+        );
+    }
+    None
+}
+
+/// Starts tauri-driver and the app, and signs in through the sign-in window.
+fn signed_in_app(work: &Path, server: &Server) -> (Killed, WebDriver, String) {
     let created: Value = server
         .http
         .post(format!("{}/v1/admin/accounts", server.base))
@@ -259,7 +271,6 @@ fn desktop_signs_in_follows_the_balance_live_and_notifies_once() {
         .json()
         .unwrap();
     let token = created["token"].as_str().unwrap().to_owned();
-
     let (port, native) = (free_port(), free_port());
     let log = std::fs::File::create(work.join("driver.log")).unwrap();
     let driver = Command::new("tauri-driver")
@@ -275,7 +286,7 @@ fn desktop_signs_in_follows_the_balance_live_and_notifies_once() {
         .stderr(log)
         .spawn()
         .expect("tauri-driver (cargo install tauri-driver --version ^2 --locked)");
-    let _driver = Killed(driver);
+    let driver = Killed(driver);
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
@@ -307,49 +318,29 @@ fn desktop_signs_in_follows_the_balance_live_and_notifies_once() {
         base,
         session,
     };
-
-    // Sign in through the window; the token lands in the keychain.
+    // The sign-in window is created after start-up: attach to it once it exists.
     wait_for("the sign-in form", Duration::from_secs(30), || {
-        // The sign-in window is created after start-up: attach to it once it exists.
-        if let Some(h) = wd
-            .call("GET", "/window/handles", None)
-            .as_array()
-            .and_then(|a| a.first().cloned())
-        {
-            wd.call("POST", "/window", Some(json!({"handle": h})));
-        }
-        let found = wd.find("#token");
-        if found.is_none() {
-            eprintln!(
-                "waiting: handles={} url={}",
-                wd.call("GET", "/window/handles", None),
-                wd.call("GET", "/url", None)
-            );
-        }
-        found
+        wd.switch_to(|_| true);
+        wd.find("#token")
     });
     wd.type_into("#server", &server.base);
     wd.type_into("#token", &token);
     wd.screenshot("desktop-sign-in.png");
     wd.click("[data-testid=submit]");
-    let title = wait_for("the balance after sign-in", Duration::from_secs(30), || {
-        let t = wd.text("[data-testid=title]").filter(|t| t == "505 cr");
-        if t.is_none() {
-            eprintln!(
-                "waiting: error={:?} title={:?} source={}",
-                wd.text("[data-testid=error]"),
-                wd.text("[data-testid=title]"),
-                wd.call("GET", "/source", None)
-                    .as_str()
-                    .unwrap_or("")
-                    .chars()
-                    .take(600)
-                    .collect::<String>()
-            );
-        }
-        t
+    wait_for("the balance after sign-in", Duration::from_secs(30), || {
+        wd.text("[data-testid=title]").filter(|t| t == "505 cr")
     });
-    assert_eq!(title, "505 cr");
+    (driver, wd, token)
+}
+
+#[test]
+fn desktop_signs_in_follows_the_balance_live_and_notifies_once() {
+    let Some(work) = in_session("desktop_signs_in_follows_the_balance_live_and_notifies_once")
+    else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, wd, token) = signed_in_app(&work, &server);
     let stored = Command::new("secret-tool")
         .args([
             "lookup",
@@ -401,14 +392,14 @@ fn desktop_signs_in_follows_the_balance_live_and_notifies_once() {
     wait_for("the tray to show 405 cr", Duration::from_secs(20), || {
         Some(tray(&work)).filter(|t| t["label"] == "405 cr")
     });
-    assert_eq!(low_balance_notifications(&work), 0);
+    assert_eq!(notifications(&work, "Credits running low"), 0);
 
     // Crossing the 50-credit default threshold notifies once, and only once.
     server.spend(&token, "e2e-2", 360);
     wait_for(
         "the low-balance notification",
         Duration::from_secs(20),
-        || Some(()).filter(|_| low_balance_notifications(&work) >= 1),
+        || Some(()).filter(|_| notifications(&work, "Credits running low") >= 1),
     );
     server.spend(&token, "e2e-3", 1);
     let t = wait_for("the tray to show 44 cr", Duration::from_secs(20), || {
@@ -423,10 +414,93 @@ fn desktop_signs_in_follows_the_balance_live_and_notifies_once() {
         "{t}"
     );
     assert_eq!(
-        low_balance_notifications(&work),
+        notifications(&work, "Credits running low"),
         1,
         "low balance must fire once per crossing"
     );
     wd.screenshot("desktop-low-balance.png");
+    wd.call("DELETE", "", None);
+}
+
+impl Server {
+    fn get(&self, path: &str, token: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    fn available(&self, token: &str) -> i64 {
+        self.get("/v1/balance", token)["available"]
+            .as_i64()
+            .unwrap()
+    }
+}
+
+const CR: i64 = 1_000_000;
+
+#[test]
+fn desktop_purchase_dialog_shows_declines_and_buys_once_on_a_double_click() {
+    let Some(work) =
+        in_session("desktop_purchase_dialog_shows_declines_and_buys_once_on_a_double_click")
+    else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, wd, token) = signed_in_app(&work, &server);
+
+    // The purchase dialog: a declined card shows the server's reason and changes nothing.
+    wd.click("[data-testid=open-purchase]");
+    wait_for("the purchase dialog", Duration::from_secs(20), || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("purchase.html")))
+    });
+    wait_for("the add-card form", Duration::from_secs(20), || {
+        wd.find("[data-testid=card-number]")
+    });
+    wd.type_into("[data-testid=card-number]", "4000000000000002");
+    wd.type_into("[data-testid=card-expiry]", "12/30");
+    wd.type_into("[data-testid=card-cvc]", "123");
+    wd.click("[data-testid=save-card]");
+    let declined = wait_for("the decline message", Duration::from_secs(20), || {
+        wd.text("[data-testid=card-error]")
+    });
+    assert!(declined.to_lowercase().contains("declined"), "{declined}");
+    wd.screenshot("purchase-declined.png");
+    assert_eq!(
+        server.available(&token),
+        505 * CR,
+        "a decline changes nothing"
+    );
+
+    // A good card, then pack_500 with a double click on confirm: one purchase.
+    wd.type_into("[data-testid=card-number]", "4242424242424242");
+    wd.click("[data-testid=save-card]");
+    let card = wait_for("the saved card", Duration::from_secs(20), || {
+        wd.text("[data-testid=card]")
+    });
+    assert!(card.contains("4242"), "{card}");
+    wd.click("[data-testid=choice-pack_500]");
+    wd.screenshot("purchase-dialog.png");
+    wd.click("[data-testid=confirm]");
+    wd.click("[data-testid=confirm]");
+    let balance = wait_for("the new balance", Duration::from_secs(30), || {
+        wd.text("[data-testid=new-balance]")
+    });
+    assert_eq!(balance, "1,005 credits");
+    wd.screenshot("purchase-done.png");
+    assert_eq!(server.available(&token), 1005 * CR);
+    let purchases = server.get("/v1/purchases", &token);
+    assert_eq!(
+        purchases["items"].as_array().unwrap().len(),
+        1,
+        "double click bought once: {purchases}"
+    );
+    wait_for("the purchase notification", Duration::from_secs(20), || {
+        Some(()).filter(|_| notifications(&work, "Purchase complete") >= 1)
+    });
+
     wd.call("DELETE", "", None);
 }

@@ -25,7 +25,11 @@ pub struct Glance {
 /// `3.50`: credits with two decimals, rounded down, for compact lines.
 pub fn credits_2dp(micros: i64) -> String {
     let hundredths = micros.div_euclid(10_000);
-    format!("{}.{:02}", hundredths.div_euclid(100), hundredths.rem_euclid(100))
+    format!(
+        "{}.{:02}",
+        hundredths.div_euclid(100),
+        hundredths.rem_euclid(100)
+    )
 }
 
 /// Freshness in steps that change rarely (10 s under a minute, then minutes, then hours),
@@ -42,7 +46,11 @@ pub fn freshness(now: DateTime<Utc>, last: DateTime<Utc>) -> String {
 
 fn bucket_line(name: &str, b: &BucketBalance, now: DateTime<Utc>) -> String {
     match b.next_reset {
-        Some(t) => format!("{name} {} · resets in {}", credits_2dp(b.available), countdown(now, t)),
+        Some(t) => format!(
+            "{name} {} · resets in {}",
+            credits_2dp(b.available),
+            countdown(now, t)
+        ),
         None => format!("{name} {}", credits_2dp(b.available)),
     }
 }
@@ -54,7 +62,11 @@ pub fn glance(status: &Status, auto_refill: Option<&AutoRefill>) -> Glance {
         return Glance {
             title: "— cr".into(),
             level: Level::Stale,
-            lines: vec![if signed_in { "Waiting for the first sync…".into() } else { "Not signed in".into() }],
+            lines: vec![if signed_in {
+                "Waiting for the first sync…".into()
+            } else {
+                "Not signed in".into()
+            }],
             auto_refill_on: None,
             signed_in,
         };
@@ -79,7 +91,9 @@ pub fn glance(status: &Status, auto_refill: Option<&AutoRefill>) -> Glance {
         title: crate::format::credits_short(b.available),
         level: status.level,
         lines,
-        auto_refill_on: auto_refill.filter(|a| a.threshold.is_some()).map(|a| a.enabled),
+        auto_refill_on: auto_refill
+            .filter(|a| a.threshold.is_some())
+            .map(|a| a.enabled),
         signed_in,
     }
 }
@@ -98,7 +112,10 @@ mod tests {
 
     fn status(available: i64, stale: bool, level: Level) -> Status {
         let now = t("2026-11-21T18:47:48Z");
-        let b = |a, r: Option<&str>| BucketBalance { available: a, next_reset: r.map(t) };
+        let b = |a, r: Option<&str>| BucketBalance {
+            available: a,
+            next_reset: r.map(t),
+        };
         Status {
             server: Some("http://127.0.0.1:8787/".into()),
             account: None,
