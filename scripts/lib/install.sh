@@ -29,9 +29,11 @@ install_node() {
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 }
 
-# The UI's npm packages (exactly the lock file) and its build, which the Tauri binary embeds.
+# The UI's npm packages (the versions of package-lock.json) and its build, which the Tauri
+# binary embeds. `npm install`, not `npm ci`: lock files here carry no registry URLs, and
+# npm ci then refuses the optional per-platform packages it cannot see in them.
 build_ui() {
-  ( cd ui && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run build )
+  ( cd ui && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm install --no-audit --no-fund; } && npm run build )
 }
 
 install_test_deps() {
