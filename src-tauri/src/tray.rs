@@ -55,10 +55,11 @@ pub fn host_present() -> bool {
     true
 }
 
-fn build_menu(
-    app: &AppHandle,
-    g: &Glance,
-) -> tauri::Result<(Menu<Wry>, Vec<MenuItem<Wry>>, Option<CheckMenuItem<Wry>>)> {
+/// A built menu with handles to the items that change in place: the info lines and the
+/// auto-refill check.
+type BuiltMenu = (Menu<Wry>, Vec<MenuItem<Wry>>, Option<CheckMenuItem<Wry>>);
+
+fn build_menu(app: &AppHandle, g: &Glance) -> tauri::Result<BuiltMenu> {
     let mut lines = Vec::new();
     for (i, text) in g.lines.iter().enumerate() {
         lines.push(MenuItem::with_id(
