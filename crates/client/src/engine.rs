@@ -593,22 +593,26 @@ impl Engine {
                 continue;
             }
             let mut notices = Vec::new();
-            let mut ledger_behind = false;
+            let mut balance: Option<Balance> = None;
             for ev in events {
                 match ev.event.as_str() {
-                    "balance" => {
-                        let b: Balance = decode("balance event", &ev.data)?;
-                        ledger_behind |=
-                            b.seq > self.cache.ledger_cursor()?.max(self.cache.notice_cursor()?);
-                        self.cache.put_doc(doc::BALANCE, &b, self.now())?;
-                    }
+                    "balance" => balance = Some(decode("balance event", &ev.data)?),
                     "notice" => notices.push(decode::<Notice>("notice event", &ev.data)?),
                     _ => {}
                 }
             }
+            let ledger_behind = match &balance {
+                Some(b) => b.seq > self.cache.ledger_cursor()?.max(self.cache.notice_cursor()?),
+                None => false,
+            };
             let fresh = self.cache.insert_notices(&notices)?;
+            // The entries behind a balance are cached before the balance itself, so whoever
+            // reads the cache never sees a balance that is not the sum of its ledger.
             if ledger_behind || !fresh.is_empty() {
                 self.pull_ledger(&client).await?;
+            }
+            if let Some(b) = balance {
+                self.cache.put_doc(doc::BALANCE, &b, self.now())?;
             }
             let alerts = self.run_alerts()?;
             show(notifier, &alerts);
