@@ -1,3 +1,4 @@
+import "../lib/language";
 import { mount } from "svelte";
 import "../app.css";
 import Purchase from "./Purchase.svelte";
