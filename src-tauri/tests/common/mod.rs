@@ -1,0 +1,354 @@
+//! The desktop end-to-end harness: the built app under Xvfb, a private D-Bus session
+//! (gnome-keyring, dbusmock's notification daemon, a StatusNotifierWatcher), driven through
+//! tauri-driver + WebKitWebDriver, against the real creditbar-server binary on a loopback port.
+//!
+//! A test calls `in_session(its name)`: outside the session that re-runs the test inside
+//! `xvfb-run dbus-run-session tests/desktop/session.sh` and returns None; inside, it returns
+//! the session's work directory, so the app, the driver and the assertions share the session.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+pub const ADMIN: &str = "e2e-admin";
+pub const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The server binary next to this test's target directory, built if missing.
+pub fn server_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("CREDITBAR_SERVER_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("creditbar-server");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["build", "-p", "creditbar-server"])
+            .current_dir(repo())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "building creditbar-server failed");
+    }
+    bin
+}
+
+pub struct Killed(pub Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub struct WebDriver {
+    pub http: reqwest::blocking::Client,
+    pub base: String,
+    pub session: String,
+}
+
+impl WebDriver {
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{}", self.base, self.session, path);
+        let req = match method {
+            "GET" => self.http.get(url),
+            "DELETE" => self.http.delete(url),
+            _ => self.http.post(url).json(&body.unwrap_or(json!({}))),
+        };
+        let v: Value = req.send().unwrap().json().unwrap();
+        v["value"].clone()
+    }
+
+    /// Attaches to the first window whose URL satisfies `pick`; true when one did.
+    pub fn switch_to(&self, pick: impl Fn(&str) -> bool) -> bool {
+        let handles = self.call("GET", "/window/handles", None);
+        for h in handles.as_array().into_iter().flatten() {
+            self.call("POST", "/window", Some(json!({"handle": h})));
+            if pick(self.call("GET", "/url", None).as_str().unwrap_or("")) {
+                return true;
+            }
+        }
+        false
+    }
+
+    pub fn find(&self, css: &str) -> Option<String> {
+        let v = self.call(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        v[ELEMENT].as_str().map(str::to_owned)
+    }
+
+    pub fn text(&self, css: &str) -> Option<String> {
+        let id = self.find(css)?;
+        self.call("GET", &format!("/element/{id}/text"), None)
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    pub fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).unwrap_or_else(|| panic!("no {css}"));
+        let cleared = self.call("POST", &format!("/element/{id}/clear"), None);
+        let typed = self.call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        );
+        let now = self.call("GET", &format!("/element/{id}/property/value"), None);
+        assert_eq!(
+            now.as_str(),
+            Some(text),
+            "typing into {css}: clear={cleared} value={typed}"
+        );
+    }
+
+    pub fn click(&self, css: &str) {
+        let id = self.find(css).unwrap_or_else(|| panic!("no {css}"));
+        self.call("POST", &format!("/element/{id}/click"), None);
+    }
+
+    pub fn screenshot(&self, name: &str) {
+        let b64 = self.call("GET", "/screenshot", None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap())
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        std::fs::write(repo().join("docs/screenshots").join(name), png).unwrap();
+    }
+}
+
+pub struct Server {
+    _child: Killed,
+    pub base: String,
+    pub http: reqwest::blocking::Client,
+}
+
+impl Server {
+    pub fn start(work: &Path) -> Server {
+        let mut child = Command::new(server_binary())
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-token",
+                ADMIN,
+                "--rate-limit",
+                "0",
+                "--test-clock",
+            ])
+            .arg("--db")
+            .arg(work.join("server.db"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = loop {
+            let line = lines.next().unwrap().unwrap();
+            if let Some(a) = line.strip_prefix("listening on ") {
+                break a.trim().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            _child: Killed(child),
+            base,
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+
+    pub fn post(&self, path: &str, token: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().unwrap()
+    }
+
+    /// Charges `credits` on the standard model (100 µcr per token).
+    pub fn spend(&self, token: &str, id: &str, credits: u64) {
+        self.post("/v1/usage", token, json!({"id": id, "project": "e2e", "thread": "t", "model": "standard", "kind": "chat",
+            "status": "completed", "input_tokens": 0, "cached_input_tokens": 0, "output_tokens": credits * 10_000}));
+    }
+}
+
+pub fn tray(work: &Path) -> Value {
+    let out = Command::new("/usr/bin/python3")
+        .arg(repo().join("tests/desktop/sni_watcher.py"))
+        .arg("read")
+        .arg(work.join("sni.jsonl"))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or(json!({"registered": false, "error": String::from_utf8_lossy(&out.stderr)}))
+}
+
+/// How many notifications with `summary` the mock notification daemon received.
+pub fn notifications(work: &Path, summary: &str) -> usize {
+    std::fs::read_to_string(work.join("notifications.log"))
+        .unwrap_or_default()
+        .matches(summary)
+        .count()
+}
+
+/// Re-runs test `name` inside a private desktop session and returns None; inside it,
+/// returns the session's work directory.
+pub fn in_session(name: &str) -> Option<PathBuf> {
+    if let Some(work) = std::env::var_os("CREDITBAR_E2E_WORK") {
+        return Some(PathBuf::from(work));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let status = Command::new("xvfb-run")
+        .args([
+            "-a",
+            "-s",
+            "-screen 0 1280x800x24",
+            "dbus-run-session",
+            "--",
+        ])
+        .arg(repo().join("tests/desktop/session.sh"))
+        .arg(work.path())
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture"])
+        .env("CREDITBAR_E2E_WORK", work.path())
+        .status()
+        .expect("xvfb-run and dbus-run-session are needed (Debian: xvfb, dbus)");
+    if !status.success() {
+        let log = std::fs::read_to_string(work.path().join("driver.log")).unwrap_or_default();
+        panic!(
+            "desktop e2e failed; app/driver log:\n{}",
+            &log[log.len().saturating_sub(6000)..]
+        );
+    }
+    None
+}
+
+/// Starts tauri-driver and the app, and signs in through the sign-in window.
+pub fn signed_in_app(work: &Path, server: &Server) -> (Killed, WebDriver, String) {
+    let created: Value = server
+        .http
+        .post(format!("{}/v1/admin/accounts", server.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"email": "e2e@example.com", "plan": "pro", "timezone": "Europe/Paris"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let token = created["token"].as_str().unwrap().to_owned();
+    let (port, native) = (free_port(), free_port());
+    let log = std::fs::File::create(work.join("driver.log")).unwrap();
+    let driver = Command::new("tauri-driver")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native.to_string(),
+        ])
+        .env("CREDITBAR_DATA_DIR", work.join("data"))
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("tauri-driver (cargo install tauri-driver --version ^2 --locked)");
+    let driver = Killed(driver);
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for("tauri-driver", Duration::from_secs(20), || {
+        http.get(format!("{base}/status")).send().ok()
+    });
+    let app = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("creditbar-desktop");
+    let created: Value = http
+        .post(format!("{base}/session"))
+        .json(&json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": app}}}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let session = created["value"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no session: {created}"))
+        .to_owned();
+    let wd = WebDriver {
+        http,
+        base,
+        session,
+    };
+    // The sign-in window is created after start-up: attach to it once it exists.
+    wait_for("the sign-in form", Duration::from_secs(30), || {
+        wd.switch_to(|_| true);
+        wd.find("#token")
+    });
+    wd.type_into("#server", &server.base);
+    wd.type_into("#token", &token);
+    wd.screenshot("desktop-sign-in.png");
+    wd.click("[data-testid=submit]");
+    wait_for("the balance after sign-in", Duration::from_secs(30), || {
+        wd.text("[data-testid=title]").filter(|t| t == "505 cr")
+    });
+    (driver, wd, token)
+}
+
+impl Server {
+    pub fn get(&self, path: &str, token: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    pub fn available(&self, token: &str) -> i64 {
+        self.get("/v1/balance", token)["available"]
+            .as_i64()
+            .unwrap()
+    }
+}
+
+pub const CR: i64 = 1_000_000;
