@@ -863,3 +863,56 @@ pub fn check(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     }
     Ok(problems)
 }
+
+/// One stored usage event, as `GET /v1/usage/events` lists it.
+pub struct UsageEvent {
+    pub id: String,
+    pub at: String,
+    pub local_day: String,
+    pub project: String,
+    pub thread: String,
+    pub model: String,
+    pub kind: String,
+    pub status: String,
+    pub input_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub output_tokens: i64,
+    pub charged: i64,
+}
+
+/// An account's usage events in (at, id) order: those at or after `since`, after the
+/// keyset `after` ((at, id) of the previous page's last event), at most `limit`.
+pub fn usage_events_page(
+    conn: &Connection,
+    account: &str,
+    since: Option<DateTime<Utc>>,
+    after: Option<(&str, &str)>,
+    limit: u32,
+) -> rusqlite::Result<Vec<UsageEvent>> {
+    let since = since.map(ts).unwrap_or_else(|| "0000".into());
+    let (after_at, after_id) = after.unwrap_or(("", ""));
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, at, local_day, project, thread, model, kind, status, input_tokens,
+                cached_input_tokens, output_tokens, charged
+         FROM usage_events
+         WHERE account_id = ?1 AND at >= ?2 AND (at > ?3 OR (at = ?3 AND id > ?4))
+         ORDER BY at, id LIMIT ?5",
+    )?;
+    let rows = stmt.query_map(params![account, since, after_at, after_id, limit], |r| {
+        Ok(UsageEvent {
+            id: r.get(0)?,
+            at: r.get(1)?,
+            local_day: r.get(2)?,
+            project: r.get(3)?,
+            thread: r.get(4)?,
+            model: r.get(5)?,
+            kind: r.get(6)?,
+            status: r.get(7)?,
+            input_tokens: r.get(8)?,
+            cached_input_tokens: r.get(9)?,
+            output_tokens: r.get(10)?,
+            charged: r.get(11)?,
+        })
+    })?;
+    rows.collect()
+}

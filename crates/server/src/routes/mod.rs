@@ -7,6 +7,7 @@ pub mod meta;
 pub mod payments;
 pub mod reviews;
 pub mod usage;
+pub mod usage_log;
 
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
@@ -55,6 +56,7 @@ pub fn router(app: App) -> axum::Router {
         .routes(routes!(account::ledger))
         .routes(routes!(account::notices))
         .routes(routes!(usage::post_usage, usage::get_usage))
+        .routes(routes!(usage_log::usage_events))
         .routes(routes!(usage::post_hold))
         .routes(routes!(usage::settle_hold))
         .routes(routes!(usage::void_hold))
