@@ -81,15 +81,11 @@ pub async fn dashboard(
     group_by: String,
     period_days: Option<u32>,
 ) -> Result<DashboardData, IpcError> {
-    let mut engine = state.engine.lock().await;
-    let now = engine.now();
-    let from = match period_days {
-        Some(d) => now - chrono::Duration::days(i64::from(d.clamp(1, 3660))),
-        None => chrono::DateTime::UNIX_EPOCH,
-    };
-    let to = now + chrono::Duration::days(1);
-    let (groups, fresh) = engine.usage_in(&group_by, from, to).await?;
-    let (days, _) = engine.usage_in("day", from, to).await?;
+    // From the cache only: the window opens at once, offline too; the live sync keeps the
+    // cache current and the window reloads on each change (the glance event).
+    let engine = state.engine.lock().await;
+    let (groups, fresh) = engine.usage_in(&group_by, period_days)?;
+    let (days, _) = engine.usage_in("day", period_days)?;
     let status = engine.status()?;
     let glance = glance_of(&status, engine.auto_refill()?.as_ref());
     let timezone = status

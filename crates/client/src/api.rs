@@ -168,6 +168,28 @@ impl ApiClient {
         self.get(&format!("/v1/usage?group_by={group_by}")).await
     }
 
+    /// Usage events at or after `since` (if any), after the cursor `after` (if any).
+    pub async fn usage_events(
+        &self,
+        since: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<UsageEvent>, ClientError> {
+        let mut url = self.url("/v1/usage/events")?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("limit", &limit.to_string());
+            if let Some(s) = since {
+                q.append_pair("since", s);
+            }
+            if let Some(a) = after {
+                q.append_pair("after", a);
+            }
+        }
+        let path = format!("{}?{}", url.path(), url.query().unwrap_or(""));
+        self.get(&path).await
+    }
+
     /// Usage grouped within `[from, to)`.
     pub async fn usage_between(
         &self,

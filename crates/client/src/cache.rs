@@ -13,10 +13,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::ClientError;
-use crate::wire::{Account, Balance, CardSummary, LedgerEntry, Notice, Purchase, UsageGroup};
+use crate::wire::{
+    Account, Balance, CardSummary, LedgerEntry, Notice, Purchase, UsageEvent, UsageGroup,
+};
 
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    r#"
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE documents (name TEXT PRIMARY KEY, json TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE ledger (
@@ -48,7 +51,31 @@ CREATE TABLE pending_purchases (
     state TEXT NOT NULL
 );
 "#,
-)];
+    ),
+    // Usage events one by one (GET /v1/usage/events) instead of the server's all-time
+    // aggregates: any period and grouping is then a SQL query over the cache, offline too.
+    M::up(
+        r#"
+DROP TABLE usage;
+CREATE TABLE usage_events (
+    id TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    day TEXT NOT NULL,
+    project TEXT NOT NULL,
+    thread TEXT NOT NULL,
+    model TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    cached_input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    charged INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX usage_events_at ON usage_events (at);
+CREATE INDEX usage_events_day ON usage_events (day);
+"#,
+    ),
+];
 
 /// Document names in the `documents` table: one JSON value each.
 pub mod doc {
@@ -339,27 +366,30 @@ impl Cache {
         Ok(fresh)
     }
 
-    pub fn replace_usage(
-        &mut self,
-        group_by: &str,
-        groups: &[UsageGroup],
-    ) -> Result<(), ClientError> {
+    /// Stores usage events; one already held (same id) is replaced, so pages that overlap
+    /// (see `usage_resume_point`) are harmless.
+    pub fn insert_usage_events(&mut self, events: &[UsageEvent]) -> Result<(), ClientError> {
         let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM usage WHERE group_by = ?1", [group_by])?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO usage (group_by, key, charged, events, input_tokens, cached_input_tokens, output_tokens)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR REPLACE INTO usage_events (id, at, day, project, thread, model, kind, status,
+                     input_tokens, cached_input_tokens, output_tokens, charged)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
-            for g in groups {
+            for e in events {
                 stmt.execute(params![
-                    group_by,
-                    g.key,
-                    g.charged,
-                    g.events,
-                    g.input_tokens,
-                    g.cached_input_tokens,
-                    g.output_tokens
+                    e.id,
+                    e.at,
+                    e.day,
+                    e.project,
+                    e.thread,
+                    e.model,
+                    e.kind,
+                    e.status,
+                    e.input_tokens,
+                    e.cached_input_tokens,
+                    e.output_tokens,
+                    e.charged
                 ])?;
             }
         }
@@ -367,12 +397,54 @@ impl Cache {
         Ok(())
     }
 
-    pub fn usage(&self, group_by: &str) -> Result<Vec<UsageGroup>, ClientError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT key, charged, events, input_tokens, cached_input_tokens, output_tokens FROM usage
-             WHERE group_by = ?1 ORDER BY CASE WHEN ?1 = 'day' THEN key END, charged DESC, key",
-        )?;
-        let rows = stmt.query_map([group_by], |r| {
+    /// Where an incremental usage pull starts: a minute before the newest cached event.
+    /// The server lists events in (at, id) order and commits them in time order, but two
+    /// events of the same millisecond may commit in either id order; re-reading a short
+    /// overlap (kept by id) means neither is ever skipped. None: pull everything.
+    pub fn usage_resume_point(&self) -> Result<Option<String>, ClientError> {
+        let newest: Option<String> =
+            self.conn
+                .query_row("SELECT MAX(at) FROM usage_events", [], |r| r.get(0))?;
+        Ok(newest
+            .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
+            .map(|at| {
+                (at.with_timezone(&Utc) - chrono::Duration::seconds(60))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            }))
+    }
+
+    pub fn usage_event_count(&self) -> Result<u64, ClientError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM usage_events", [], |r| r.get(0))?)
+    }
+
+    /// Usage grouped by `group_by` (day, model, project, thread) over the events whose day
+    /// (in the account's timezone) is `from_day` or later; all of them without `from_day`.
+    /// Days come oldest first; the other groupings by credits spent, most first.
+    pub fn usage(
+        &self,
+        group_by: &str,
+        from_day: Option<&str>,
+    ) -> Result<Vec<UsageGroup>, ClientError> {
+        // One constant statement per grouping: the column never comes from input.
+        let sql = match group_by {
+            "day" => "SELECT day, SUM(charged), COUNT(*), SUM(input_tokens), SUM(cached_input_tokens), SUM(output_tokens)
+                      FROM usage_events WHERE day >= ?1 GROUP BY day ORDER BY day",
+            "model" => "SELECT model, SUM(charged), COUNT(*), SUM(input_tokens), SUM(cached_input_tokens), SUM(output_tokens)
+                        FROM usage_events WHERE day >= ?1 GROUP BY model ORDER BY SUM(charged) DESC, model",
+            "project" => "SELECT project, SUM(charged), COUNT(*), SUM(input_tokens), SUM(cached_input_tokens), SUM(output_tokens)
+                          FROM usage_events WHERE day >= ?1 GROUP BY project ORDER BY SUM(charged) DESC, project",
+            "thread" => "SELECT thread, SUM(charged), COUNT(*), SUM(input_tokens), SUM(cached_input_tokens), SUM(output_tokens)
+                         FROM usage_events WHERE day >= ?1 GROUP BY thread ORDER BY SUM(charged) DESC, thread",
+            other => {
+                return Err(ClientError::Invalid(format!(
+                    "group by {other}: choose day, model, project or thread"
+                )))
+            }
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([from_day.unwrap_or("")], |r| {
             Ok(UsageGroup {
                 key: r.get(0)?,
                 charged: r.get(1)?,
@@ -448,7 +520,7 @@ impl Cache {
     pub fn clear(&self) -> Result<(), ClientError> {
         self.conn.execute_batch(
             "DELETE FROM meta; DELETE FROM documents; DELETE FROM ledger; DELETE FROM notices;
-             DELETE FROM usage; DELETE FROM purchases; DELETE FROM pending_purchases;",
+             DELETE FROM usage_events; DELETE FROM purchases; DELETE FROM pending_purchases;",
         )?;
         Ok(())
     }
@@ -510,6 +582,69 @@ mod tests {
         cache.begin_purchase("k2", "pack_500", now).unwrap();
         cache.finish_purchase("k2", "failed").unwrap();
         assert_eq!(cache.pending_purchase("pack_500").unwrap(), None);
+    }
+
+    fn event(id: &str, at: &str, day: &str, model: &str, charged: i64) -> UsageEvent {
+        UsageEvent {
+            id: id.into(),
+            at: at.into(),
+            day: day.into(),
+            project: "p".into(),
+            thread: "t".into(),
+            model: model.into(),
+            kind: "chat".into(),
+            status: "completed".into(),
+            input_tokens: 1,
+            cached_input_tokens: 0,
+            output_tokens: 2,
+            charged,
+        }
+    }
+
+    #[test]
+    fn usage_groups_a_period_by_local_day_and_keeps_each_event_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut c, _) = Cache::open(&dir.path().join("c.db")).unwrap();
+        assert_eq!(
+            c.usage_resume_point().unwrap(),
+            None,
+            "empty: pull everything"
+        );
+        let events = [
+            event("a", "2026-11-19T10:00:00.000Z", "2026-11-19", "lite", 5),
+            event("b", "2026-11-20T10:00:00.000Z", "2026-11-20", "premium", 30),
+            event("c", "2026-11-21T10:00:00.000Z", "2026-11-21", "lite", 7),
+            event("d", "2026-11-21T11:00:00.000Z", "2026-11-21", "premium", 1),
+        ];
+        c.insert_usage_events(&events).unwrap();
+        c.insert_usage_events(&events[2..]).unwrap(); // an overlapping page again
+        assert_eq!(c.usage_event_count().unwrap(), 4);
+        let keys = |g: Vec<UsageGroup>| {
+            g.into_iter()
+                .map(|g| (g.key, g.charged, g.events))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            keys(c.usage("model", None).unwrap()),
+            [("premium".into(), 31, 2), ("lite".into(), 12, 2)]
+        );
+        assert_eq!(
+            keys(c.usage("model", Some("2026-11-21")).unwrap()),
+            [("lite".into(), 7, 1), ("premium".into(), 1, 1)]
+        );
+        assert_eq!(
+            keys(c.usage("day", Some("2026-11-20")).unwrap()),
+            [("2026-11-20".into(), 30, 1), ("2026-11-21".into(), 8, 2)]
+        );
+        assert!(matches!(
+            c.usage("colour", None),
+            Err(ClientError::Invalid(_))
+        ));
+        assert_eq!(
+            c.usage_resume_point().unwrap().as_deref(),
+            Some("2026-11-21T10:59:00.000Z"),
+            "a minute before the newest event"
+        );
     }
 
     #[test]

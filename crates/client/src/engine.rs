@@ -20,9 +20,6 @@ use crate::notify::Notifier;
 use crate::sse::SseParser;
 use crate::wire::*;
 
-/// The usage groupings the cache keeps.
-const USAGE_GROUPS: [&str; 4] = ["day", "model", "project", "thread"];
-
 /// A read older than this is stale: `watch` hears a heartbeat every 15 s.
 pub const STALE_AFTER_SECONDS: i64 = 60;
 
@@ -201,14 +198,7 @@ impl Engine {
         let account = client.account().await?;
         self.cache.put_doc(doc::ACCOUNT, &account, now)?;
         self.refresh_balance(&client).await?;
-        // Each usage aggregate costs the server a scan of the account's usage: ask for all
-        // four at once, while the ledger pages come in (bench/README.md, "Client").
-        let usage = futures_util::future::try_join_all(USAGE_GROUPS.map(|g| {
-            let client = &client;
-            async move { Ok::<_, ClientError>((g, client.usage(g).await?)) }
-        }));
-        let (new_entries, usage) = tokio::join!(self.pull_ledger(&client), usage);
-        let (new_entries, usage) = (new_entries?, usage?);
+        let new_entries = self.pull_ledger(&client).await?;
         let notices = self.pull_notices(&client).await?;
         let mut purchases = Vec::new();
         let mut after = 0;
@@ -225,9 +215,6 @@ impl Engine {
             Ok(a) => self.cache.put_doc(doc::AUTO_REFILL, &a, now)?,
             Err(e) if e.code() == Some("not_found") => {}
             Err(e) => return Err(e),
-        }
-        for (group, groups) in usage {
-            self.cache.replace_usage(group, &groups.items)?;
         }
         self.cache.touch_contact(self.now())?;
         let known: AlertState = self.cache.get_doc(doc::ALERTS)?.unwrap_or_default();
@@ -254,16 +241,70 @@ impl Engine {
         Ok(())
     }
 
+    /// New ledger entries and usage events, fetched side by side (two page streams) and
+    /// stored by one consumer as the pages arrive; returns how many ledger entries came.
     async fn pull_ledger(&mut self, client: &ApiClient) -> Result<usize, ClientError> {
-        let mut count = 0;
-        loop {
-            let page = client.ledger(self.cache.ledger_cursor()?, 1000).await?;
-            count += page.items.len();
-            self.cache.insert_ledger(&page.items)?;
-            if page.next.is_none() {
-                return Ok(count);
+        use tokio::sync::mpsc;
+        let ledger_from = self.cache.ledger_cursor()?;
+        let usage_since = self.cache.usage_resume_point()?;
+        let (ledger_tx, mut ledger_rx) = mpsc::channel::<Vec<LedgerEntry>>(4);
+        let (usage_tx, mut usage_rx) = mpsc::channel::<Vec<UsageEvent>>(4);
+        let fetch_ledger = async move {
+            let mut after = ledger_from;
+            loop {
+                let page = client.ledger(after, 1000).await?;
+                let last = page.items.last().map(|e| e.seq);
+                let more = page.next.is_some();
+                if ledger_tx.send(page.items).await.is_err() {
+                    return Ok(());
+                }
+                match last {
+                    Some(seq) if more => after = seq,
+                    _ => return Ok::<_, ClientError>(()),
+                }
             }
-        }
+        };
+        let fetch_usage = async move {
+            let mut after: Option<String> = None;
+            loop {
+                let page = client
+                    .usage_events(usage_since.as_deref(), after.as_deref(), 1000)
+                    .await?;
+                if usage_tx.send(page.items).await.is_err() {
+                    return Ok(());
+                }
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => return Ok::<_, ClientError>(()),
+                }
+            }
+        };
+        let cache = &mut self.cache;
+        let store = async move {
+            let (mut count, mut ledger_open, mut usage_open) = (0, true, true);
+            while ledger_open || usage_open {
+                tokio::select! {
+                    page = ledger_rx.recv(), if ledger_open => match page {
+                        Some(items) => {
+                            count += items.len();
+                            cache.insert_ledger(&items)?;
+                        }
+                        None => ledger_open = false,
+                    },
+                    page = usage_rx.recv(), if usage_open => match page {
+                        Some(items) => cache.insert_usage_events(&items)?,
+                        None => usage_open = false,
+                    },
+                }
+            }
+            Ok::<_, ClientError>(count)
+        };
+        // The store ends first on an error and drops its receivers, which ends the fetches.
+        let (ledger, usage, stored) = tokio::join!(fetch_ledger, fetch_usage, store);
+        let count = stored?;
+        ledger?;
+        usage?;
+        Ok(count)
     }
 
     async fn pull_notices(&mut self, client: &ApiClient) -> Result<Vec<Notice>, ClientError> {
@@ -331,43 +372,53 @@ impl Engine {
         })
     }
 
+    /// All cached usage, grouped (`creditbar usage`).
     pub fn usage(&self, group_by: &str) -> Result<Vec<UsageGroup>, ClientError> {
-        if !["day", "model", "project", "thread"].contains(&group_by) {
-            return Err(ClientError::Invalid(format!(
-                "--by {group_by}: choose day, model, project or thread"
-            )));
-        }
-        self.cache.usage(group_by)
+        self.cache.usage(group_by, None)
     }
 
-    /// Refreshes one grouping from the server when it can; the cache answers either way.
-    pub async fn refresh_usage(&mut self, group_by: &str) -> Result<(), ClientError> {
+    /// Pulls new usage events (and ledger entries) when the server answers; the cache
+    /// answers either way.
+    pub async fn refresh_usage(&mut self) -> Result<(), ClientError> {
         let client = self.client()?;
-        let groups = client.usage(group_by).await?;
-        self.cache.replace_usage(group_by, &groups.items)?;
+        self.pull_ledger(&client).await?;
         self.cache.touch_contact(self.now())
     }
 
-    /// Usage in a period, grouped. Asks the server; offline, the cache answers with all of
-    /// the cached history instead, and says so (`fresh = false`).
-    pub async fn usage_in(
-        &mut self,
+    /// Cached usage of the last `period_days` days (today included, days in the account's
+    /// timezone), or of all time: no network, so it answers at once and offline. The flag
+    /// says whether the cache is fresh (the live sync keeps it so).
+    pub fn usage_in(
+        &self,
         group_by: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        period_days: Option<u32>,
     ) -> Result<(Vec<UsageGroup>, bool), ClientError> {
-        self.usage(group_by)?;
-        let online = match self.client() {
-            Ok(c) => c.usage_between(group_by, from, to).await.ok(),
-            Err(_) => None,
+        let from_day = match period_days {
+            None => None,
+            Some(days) => Some(self.first_day_of(days)?),
         };
-        match online {
-            Some(g) => {
-                self.cache.touch_contact(self.now())?;
-                Ok((g.items, true))
-            }
-            None => Ok((self.cache.usage(group_by)?, false)),
-        }
+        let groups = self.cache.usage(group_by, from_day.as_deref())?;
+        Ok((groups, !self.status()?.stale))
+    }
+
+    /// The first day (YYYY-MM-DD, account timezone) of a period of `days` ending today.
+    fn first_day_of(&self, days: u32) -> Result<String, ClientError> {
+        let tz: chrono_tz::Tz = match self.cache.account()? {
+            Some(a) => a.timezone.parse().map_err(|_| {
+                ClientError::Cache(format!(
+                    "the cached account has an unknown timezone {}",
+                    a.timezone
+                ))
+            })?,
+            None => chrono_tz::UTC,
+        };
+        let today = self.now().with_timezone(&tz).date_naive();
+        let back = chrono::Days::new(u64::from(days.clamp(1, 36_600)) - 1);
+        Ok(today
+            .checked_sub_days(back)
+            .unwrap_or(chrono::NaiveDate::MIN)
+            .format("%Y-%m-%d")
+            .to_string())
     }
 
     /// The catalog (packs, custom pricing), refreshed when online, cached for offline use.

@@ -293,7 +293,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Usage { by, json } => {
             let mut engine = open()?;
-            let fresh = engine.refresh_usage(&by).await.is_ok();
+            engine.usage(&by)?; // a bad --by is an error before any network
+            let fresh = engine.refresh_usage().await.is_ok();
             let rows = engine.usage(&by)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);

@@ -92,6 +92,23 @@ pub struct UsageGroups {
     pub items: Vec<UsageGroup>,
 }
 
+/// One usage event (`GET /v1/usage/events`); `day` is its day in the account's timezone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageEvent {
+    pub id: String,
+    pub at: String,
+    pub day: String,
+    pub project: String,
+    pub thread: String,
+    pub model: String,
+    pub kind: String,
+    pub status: String,
+    pub input_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub output_tokens: i64,
+    pub charged: i64,
+}
+
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Purchase {

@@ -238,3 +238,58 @@ fn a_purchase_retried_after_a_crash_is_charged_once() {
     assert_eq!(server.purchases(&account).len(), 2);
     assert_eq!(server.available(&account), 1505 * CREDIT);
 }
+
+/// Usage events come into the cache one by one; every grouping the cache computes is the
+/// server's own aggregate, after a first sync and after an incremental one (which re-reads a
+/// short overlap and must not double anything).
+#[test]
+fn cached_usage_groups_exactly_like_the_server_after_first_and_incremental_syncs() {
+    let server = Server::start();
+    let account = server.account("team");
+    let session = Session::start();
+    session.login(&server, &account);
+    let spend = |id: &str, model: &str, project: &str, output: i64| {
+        let body = json!({"id": id, "project": project, "thread": format!("thread-{}", id.len() % 3),
+            "model": model, "kind": "agent", "status": if output == 0 { "cancelled" } else { "completed" },
+            "input_tokens": 500, "cached_input_tokens": 100, "output_tokens": output});
+        let (s, v) = server.call("POST", "/v1/usage", &account.token, Some(body));
+        assert_eq!(s, 201, "{v}");
+    };
+    let models = ["lite", "standard", "premium"];
+    for i in 0..12i64 {
+        spend(
+            &format!("a{i}"),
+            models[(i % 3) as usize],
+            &format!("p{}", i % 2),
+            1000 + i * 97,
+        );
+    }
+    spend("free", "premium", "p9", 0);
+    let compare = |when: &str| {
+        for by in ["day", "model", "project", "thread"] {
+            let cached: serde_json::Value = serde_json::from_str(
+                &session
+                    .creditbar(&["usage", "--by", by, "--json"])
+                    .ok()
+                    .stdout,
+            )
+            .unwrap();
+            let served =
+                server.get(&format!("/v1/usage?group_by={by}"), &account.token)["items"].clone();
+            assert_eq!(cached, served, "{when}: group by {by}");
+        }
+    };
+    session.creditbar(&["sync"]).ok();
+    compare("after the first sync");
+    server.advance(26 * 3600);
+    for i in 0..7i64 {
+        spend(&format!("b{i}"), models[(i % 2) as usize], "p1", 2000 + i);
+    }
+    session.creditbar(&["sync"]).ok();
+    compare("after an incremental sync");
+    let cached: i64 = session
+        .cache_db()
+        .query_row("SELECT COUNT(*) FROM usage_events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(cached, 20, "each event once");
+}
