@@ -199,16 +199,28 @@ pub struct SettingsData {
 
 #[tauri::command]
 pub async fn settings(app: AppHandle, state: State<'_, Desktop>) -> Result<SettingsData, IpcError> {
-    let mut engine = state.engine.lock().await;
-    let packs = engine.catalog().await.map(|c| c.packs).unwrap_or_default();
-    Ok(SettingsData {
-        alerts: engine.settings()?,
-        auto_refill: engine.auto_refill()?,
-        card: engine.card()?,
-        packs,
-        launch_at_login: app.autolaunch().is_enabled().unwrap_or(false),
-    })
+    let data = {
+        let mut engine = state.engine.lock().await;
+        // Live sync does not re-read the auto-refill settings when a refill is charged or
+        // the server turns auto-refill off, so the window would show a stale count and no
+        // reason: a short sync first. Offline (or slow), the cache answers.
+        let _ = tokio::time::timeout(SETTINGS_SYNC_WAIT, engine.sync()).await;
+        let packs = engine.catalog().await.map(|c| c.packs).unwrap_or_default();
+        SettingsData {
+            alerts: engine.settings()?,
+            auto_refill: engine.auto_refill()?,
+            card: engine.card()?,
+            packs,
+            launch_at_login: app.autolaunch().is_enabled().unwrap_or(false),
+        }
+    };
+    // The sync may have changed what the tray shows (the auto-refill toggle).
+    crate::tray::render(&app).await;
+    Ok(data)
 }
+
+/// How long opening the settings window waits for the server before showing the cache.
+const SETTINGS_SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 #[tauri::command]
 pub async fn save_alerts(state: State<'_, Desktop>, alerts: AlertSettings) -> Result<(), IpcError> {
