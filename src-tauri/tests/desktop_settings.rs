@@ -1,0 +1,256 @@
+//! End to end, the settings window: auto-refill set up through the form buys exactly one
+//! pack when usage on the server crosses the threshold (one notification, the tray follows),
+//! and the notification settings chosen in the form are kept and obeyed. The real app under
+//! Xvfb, driven through tauri-driver, against the real creditbar-server (tests/common).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+const T: Duration = Duration::from_secs(30);
+
+/// A DOM property of the element `css` (`checked`, `value`).
+fn property(wd: &WebDriver, css: &str, name: &str) -> Value {
+    let id = wd.find(css).unwrap_or_else(|| panic!("no {css}"));
+    wd.call("GET", &format!("/element/{id}/property/{name}"), None)
+}
+
+fn set_checked(wd: &WebDriver, css: &str, on: bool) {
+    if property(wd, css, "checked") != json!(on) {
+        wd.click(css);
+    }
+    assert_eq!(property(wd, css, "checked"), json!(on), "{css}");
+}
+
+/// Opens the settings window from the dashboard's Settings button and attaches to it once
+/// its form has loaded.
+fn open_settings(wd: &WebDriver) {
+    wait_for("the dashboard window", T, || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("dashboard.html")))
+    });
+    wait_for("the dashboard's Settings button", T, || {
+        wd.find("[data-testid=open-settings]")
+    });
+    wd.click("[data-testid=open-settings]");
+    wait_for("the settings window", T, || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("settings.html")))
+    });
+    wait_for("the settings form", T, || {
+        wd.find("[data-testid=refill-enabled]")
+    });
+}
+
+fn menu(tray: &Value) -> Vec<String> {
+    serde_json::from_value(tray["menu"].clone()).unwrap_or_default()
+}
+
+fn auto_refills(server: &Server, token: &str) -> usize {
+    let purchases = server.get("/v1/purchases", token);
+    purchases["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["source"] == "auto_refill")
+        .count()
+}
+
+#[test]
+fn settings_turn_on_auto_refill_that_buys_once_and_keep_notification_choices() {
+    let Some(work) =
+        in_session("settings_turn_on_auto_refill_that_buys_once_and_keep_notification_choices")
+    else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, wd, token) = signed_in_app(&work, &server);
+    let account = server.get("/v1/account", &token)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A card first, through the purchase dialog's add-card form.
+    wd.click("[data-testid=open-purchase]");
+    wait_for("the purchase dialog", T, || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("purchase.html")))
+    });
+    wait_for("the add-card form", T, || {
+        wd.find("[data-testid=card-number]")
+    });
+    wd.type_into("[data-testid=card-number]", "4242424242424242");
+    wd.type_into("[data-testid=card-expiry]", "12/30");
+    wd.type_into("[data-testid=card-cvc]", "123");
+    wd.click("[data-testid=save-card]");
+    let card = wait_for("the saved card", T, || wd.text("[data-testid=card]"));
+    assert!(card.contains("4242"), "{card}");
+    wd.call("DELETE", "/window", None);
+
+    // Settings, from the dashboard.
+    wait_for("the sign-in window", T, || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("signin.html")))
+    });
+    wd.click("[data-testid=open-dashboard]");
+    open_settings(&wd);
+    assert_eq!(
+        property(&wd, "[data-testid=refill-enabled]", "checked"),
+        json!(false)
+    );
+    assert!(
+        wd.find("[data-testid=refill-sentence]").is_none(),
+        "no sentence while off"
+    );
+    let t = wait_for("the tray", T, || {
+        Some(tray(&work)).filter(|t| t["label"] == "505 cr")
+    });
+    assert!(menu(&t).iter().any(|l| l == "Set up auto-refill…"), "{t}");
+
+    // Auto-refill on: below 100 credits, buy pack_500, at most 3 times a month.
+    set_checked(&wd, "[data-testid=refill-enabled]", true);
+    wd.type_into("[data-testid=refill-threshold]", "100");
+    wd.click("[data-testid=refill-pack] option[value=pack_500]");
+    assert_eq!(
+        property(&wd, "[data-testid=refill-pack]", "value"),
+        json!("pack_500")
+    );
+    wd.type_into("[data-testid=refill-limit]", "3");
+    let sentence = wait_for("the auto-refill sentence", T, || {
+        wd.text("[data-testid=refill-sentence]")
+    });
+    assert_eq!(
+        sentence,
+        "When your balance falls below 100 credits, creditbar buys 500 credits for $20.00 \
+         with visa •••• 4242 — at most 3 times a month."
+    );
+    wd.click("[data-testid=refill-save]");
+    let saved = wait_for("the save confirmation", T, || {
+        wd.text("[data-testid=saved]")
+    });
+    assert_eq!(saved, "Auto-refill is on.");
+    assert!(wd.text("[data-testid=error]").is_none());
+    assert_eq!(
+        wd.text("[data-testid=refill-sentence]").as_deref(),
+        Some(sentence.as_str())
+    );
+    wd.screenshot("settings.png");
+
+    let on = server.get("/v1/auto-refill", &token);
+    assert_eq!(on["enabled"], true, "{on}");
+    assert_eq!(on["threshold"], json!(100 * CR), "{on}");
+    assert_eq!(on["pack"], "pack_500", "{on}");
+    assert_eq!(on["monthly_limit"], 3, "{on}");
+    assert_eq!(on["payment_token_last4"], "4242", "{on}");
+    assert_eq!(on["refills_this_month"], 0, "{on}");
+    wait_for("the tray's Auto-refill toggle", T, || {
+        Some(tray(&work)).filter(|t| menu(t).iter().any(|l| l == "Auto-refill"))
+    });
+
+    // Usage across the threshold: 505 -> 95 credits, one pack of 500 -> 595.
+    server.spend(&token, "settings-1", 410);
+    wait_for("the tray to show 595 cr", T, || {
+        Some(tray(&work)).filter(|t| t["label"] == "595 cr")
+    });
+    wait_for("the auto-refill notification", T, || {
+        Some(()).filter(|_| notifications(&work, "Auto-refill charged") >= 1)
+    });
+    assert_eq!(auto_refills(&server, &token), 1, "one refill per crossing");
+    assert_eq!(server.available(&token), 595 * CR, "505 - 410 + 500");
+    assert_eq!(
+        server.get("/v1/auto-refill", &token)["refills_this_month"],
+        1
+    );
+
+    // Notifications: warn below 590 credits, no bonus notifications.
+    assert_eq!(
+        property(&wd, "[data-testid=low-threshold]", "value"),
+        json!("50")
+    );
+    wd.type_into("[data-testid=low-threshold]", "590");
+    set_checked(&wd, "[data-testid=kind-bonus_received]", false);
+    wd.click("[data-testid=alerts-save]");
+    wait_for("the notification settings to save", T, || {
+        wd.text("[data-testid=saved]")
+            .filter(|s| s == "Notification settings saved.")
+    });
+    assert!(wd.text("[data-testid=error]").is_none());
+
+    // Loaded afresh, the window shows what the engine kept. (Reloaded rather than closed:
+    // WebDriver's close removes only the web view, leaving Tauri's window behind, so a
+    // reopen would focus that husk; a person closes windows through the window manager.)
+    wd.call("POST", "/refresh", None);
+    wait_for("the reloaded settings form", T, || {
+        wd.find("[data-testid=refill-enabled]")
+    });
+    assert!(wd.text("[data-testid=saved]").is_none(), "a fresh page");
+    assert_eq!(
+        property(&wd, "[data-testid=low-threshold]", "value"),
+        json!("590")
+    );
+    assert_eq!(
+        property(&wd, "[data-testid=kind-bonus_received]", "checked"),
+        json!(false)
+    );
+    assert_eq!(
+        property(&wd, "[data-testid=kind-refill_charged]", "checked"),
+        json!(true)
+    );
+    assert_eq!(
+        property(&wd, "[data-testid=refill-enabled]", "checked"),
+        json!(true)
+    );
+    assert_eq!(
+        property(&wd, "[data-testid=refill-threshold]", "value"),
+        json!("100")
+    );
+    assert_eq!(
+        property(&wd, "[data-testid=refill-pack]", "value"),
+        json!("pack_500")
+    );
+    assert_eq!(
+        property(&wd, "[data-testid=refill-limit]", "value"),
+        json!("3")
+    );
+    assert_eq!(wd.text("[data-testid=refill-sentence]"), Some(sentence));
+    assert_eq!(
+        wd.text("[data-testid=refills]").as_deref(),
+        Some("1 refill(s) this month."),
+        "the refill counted"
+    );
+
+    // And the engine obeys them: a bonus passes silently, 600 -> 585 crosses 590 and warns.
+    server.post(
+        &format!("/v1/admin/accounts/{account}/grants"),
+        ADMIN,
+        json!({"id": "settings-bonus", "amount": 5 * CR, "reason": "promo", "note": "e2e"}),
+    );
+    wait_for("the tray to show 600 cr", T, || {
+        Some(tray(&work)).filter(|t| t["label"] == "600 cr")
+    });
+    server.spend(&token, "settings-2", 15);
+    wait_for("the low-balance notification", T, || {
+        Some(()).filter(|_| notifications(&work, "Credits running low") >= 1)
+    });
+    wait_for("the tray to show 585 cr", T, || {
+        Some(tray(&work)).filter(|t| t["label"] == "585 cr")
+    });
+    assert_eq!(notifications(&work, "Credits running low"), 1);
+    assert_eq!(
+        notifications(&work, "Bonus credits received"),
+        0,
+        "bonus notifications were switched off"
+    );
+    assert_eq!(
+        notifications(&work, "Auto-refill charged"),
+        1,
+        "the refill is announced once"
+    );
+    assert_eq!(
+        auto_refills(&server, &token),
+        1,
+        "585 is above the threshold"
+    );
+
+    wd.call("DELETE", "", None);
+}
