@@ -44,6 +44,52 @@ fn open_settings(wd: &WebDriver) {
     });
 }
 
+/// Saves `number` through the purchase dialog's add-card form, then closes the dialog and
+/// opens the dashboard from the sign-in window.
+fn add_card(wd: &WebDriver, number: &str) {
+    wd.click("[data-testid=open-purchase]");
+    wait_for("the purchase dialog", T, || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("purchase.html")))
+    });
+    wait_for("the add-card form", T, || {
+        wd.find("[data-testid=card-number]")
+    });
+    wd.type_into("[data-testid=card-number]", number);
+    wd.type_into("[data-testid=card-expiry]", "12/30");
+    wd.type_into("[data-testid=card-cvc]", "123");
+    wd.click("[data-testid=save-card]");
+    let card = wait_for("the saved card", T, || wd.text("[data-testid=card]"));
+    assert!(card.contains(&number[12..]), "{card}");
+    wd.call("DELETE", "/window", None);
+    wait_for("the sign-in window", T, || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("signin.html")))
+    });
+    wd.click("[data-testid=open-dashboard]");
+}
+
+/// Turns auto-refill on through the form: below 100 credits, buy pack_500, at most 3 times
+/// a month. Returns the sentence the form shows.
+fn enable_auto_refill(wd: &WebDriver) -> String {
+    set_checked(wd, "[data-testid=refill-enabled]", true);
+    wd.type_into("[data-testid=refill-threshold]", "100");
+    wd.click("[data-testid=refill-pack] option[value=pack_500]");
+    assert_eq!(
+        property(wd, "[data-testid=refill-pack]", "value"),
+        json!("pack_500")
+    );
+    wd.type_into("[data-testid=refill-limit]", "3");
+    let sentence = wait_for("the auto-refill sentence", T, || {
+        wd.text("[data-testid=refill-sentence]")
+    });
+    wd.click("[data-testid=refill-save]");
+    let saved = wait_for("the save confirmation", T, || {
+        wd.text("[data-testid=saved]")
+    });
+    assert_eq!(saved, "Auto-refill is on.");
+    assert!(wd.text("[data-testid=error]").is_none());
+    sentence
+}
+
 fn menu(tray: &Value) -> Vec<String> {
     serde_json::from_value(tray["menu"].clone()).unwrap_or_default()
 }
@@ -72,27 +118,9 @@ fn settings_turn_on_auto_refill_that_buys_once_and_keep_notification_choices() {
         .unwrap()
         .to_owned();
 
-    // A card first, through the purchase dialog's add-card form.
-    wd.click("[data-testid=open-purchase]");
-    wait_for("the purchase dialog", T, || {
-        Some(()).filter(|_| wd.switch_to(|u| u.contains("purchase.html")))
-    });
-    wait_for("the add-card form", T, || {
-        wd.find("[data-testid=card-number]")
-    });
-    wd.type_into("[data-testid=card-number]", "4242424242424242");
-    wd.type_into("[data-testid=card-expiry]", "12/30");
-    wd.type_into("[data-testid=card-cvc]", "123");
-    wd.click("[data-testid=save-card]");
-    let card = wait_for("the saved card", T, || wd.text("[data-testid=card]"));
-    assert!(card.contains("4242"), "{card}");
-    wd.call("DELETE", "/window", None);
+    add_card(&wd, "4242424242424242");
 
     // Settings, from the dashboard.
-    wait_for("the sign-in window", T, || {
-        Some(()).filter(|_| wd.switch_to(|u| u.contains("signin.html")))
-    });
-    wd.click("[data-testid=open-dashboard]");
     open_settings(&wd);
     assert_eq!(
         property(&wd, "[data-testid=refill-enabled]", "checked"),
@@ -108,28 +136,12 @@ fn settings_turn_on_auto_refill_that_buys_once_and_keep_notification_choices() {
     assert!(menu(&t).iter().any(|l| l == "Set up auto-refill…"), "{t}");
 
     // Auto-refill on: below 100 credits, buy pack_500, at most 3 times a month.
-    set_checked(&wd, "[data-testid=refill-enabled]", true);
-    wd.type_into("[data-testid=refill-threshold]", "100");
-    wd.click("[data-testid=refill-pack] option[value=pack_500]");
-    assert_eq!(
-        property(&wd, "[data-testid=refill-pack]", "value"),
-        json!("pack_500")
-    );
-    wd.type_into("[data-testid=refill-limit]", "3");
-    let sentence = wait_for("the auto-refill sentence", T, || {
-        wd.text("[data-testid=refill-sentence]")
-    });
+    let sentence = enable_auto_refill(&wd);
     assert_eq!(
         sentence,
         "When your balance falls below 100 credits, creditbar buys 500 credits for $20.00 \
          with visa •••• 4242 — at most 3 times a month."
     );
-    wd.click("[data-testid=refill-save]");
-    let saved = wait_for("the save confirmation", T, || {
-        wd.text("[data-testid=saved]")
-    });
-    assert_eq!(saved, "Auto-refill is on.");
-    assert!(wd.text("[data-testid=error]").is_none());
     assert_eq!(
         wd.text("[data-testid=refill-sentence]").as_deref(),
         Some(sentence.as_str())
@@ -153,7 +165,7 @@ fn settings_turn_on_auto_refill_that_buys_once_and_keep_notification_choices() {
         Some(tray(&work)).filter(|t| t["label"] == "595 cr")
     });
     wait_for("the auto-refill notification", T, || {
-        Some(()).filter(|_| notifications(&work, "Auto-refill charged") >= 1)
+        Some(()).filter(|_| notifications_titled(&work, "Auto-refill charged") >= 1)
     });
     assert_eq!(auto_refills(&server, &token), 1, "one refill per crossing");
     assert_eq!(server.available(&token), 595 * CR, "505 - 410 + 500");
@@ -230,19 +242,19 @@ fn settings_turn_on_auto_refill_that_buys_once_and_keep_notification_choices() {
     });
     server.spend(&token, "settings-2", 15);
     wait_for("the low-balance notification", T, || {
-        Some(()).filter(|_| notifications(&work, "Credits running low") >= 1)
+        Some(()).filter(|_| notifications_titled(&work, "Credits running low") >= 1)
     });
     wait_for("the tray to show 585 cr", T, || {
         Some(tray(&work)).filter(|t| t["label"] == "585 cr")
     });
-    assert_eq!(notifications(&work, "Credits running low"), 1);
+    assert_eq!(notifications_titled(&work, "Credits running low"), 1);
     assert_eq!(
-        notifications(&work, "Bonus credits received"),
+        notifications_titled(&work, "Bonus credits received"),
         0,
         "bonus notifications were switched off"
     );
     assert_eq!(
-        notifications(&work, "Auto-refill charged"),
+        notifications_titled(&work, "Auto-refill charged"),
         1,
         "the refill is announced once"
     );
@@ -251,6 +263,54 @@ fn settings_turn_on_auto_refill_that_buys_once_and_keep_notification_choices() {
         1,
         "585 is above the threshold"
     );
+
+    wd.call("DELETE", "", None);
+}
+
+#[test]
+fn settings_show_why_the_server_turned_auto_refill_off_after_a_declined_refill() {
+    let Some(work) =
+        in_session("settings_show_why_the_server_turned_auto_refill_off_after_a_declined_refill")
+    else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, wd, token) = signed_in_app(&work, &server);
+    // Saved fine, every later charge declined (api.md, test payment gateway).
+    add_card(&wd, "4000000000000341");
+    open_settings(&wd);
+    enable_auto_refill(&wd);
+    assert_eq!(server.get("/v1/auto-refill", &token)["enabled"], true);
+
+    // 505 -> 95 credits: the refill is tried, declined, and auto-refill turned off.
+    server.spend(&token, "declined-1", 410);
+    wait_for("the auto-refill failure notification", T, || {
+        Some(()).filter(|_| notifications_titled(&work, "Auto-refill failed") >= 1)
+    });
+    let off = server.get("/v1/auto-refill", &token);
+    assert_eq!(off["enabled"], false, "{off}");
+    let reason = off["disabled_reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{off}"));
+    assert_eq!(server.available(&token), 95 * CR, "a decline adds nothing");
+    wait_for("the tray to show 95 cr", T, || {
+        Some(tray(&work)).filter(|t| t["label"] == "95 cr")
+    });
+
+    // The settings window, loaded afresh, says it is off and why.
+    wd.call("POST", "/refresh", None);
+    let shown = wait_for("the reason auto-refill was turned off", T, || {
+        wd.text("[data-testid=disabled-reason]")
+    });
+    assert_eq!(shown, format!("Auto-refill was turned off: {reason}."));
+    assert_eq!(
+        property(&wd, "[data-testid=refill-enabled]", "checked"),
+        json!(false)
+    );
+    assert!(wd.find("[data-testid=refill-sentence]").is_none());
+    assert_eq!(notifications_titled(&work, "Auto-refill failed"), 1);
+    assert_eq!(notifications_titled(&work, "Auto-refill charged"), 0);
+    wd.screenshot("settings-refill-declined.png");
 
     wd.call("DELETE", "", None);
 }

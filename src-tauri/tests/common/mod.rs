@@ -352,3 +352,11 @@ impl Server {
 }
 
 pub const CR: i64 = 1_000_000;
+
+/// How many notifications titled exactly `summary` the mock notification daemon received.
+/// `notifications` counts every mention, and a body may repeat its title ("Auto-refill
+/// failed (card_declined) and is now off…"); the daemon's log quotes each string argument,
+/// so a quoted match is the summary itself (or a body that is exactly the same sentence).
+pub fn notifications_titled(work: &Path, summary: &str) -> usize {
+    notifications(work, &format!("\"{summary}\""))
+}
