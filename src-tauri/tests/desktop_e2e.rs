@@ -165,3 +165,99 @@ fn desktop_purchase_dialog_shows_declines_and_buys_once_on_a_double_click() {
 
     wd.call("DELETE", "", None);
 }
+
+/// The rows the dashboard's usage table shows: (key, charged µcr, events).
+fn dashboard_rows(wd: &WebDriver) -> Vec<(String, i64, i64)> {
+    let v = wd.call("POST", "/execute/sync", Some(json!({"args": [], "script":
+        "return Array.from(document.querySelectorAll('[data-testid=usage-rows] .trow')).map(r => [r.dataset.key, Number(r.dataset.charged), Number(r.dataset.events)])"})));
+    serde_json::from_value(v).unwrap_or_default()
+}
+
+#[test]
+fn desktop_dashboard_groups_usage_by_model_like_the_server_and_reports_a_thread() {
+    let Some(work) =
+        in_session("desktop_dashboard_groups_usage_by_model_like_the_server_and_reports_a_thread")
+    else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, wd, token) = signed_in_app(&work, &server);
+    for (i, (model, project, output)) in [
+        ("lite", "checkout", 40_000),
+        ("premium", "checkout", 90_000),
+        ("standard", "search", 25_000),
+        ("premium", "search", 10_000),
+        ("lite", "docs", 0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let status = if output == 0 {
+            "cancelled"
+        } else {
+            "completed"
+        };
+        server.post("/v1/usage", &token, json!({"id": format!("dash-{i}"), "project": project, "thread": format!("thread-{}", i % 2),
+            "model": model, "kind": "agent", "status": status, "input_tokens": 1000, "cached_input_tokens": 400, "output_tokens": output}));
+    }
+    let available = server.available(&token) / CR;
+    wait_for("the app to see the usage", Duration::from_secs(20), || {
+        wd.text("[data-testid=title]")
+            .filter(|t| *t == format!("{available} cr"))
+    });
+
+    wd.click("[data-testid=open-dashboard]");
+    wait_for("the dashboard window", Duration::from_secs(20), || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("dashboard.html")))
+    });
+    wait_for(
+        "the dashboard's usage rows",
+        Duration::from_secs(20),
+        || Some(()).filter(|_| !dashboard_rows(&wd).is_empty()),
+    );
+    wd.click("[data-testid=group-by] option[value=model]");
+    let served: Vec<(String, i64, i64)> = server.get("/v1/usage?group_by=model", &token)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["key"].as_str().unwrap().to_owned(),
+                g["charged"].as_i64().unwrap(),
+                g["events"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(served.len(), 3, "{served:?}");
+    let mut shown = Vec::new();
+    let matched = (0..200).any(|_| {
+        shown = dashboard_rows(&wd);
+        std::thread::sleep(Duration::from_millis(100));
+        shown == served
+    });
+    assert!(
+        matched,
+        "grouped by model, the dashboard shows {shown:?}, the server {served:?}"
+    );
+    let forecast = wd.text("[data-testid=forecast]").unwrap();
+    assert!(!forecast.is_empty());
+    wd.screenshot("dashboard.png");
+
+    // Report a thread: a usage review with the fields of product.md.
+    wd.type_into("#r-thread", "thread-1");
+    wd.type_into("#r-desc", "The agent looped on a failing build.");
+    wd.click("#r-model option[value=premium]");
+    wd.type_into("#r-len", "84");
+    wd.click("[data-testid=report-submit]");
+    let message = wait_for("the report's confirmation", Duration::from_secs(20), || {
+        wd.text("[data-testid=report-message]")
+    });
+    assert!(message.starts_with("Reported."), "{message}");
+    let reviews = server.get("/v1/usage-reviews", &token);
+    let review = &reviews["items"][0];
+    assert_eq!(review["thread"], "thread-1", "{reviews}");
+    assert_eq!(review["model"], "premium", "{reviews}");
+    assert_eq!(review["thread_messages"], 84, "{reviews}");
+    assert_eq!(review["status"], "open", "{reviews}");
+    wd.call("DELETE", "", None);
+}

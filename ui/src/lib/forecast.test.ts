@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { burnRate, forecastSentence } from "./forecast";
+import { burnRate, daysEndingOn, forecastSentence, localDay } from "./forecast";
 
 const CR = 1_000_000;
 const now = new Date("2026-11-21T18:00:00Z");
@@ -31,5 +31,23 @@ describe("burn-rate forecast", () => {
     ].map((d) => ({ ...d, events: 1, input_tokens: 0, cached_input_tokens: 0, output_tokens: 0 }));
     expect(burnRate(days, "2026-11-21")).toBe(7 * CR);
     expect(burnRate([], "2026-11-21")).toBe(0);
+  });
+  it("counts only the last 7 calendar days, not the last 7 days with usage", () => {
+    const day = (key: string, credits: number) => ({ key, charged: credits * CR, events: 1, input_tokens: 0, cached_input_tokens: 0, output_tokens: 0 });
+    const days = [day("2026-10-01", 700), day("2026-11-15", 70), day("2026-11-21", 7)];
+    expect(burnRate(days, "2026-11-21")).toBe(11 * CR);
+  });
+});
+
+describe("days in the account's timezone", () => {
+  it("is already tomorrow in Paris when it is late evening in UTC", () => {
+    const lateUtc = new Date("2026-11-21T23:45:00Z");
+    expect(localDay(lateUtc, "Europe/Paris")).toBe("2026-11-22");
+    expect(localDay(lateUtc, "UTC")).toBe("2026-11-21");
+    expect(localDay(lateUtc, "America/Los_Angeles")).toBe("2026-11-21");
+  });
+  it("lists calendar days across a month end", () => {
+    expect(daysEndingOn("2026-12-02", 4)).toEqual(["2026-11-29", "2026-11-30", "2026-12-01", "2026-12-02"]);
+    expect(daysEndingOn("2026-12-02", 0)).toEqual([]);
   });
 });

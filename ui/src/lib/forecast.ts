@@ -10,11 +10,26 @@ export function shortDate(at: Date, timeZone: string): string {
   return new Intl.DateTimeFormat("en-US", { month: "short", day: "numeric", timeZone }).format(at);
 }
 
-/** Average credits spent per day over the last `window` days of daily usage (µcr/day). */
+/**
+ * The day (YYYY-MM-DD) `at` falls on in `timeZone`: usage days are keyed in the account's
+ * timezone, so "today" must be too (UTC's date is another day for hours around midnight).
+ */
+export function localDay(at: Date, timeZone: string): string {
+  const parts = new Intl.DateTimeFormat("en-US", { year: "numeric", month: "2-digit", day: "2-digit", timeZone }).formatToParts(at);
+  const get = (type: string) => parts.find((p) => p.type === type)?.value ?? "";
+  return `${get("year")}-${get("month")}-${get("day")}`;
+}
+
+/** The `n` calendar days ending with `today` (YYYY-MM-DD), oldest first. */
+export function daysEndingOn(today: string, n: number): string[] {
+  const end = Date.parse(today + "T00:00:00Z");
+  return Array.from({ length: Math.max(0, n) }, (_, i) => new Date(end - (n - 1 - i) * DAY_MS).toISOString().slice(0, 10));
+}
+
+/** Average credits spent per day over the `window` calendar days ending today (µcr/day). */
 export function burnRate(days: UsageGroup[], today: string, window = 7): number {
-  const recent = days.filter((d) => d.key <= today).sort((a, b) => (a.key < b.key ? 1 : -1)).slice(0, window);
-  if (recent.length === 0) return 0;
-  const spent = recent.reduce((sum, d) => sum + d.charged, 0);
+  const first = daysEndingOn(today, window)[0] ?? today;
+  const spent = days.filter((d) => d.key >= first && d.key <= today).reduce((sum, d) => sum + d.charged, 0);
   return spent / window;
 }
 
@@ -28,9 +43,8 @@ function about(days: number): string {
 }
 
 /**
- * The forecast sentence. `available` in µcr; `rate` in µcr per day; `nextReset` is the next
- * time credits arrive on their own (the earlier of the daily and subscription resets that
- * bring more than nothing).
+ * The forecast sentence. `available` in µcr; `rate` in µcr per day; `nextReset` is when the
+ * plan's credits renew (the daily reset for an account without one).
  */
 export function forecastSentence(available: number, rate: number, now: Date, nextReset: Date | null, timeZone: string): string {
   if (available <= 0) {
