@@ -662,6 +662,16 @@ impl Engine {
             if ledger_behind || !fresh.is_empty() {
                 self.pull_ledger(&client).await?;
             }
+            // A refill (or its failure, which turns auto-refill off) changes the settings
+            // the tray's toggle shows: re-read them.
+            if fresh
+                .iter()
+                .any(|n| n.kind == "refill_charged" || n.kind == "refill_failed")
+            {
+                let settings = client.auto_refill().await?;
+                self.cache
+                    .put_doc(doc::AUTO_REFILL, &settings, self.now())?;
+            }
             if let Some(b) = balance {
                 self.cache.put_doc(doc::BALANCE, &b, self.now())?;
             }

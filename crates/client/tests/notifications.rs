@@ -282,6 +282,12 @@ fn a_failed_auto_refill_notifies_once_and_auto_refill_is_off() {
         ])
         .ok();
     let _watch = session.watch();
+    // Two small charges seen in the cache: the second can only have come through the
+    // stream, so watch's first sync is behind us and what follows is live.
+    server.use_credits(&account, "w1", 5);
+    session.wait_cached_credits(500, LIVE);
+    server.use_credits(&account, "w2", 5);
+    session.wait_cached_credits(495, LIVE);
 
     server.use_credits(&account, "u1", 150);
     let notes = without_markers(session.wait_notification(REFILL_FAILED, LIVE));
@@ -290,6 +296,20 @@ fn a_failed_auto_refill_notifies_once_and_auto_refill_is_off() {
         notes[0].body.starts_with("Auto-refill failed (") && notes[0].body.contains("now off"),
         "{notes:?}"
     );
+    // The live sync re-reads the settings on that notice (the tray's toggle shows them):
+    // off in the cache without any other sync.
+    common::wait_until("the cached auto-refill settings to be off", LIVE, || {
+        let json: String = session
+            .cache_db()
+            .query_row(
+                "SELECT json FROM documents WHERE name = 'auto_refill'",
+                [],
+                |r| r.get(0),
+            )
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_str(&json).ok()?;
+        (v["enabled"] == false && v["disabled_reason"].is_string()).then_some(())
+    });
     // A second crossing cannot retry the card: auto-refill is off, and says why.
     server.use_credits(&account, "u2", 100);
     let notes = without_markers(settle(&server, &session, &account, "marker-1"));
