@@ -604,3 +604,18 @@ pub struct ResolveQuery {
     /// The review's account, when the same review id exists in several accounts.
     pub account: Option<String>,
 }
+
+/// A response body already serialised to JSON. A usage charge's response is serialised
+/// once, in the writer, stored as the charge's idempotency record and sent as is, so a
+/// replay answers byte for byte what the original did.
+pub struct JsonText(pub String);
+
+impl axum::response::IntoResponse for JsonText {
+    fn into_response(self) -> axum::response::Response {
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            self.0,
+        )
+            .into_response()
+    }
+}

@@ -372,6 +372,8 @@ fn charge_history(
                 output_tokens: e.usage.output_tokens,
                 charged: cost,
                 hold_id: None,
+                body_hash: None,
+                response: None,
             },
         )?;
     }

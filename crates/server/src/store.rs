@@ -12,8 +12,9 @@ use rusqlite_migration::{Migrations, M};
 
 use crate::secret::TokenHash;
 
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    r#"
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        r#"
 CREATE TABLE accounts (
     id TEXT PRIMARY KEY,
     email TEXT NOT NULL,
@@ -128,7 +129,52 @@ CREATE TABLE usage_reviews (
     UNIQUE (account_id, id)
 );
 "#,
-)];
+    ),
+    // A usage charge keeps its own idempotency record, the fingerprint of its request and
+    // the response it got, on its usage_events row: one lookup answers "seen this id?" and
+    // one row records the charge, where the generic `idempotency` table took a lookup and
+    // an insert more. Rows from before this migration have NULLs there; their records stay
+    // in `idempotency`.
+    //
+    // And the rows are kept in insertion order (a rowid table) with a unique index on
+    // (account_id, id), instead of being the (account_id, id) B-tree themselves. Usage ids
+    // come in any order, so each charge lands on a random page of that B-tree, and SQLite
+    // writes whole pages to the WAL: with the full rows in it, a charge split pages often
+    // and dirtied a page of 10-odd rows; now it appends its row to the table's last page
+    // and adds a small entry to the index.
+    M::up(
+        r#"
+CREATE TABLE usage_events_v2 (
+    n INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    local_day TEXT NOT NULL,
+    project TEXT NOT NULL,
+    thread TEXT NOT NULL,
+    model TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    cached_input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    charged INTEGER NOT NULL,
+    hold_id TEXT,
+    body_hash BLOB,
+    response TEXT
+);
+INSERT INTO usage_events_v2 (account_id, id, at, local_day, project, thread, model, kind,
+        status, input_tokens, cached_input_tokens, output_tokens, charged, hold_id)
+    SELECT account_id, id, at, local_day, project, thread, model, kind, status,
+        input_tokens, cached_input_tokens, output_tokens, charged, hold_id
+    FROM usage_events ORDER BY at, account_id, id;
+DROP TABLE usage_events;
+ALTER TABLE usage_events_v2 RENAME TO usage_events;
+CREATE UNIQUE INDEX usage_by_id ON usage_events (account_id, id);
+CREATE INDEX usage_by_time ON usage_events (account_id, at);
+"#,
+    ),
+];
 
 /// The test gateway's own database (see `open_gateway`).
 const GATEWAY_MIGRATIONS: &[M<'static>] = &[M::up(
@@ -163,6 +209,9 @@ pub fn open(path: &std::path::Path, durability: Durability) -> rusqlite::Result<
     };
     conn.pragma_update(None, "synchronous", sync)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Every statement the writer runs stays prepared (rusqlite keeps 16 by default; a
+    // charge alone uses about a dozen, and the other routes' would push them out).
+    conn.set_prepared_statement_cache_capacity(64);
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Migrations::from_slice(MIGRATIONS)
         .to_latest(&mut conn)
@@ -280,6 +329,26 @@ pub fn insert_account(tx: &Transaction, email: &str, state: &Account) -> rusqlit
     Ok(())
 }
 
+// ---------------------------------------------------------------- one job of a batch
+
+/// Each job of the writer's batch runs inside a savepoint, so a job that fails (in the
+/// ledger or in storage) is undone alone and the rest of the batch still commits.
+pub fn job_begin(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.prepare_cached("SAVEPOINT job")?.execute([])?;
+    Ok(())
+}
+
+pub fn job_end(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.prepare_cached("RELEASE job")?.execute([])?;
+    Ok(())
+}
+
+pub fn job_undo(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
+    tx.prepare_cached("RELEASE job")?.execute([])?;
+    Ok(())
+}
+
 pub fn save_state(tx: &Transaction, state: &Account) -> rusqlite::Result<()> {
     let json = serde_json::to_string(state).map_err(json_err)?;
     tx.prepare_cached("UPDATE accounts SET state = ?2 WHERE id = ?1")?
@@ -301,6 +370,9 @@ pub fn insert_token(
 // ---------------------------------------------------------------- what a step produced
 
 pub fn insert_entries(tx: &Transaction, account: &str, entries: &[Entry]) -> rusqlite::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     let mut stmt = tx.prepare_cached(
         "INSERT INTO ledger (account_id, seq, at, type, bucket, amount, balance_after, grant_id, ref)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -322,6 +394,9 @@ pub fn insert_entries(tx: &Transaction, account: &str, entries: &[Entry]) -> rus
 }
 
 pub fn insert_notices(tx: &Transaction, account: &str, notices: &[Notice]) -> rusqlite::Result<()> {
+    if notices.is_empty() {
+        return Ok(());
+    }
     let mut stmt = tx.prepare_cached(
         "INSERT INTO notices (account_id, seq, at, body) VALUES (?1, ?2, ?3, ?4)",
     )?;
@@ -333,6 +408,9 @@ pub fn insert_notices(tx: &Transaction, account: &str, notices: &[Notice]) -> ru
 }
 
 pub fn insert_lots(tx: &Transaction, account: &str, lots: &[Lot]) -> rusqlite::Result<()> {
+    if lots.is_empty() {
+        return Ok(());
+    }
     let mut stmt = tx.prepare_cached(
         "INSERT INTO grants (account_id, id, bucket, amount, effective_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -351,6 +429,9 @@ pub fn insert_lots(tx: &Transaction, account: &str, lots: &[Lot]) -> rusqlite::R
 }
 
 pub fn upsert_holds(tx: &Transaction, account: &str, holds: &[Hold]) -> rusqlite::Result<()> {
+    if holds.is_empty() {
+        return Ok(());
+    }
     let mut stmt = tx.prepare_cached(
         "INSERT INTO holds (account_id, id, amount, created_at, expires_at, status)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -391,13 +472,18 @@ pub struct UsageRow<'a> {
     pub output_tokens: u64,
     pub charged: i64,
     pub hold_id: Option<&'a str>,
+    /// The idempotency record of a `POST /v1/usage` charge: its request's fingerprint and
+    /// the response it got (None for settled holds and demo history).
+    pub body_hash: Option<&'a [u8]>,
+    pub response: Option<&'a str>,
 }
 
 pub fn insert_usage(tx: &Transaction, account: &str, u: &UsageRow) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO usage_events (account_id, id, at, local_day, project, thread, model, kind,
-             status, input_tokens, cached_input_tokens, output_tokens, charged, hold_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             status, input_tokens, cached_input_tokens, output_tokens, charged, hold_id,
+             body_hash, response)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
         account,
@@ -413,9 +499,57 @@ pub fn insert_usage(tx: &Transaction, account: &str, u: &UsageRow) -> rusqlite::
         u.cached_input_tokens as i64,
         u.output_tokens as i64,
         u.charged,
-        u.hold_id
+        u.hold_id,
+        u.body_hash,
+        u.response
     ])?;
     Ok(())
+}
+
+/// What is recorded under a usage id, if anything.
+pub enum UsageRecord {
+    /// A `POST /v1/usage` charge with its request fingerprint and response.
+    Charge {
+        body_hash: Vec<u8>,
+        response: String,
+    },
+    /// The usage of a settled hold, recorded under the hold's id.
+    SettledHold,
+    /// A charge from before usage rows kept their own record (its record is in the
+    /// `idempotency` table, if it came through the API), or demo history.
+    Legacy,
+}
+
+pub fn usage_record(
+    conn: &Connection,
+    account: &str,
+    id: &str,
+) -> rusqlite::Result<Option<UsageRecord>> {
+    conn.prepare_cached(
+        "SELECT hold_id IS NOT NULL, body_hash, response FROM usage_events
+         WHERE account_id = ?1 AND id = ?2",
+    )?
+    .query_row(params![account, id], |r| {
+        let from_hold: bool = r.get(0)?;
+        let body_hash: Option<Vec<u8>> = r.get(1)?;
+        let response: Option<String> = r.get(2)?;
+        Ok(match (from_hold, body_hash, response) {
+            (true, _, _) => UsageRecord::SettledHold,
+            (false, Some(body_hash), Some(response)) => UsageRecord::Charge {
+                body_hash,
+                response,
+            },
+            _ => UsageRecord::Legacy,
+        })
+    })
+    .optional()
+}
+
+pub fn usage_exists(conn: &Connection, account: &str, id: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM usage_events WHERE account_id = ?1 AND id = ?2")?
+        .query_row(params![account, id], |_| Ok(()))
+        .optional()
+        .map(|found| found.is_some())
 }
 
 pub struct UsageGroup {
@@ -915,4 +1049,57 @@ pub fn usage_events_page(
         })
     })?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn usage_rows_from_before_the_rebuild_keep_their_data_and_their_idempotency_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::from_slice(&MIGRATIONS[..1])
+                .to_latest(&mut conn)
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO accounts VALUES ('acc', 'a@example.com', '2026-01-01T00:00:00.000Z', '{}');
+                 INSERT INTO usage_events VALUES ('acc', 'u1', '2026-01-02T00:00:00.000Z', '2026-01-02',
+                     'p', 't', 'lite', 'chat', 'completed', 10, 2, 5, 650, NULL);
+                 INSERT INTO usage_events VALUES ('acc', 'h1', '2026-01-03T00:00:00.000Z', '2026-01-03',
+                     'p', 't', 'lite', 'chat', 'completed', 1, 0, 1, 100, 'h1');
+                 INSERT INTO idempotency VALUES ('acc', 'usage', 'u1', x'0102', 201, '{\"id\":\"u1\"}');",
+            )
+            .unwrap();
+        }
+        let conn = open(&path, Durability::Process).unwrap();
+        assert!(matches!(
+            usage_record(&conn, "acc", "u1").unwrap(),
+            Some(UsageRecord::Legacy)
+        ));
+        assert!(matches!(
+            usage_record(&conn, "acc", "h1").unwrap(),
+            Some(UsageRecord::SettledHold)
+        ));
+        assert!(usage_record(&conn, "acc", "u2").unwrap().is_none());
+        let stored = idempotent_get(&conn, "acc", "usage", "u1")
+            .unwrap()
+            .unwrap();
+        assert_eq!((stored.body_hash, stored.status), (vec![1, 2], 201));
+        let groups = usage_groups(&conn, "acc", None, None, UsageGrouping::Day).unwrap();
+        let days: Vec<_> = groups.iter().map(|g| (g.key.as_str(), g.charged)).collect();
+        assert_eq!(days, [("2026-01-02", 650), ("2026-01-03", 100)]);
+        // The rebuilt table still refuses a second row under one id.
+        let again = conn.execute(
+            "INSERT INTO usage_events (account_id, id, at, local_day, project, thread, model,
+                 kind, status, input_tokens, cached_input_tokens, output_tokens, charged)
+             VALUES ('acc', 'u1', 'x', 'x', 'p', 't', 'lite', 'chat', 'completed', 0, 0, 0, 0)",
+            [],
+        );
+        assert!(again.is_err());
+    }
 }

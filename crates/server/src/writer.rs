@@ -4,9 +4,12 @@
 //! requests, and no two requests ever race on an account: auto-refill, holds and the
 //! never-negative rule need no locks.
 //!
-//! If a job fails in SQL or the commit fails, the whole batch is rolled back, the in-memory
-//! state is reloaded from the database, and every request of the batch is answered
-//! "unavailable": nothing unacknowledged is half-applied.
+//! Each job runs inside a savepoint. A job that fails (a refused request, or an error in
+//! SQL) is undone alone: its savepoint is rolled back and the accounts it touched are put
+//! back as they were before it, so the rest of the batch commits. If the transaction itself
+//! is lost or the commit fails, the whole batch is rolled back, the in-memory state is
+//! reloaded from the database, and every request of the batch is answered "unavailable":
+//! nothing unacknowledged is half-applied.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -14,7 +17,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use creditbar_ledger::{Account, Catalog, Command, Effect, Reply};
-use rusqlite::{Connection, Transaction};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use crate::clock::Clock;
@@ -55,6 +58,8 @@ impl Memory {
 }
 
 type AfterCommit = Box<dyn FnOnce() + Send>;
+/// A request's work; returns how to answer it after the commit, and whether it succeeded
+/// (a failed job is undone).
 type Job = Box<dyn FnOnce(&mut Ctx<'_>) -> (AfterCommit, bool) + Send>;
 
 /// What a job sees: the open transaction, the accounts, the batch's instant.
@@ -67,6 +72,9 @@ pub struct Ctx<'a> {
     effects: Vec<(String, Effect)>,
     notices: Vec<(String, creditbar_ledger::Notice)>,
     after_commit: Vec<AfterCommit>,
+    /// The accounts the current job changed, as they were before it (None: the job
+    /// created it), to put back if the job fails.
+    undo: Vec<(String, Option<AccountRecord>)>,
 }
 
 impl Ctx<'_> {
@@ -84,6 +92,13 @@ impl Ctx<'_> {
             .accounts
             .get_mut(account)
             .ok_or(ApiError::NotFound("account"))?;
+        if !self.undo.iter().any(|(id, _)| id == account) {
+            let before = AccountRecord {
+                email: record.email.clone(),
+                state: record.state.clone(),
+            };
+            self.undo.push((account.to_owned(), Some(before)));
+        }
         let step = record.state.apply(self.catalog, command, self.now);
         store::insert_lots(self.tx, account, &step.new_lots)?;
         store::insert_entries(self.tx, account, &step.entries)?;
@@ -109,6 +124,13 @@ impl Ctx<'_> {
         step: creditbar_ledger::Step,
     ) -> Result<(), ApiError> {
         let id = state.id.clone();
+        if !self.undo.iter().any(|(a, _)| *a == id) {
+            let before = self.memory.accounts.get(&id).map(|r| AccountRecord {
+                email: r.email.clone(),
+                state: r.state.clone(),
+            });
+            self.undo.push((id.clone(), before));
+        }
         store::insert_account(self.tx, &email, &state)?;
         store::insert_lots(self.tx, &id, &step.new_lots)?;
         store::insert_entries(self.tx, &id, &step.entries)?;
@@ -167,7 +189,10 @@ impl Ctx<'_> {
         Ok((status, body))
     }
 
-    /// Advances every account whose next event is due.
+    /// Advances every account whose next event is due. An account the ledger cannot
+    /// advance is logged and skipped, so it does not hold back the others (what its step
+    /// produced before the error is recorded, as in memory); an error in storage fails the
+    /// job, which is then undone as a whole.
     pub fn advance_due(&mut self) -> Result<(), ApiError> {
         let now = self.now;
         let due: Vec<String> = self
@@ -178,7 +203,11 @@ impl Ctx<'_> {
             .map(|(id, _)| id.clone())
             .collect();
         for id in due {
-            self.apply(&id, Command::Advance)?;
+            match self.apply(&id, Command::Advance) {
+                Ok(_) => {}
+                Err(e @ (ApiError::Internal(_) | ApiError::Unavailable)) => return Err(e),
+                Err(e) => tracing::warn!(account = %id, error = %e, "cannot advance the account"),
+            }
         }
         Ok(())
     }
@@ -227,11 +256,11 @@ impl Writer {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |ctx| {
             let result = f(ctx);
-            let poisoned = matches!(result, Err(ApiError::Internal(_)));
+            let ok = result.is_ok();
             let reply: AfterCommit = Box::new(move || {
                 let _ = tx.send(result);
             });
-            (reply, poisoned)
+            (reply, ok)
         });
         self.sender.send(job).map_err(|_| ApiError::Unavailable)?;
         rx.await.map_err(|_| ApiError::Unavailable)?
@@ -304,7 +333,12 @@ fn run_batch(
     now: DateTime<Utc>,
     jobs: Vec<Job>,
 ) -> Result<Done, String> {
-    let tx = conn.transaction().map_err(|e| e.to_string())?;
+    // IMMEDIATE: the write lock is taken at BEGIN, so a batch can never find, at its first
+    // write, that another connection wrote since it first read (SQLite's snapshot conflict,
+    // which no busy wait resolves). The writer is the only writer of this file today.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| e.to_string())?;
     let mut ctx = Ctx {
         tx: &tx,
         memory,
@@ -314,13 +348,47 @@ fn run_batch(
         effects: Vec::new(),
         notices: Vec::new(),
         after_commit: Vec::new(),
+        undo: Vec::new(),
     };
     let mut replies = Vec::with_capacity(jobs.len());
-    let mut poisoned = false;
     for job in jobs {
-        let (reply, p) = job(&mut ctx);
+        store::job_begin(ctx.tx).map_err(|e| e.to_string())?;
+        let marks = (
+            ctx.touched.len(),
+            ctx.effects.len(),
+            ctx.notices.len(),
+            ctx.after_commit.len(),
+        );
+        let (reply, ok) = job(&mut ctx);
         replies.push(reply);
-        poisoned |= p;
+        if ok {
+            store::job_end(ctx.tx).map_err(|e| e.to_string())?;
+            // The durable record of ids is in this transaction (the usage rows and the
+            // idempotency table), which later jobs read; the ledger's in-memory set of ids
+            // is not needed past the job, and keeping it small keeps `undo` cheap.
+            for (id, _) in ctx.undo.drain(..) {
+                if let Some(record) = ctx.memory.accounts.get_mut(&id) {
+                    record.state.forget_applied_ids();
+                }
+            }
+        } else {
+            // Undo the job alone. If SQLite lost the transaction (it rolls back on its own
+            // after some I/O errors), the whole batch fails below.
+            store::job_undo(ctx.tx).map_err(|e| e.to_string())?;
+            if ctx.tx.is_autocommit() {
+                return Err("the transaction was rolled back".into());
+            }
+            for (id, before) in ctx.undo.drain(..).rev() {
+                match before {
+                    Some(record) => ctx.memory.accounts.insert(id, record),
+                    None => ctx.memory.accounts.remove(&id),
+                };
+            }
+            ctx.touched.truncate(marks.0);
+            ctx.effects.truncate(marks.1);
+            ctx.notices.truncate(marks.2);
+            ctx.after_commit.truncate(marks.3);
+        }
     }
     let Ctx {
         touched,
@@ -330,9 +398,6 @@ fn run_batch(
         memory,
         ..
     } = ctx;
-    if poisoned {
-        return Err("a request failed in storage".into());
-    }
     for id in &touched {
         if let Some(record) = memory.accounts.get(id) {
             store::save_state(&tx, &record.state).map_err(|e| e.to_string())?;
@@ -348,4 +413,106 @@ fn run_batch(
         effects,
         after_commit,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use creditbar_ledger::{Usage, UsageKind, UsageStatus};
+
+    fn job(
+        f: impl FnOnce(&mut Ctx<'_>) -> Result<(), ApiError> + Send + 'static,
+    ) -> (Job, std::sync::mpsc::Receiver<Result<(), ApiError>>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let job: Job = Box::new(move |ctx| {
+            let result = f(ctx);
+            let ok = result.is_ok();
+            (Box::new(move || drop(tx.send(result))) as AfterCommit, ok)
+        });
+        (job, rx)
+    }
+
+    fn charge(id: &str) -> Command {
+        Command::Charge {
+            id: id.into(),
+            usage: Usage {
+                model: "lite".into(),
+                kind: UsageKind::Chat,
+                status: UsageStatus::Completed,
+                input_tokens: 1000,
+                cached_input_tokens: 0,
+                output_tokens: 1000,
+            },
+        }
+    }
+
+    #[test]
+    fn a_failed_job_is_undone_alone_and_the_rest_of_its_batch_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = store::open(&dir.path().join("db"), store::Durability::Process).unwrap();
+        let mut memory = Memory::default();
+        let catalog = Catalog::default();
+        let now = Utc::now();
+
+        let (open, _) = job(move |ctx| {
+            let (state, step) =
+                Account::open(ctx.catalog, "acc", "free", chrono_tz::UTC, ctx.now).unwrap();
+            ctx.insert_account("a@example.com".into(), state, step)
+        });
+        run_batch(&mut conn, &mut memory, &catalog, now, vec![open]).unwrap();
+        let opened = memory.accounts["acc"].state.ledger_balance();
+
+        let (first, first_rx) = job(|ctx| ctx.apply("acc", charge("u1")).map(drop));
+        // Charged in memory and in SQL, then failed: both must be undone.
+        let (failed, failed_rx) = job(|ctx| {
+            ctx.apply("acc", charge("u2"))?;
+            Err(ApiError::Internal("storage failed after the charge".into()))
+        });
+        let (last, last_rx) = job(|ctx| ctx.apply("acc", charge("u3")).map(drop));
+        let done = run_batch(
+            &mut conn,
+            &mut memory,
+            &catalog,
+            now,
+            vec![first, failed, last],
+        )
+        .expect("the batch commits");
+        for f in done.after_commit {
+            f();
+        }
+        assert!(first_rx.recv().unwrap().is_ok());
+        assert!(failed_rx.recv().unwrap().is_err());
+        assert!(last_rx.recv().unwrap().is_ok());
+
+        let cost = creditbar_ledger::price(
+            &catalog,
+            &match charge("x") {
+                Command::Charge { usage, .. } => usage,
+                _ => unreachable!(),
+            },
+        )
+        .unwrap();
+        let expected = opened.micros() - 2 * cost.micros();
+        assert_eq!(
+            memory.accounts["acc"].state.ledger_balance().micros(),
+            expected
+        );
+        let refs: Vec<String> = conn
+            .prepare("SELECT ref FROM ledger WHERE type = 'usage' ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(refs, ["u1", "u3"]);
+        assert!(store::check(&conn).unwrap().is_empty());
+        // What is in memory is what a restart would load.
+        let reloaded = Memory::load(&conn).unwrap();
+        assert_eq!(
+            reloaded.accounts["acc"].state.ledger_balance().micros(),
+            expected
+        );
+    }
 }

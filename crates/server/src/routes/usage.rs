@@ -7,13 +7,14 @@ use chrono::{DateTime, Utc};
 use creditbar_ledger::{Command, Credits, Reply, DEFAULT_HOLD_TTL_SECONDS};
 
 use crate::api::{
-    self, HoldBody, HoldRequest, SettleRequest, SettleResult, UsageGroupBody, UsageGroups,
-    UsageQuery, UsageRequest, UsageResult, VoidResult,
+    self, HoldBody, HoldRequest, JsonText, SettleRequest, SettleResult, UsageGroupBody,
+    UsageGroups, UsageQuery, UsageRequest, UsageResult, VoidResult,
 };
 use crate::app::App;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{body_hash, AccountId, Body, Path, Query};
-use crate::store::{self, ts, UsageGrouping};
+use crate::store::{self, ts, UsageGrouping, UsageRecord};
+use crate::writer::Ctx;
 
 /// Client-chosen ids and labels: non-empty, at most 200 characters, no control characters.
 pub fn check_label(field: &str, value: &str) -> Result<(), ApiError> {
@@ -79,87 +80,110 @@ pub async fn post_usage(
     State(app): State<App>,
     AccountId(account): AccountId,
     Body(req): Body<UsageRequest>,
-) -> Result<(StatusCode, Json<UsageResult>), ApiError> {
+) -> Result<(StatusCode, JsonText), ApiError> {
     check_label("id", &req.id)?;
     check_label("project", &req.project)?;
     check_label("thread", &req.thread)?;
     check_tokens(req.input_tokens, req.cached_input_tokens, req.output_tokens)?;
     app.catalog.model(&req.model)?;
-    check_price(
-        &app,
-        &api::usage_of(
-            &req.model,
-            req.kind,
-            req.status,
-            req.input_tokens,
-            req.cached_input_tokens,
-            req.output_tokens,
-        ),
-    )?;
+    let usage = api::usage_of(
+        &req.model,
+        req.kind,
+        req.status,
+        req.input_tokens,
+        req.cached_input_tokens,
+        req.output_tokens,
+    );
+    check_price(&app, &usage)?;
     let hash = body_hash(&req);
     let (status, body) = app
         .writer
-        .run(move |ctx| {
-            ctx.idempotent(&account, "usage", &req.id, &hash, |ctx| {
-                // A settled hold is recorded as a usage event under the hold's id, so usage
-                // and hold ids share one namespace; a clash would fail the whole batch.
-                if store::hold_status(ctx.tx, &account, &req.id)?.is_some() {
-                    return Err(ApiError::IdempotencyConflict);
-                }
-                let usage = api::usage_of(
-                    &req.model,
-                    req.kind,
-                    req.status,
-                    req.input_tokens,
-                    req.cached_input_tokens,
-                    req.output_tokens,
-                );
-                let reply = ctx.apply(
-                    &account,
-                    Command::Charge {
-                        id: req.id.clone(),
-                        usage,
-                    },
-                )?;
-                let Reply::Charged(r) = reply else {
-                    return Err(ApiError::Internal("unexpected reply to a charge".into()));
-                };
-                let tz = ctx.account(&account)?.state.timezone;
-                store::insert_usage(
-                    ctx.tx,
-                    &account,
-                    &store::UsageRow {
-                        id: &req.id,
-                        at: ctx.now,
-                        local_day: ctx.now.with_timezone(&tz).format("%Y-%m-%d").to_string(),
-                        project: &req.project,
-                        thread: &req.thread,
-                        model: &req.model,
-                        kind: api::kind_str(req.kind),
-                        status: api::status_str(req.status),
-                        input_tokens: req.input_tokens,
-                        cached_input_tokens: req.cached_input_tokens,
-                        output_tokens: req.output_tokens,
-                        charged: r.charged.micros(),
-                        hold_id: None,
-                    },
-                )?;
-                let result = UsageResult {
-                    id: req.id.clone(),
-                    charged: r.charged.micros(),
-                    breakdown: api::breakdown(&r),
-                    balance: api::AvailableBody {
-                        available: r.available.micros(),
-                    },
-                };
-                Ok((201, json(&result)?))
-            })
-        })
+        .run(move |ctx| charge(ctx, &account, &req, usage, &hash))
         .await?;
     Ok((
         StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
-        Json(from_json(body)?),
+        JsonText(body),
     ))
+}
+
+/// The writer's side of `POST /v1/usage`: at most once per (account, usage id). The usage
+/// row is the charge's idempotency record (its request fingerprint and response), so a
+/// charge costs one lookup and the inserts of what it records.
+fn charge(
+    ctx: &mut Ctx<'_>,
+    account: &str,
+    req: &UsageRequest,
+    usage: creditbar_ledger::Usage,
+    hash: &[u8],
+) -> Result<(u16, String), ApiError> {
+    match store::usage_record(ctx.tx, account, &req.id)? {
+        Some(UsageRecord::Charge {
+            body_hash,
+            response,
+        }) => {
+            return if body_hash == hash {
+                Ok((201, response))
+            } else {
+                Err(ApiError::IdempotencyConflict)
+            };
+        }
+        // A settled hold is recorded as a usage event under the hold's id, so usage and
+        // hold ids share one namespace.
+        Some(UsageRecord::SettledHold) => return Err(ApiError::IdempotencyConflict),
+        Some(UsageRecord::Legacy) => {
+            return match store::idempotent_get(ctx.tx, account, "usage", &req.id)? {
+                Some(stored) if stored.body_hash == hash => Ok((stored.status, stored.response)),
+                // Another body, or an event recorded without a request to compare with.
+                _ => Err(ApiError::IdempotencyConflict),
+            };
+        }
+        None => {}
+    }
+    if store::hold_status(ctx.tx, account, &req.id)?.is_some() {
+        return Err(ApiError::IdempotencyConflict);
+    }
+    let reply = ctx.apply(
+        account,
+        Command::Charge {
+            id: req.id.clone(),
+            usage,
+        },
+    )?;
+    let Reply::Charged(r) = reply else {
+        return Err(ApiError::Internal("unexpected reply to a charge".into()));
+    };
+    let response = serde_json::to_string(&UsageResult {
+        id: req.id.clone(),
+        charged: r.charged.micros(),
+        breakdown: api::breakdown(&r),
+        balance: api::AvailableBody {
+            available: r.available.micros(),
+        },
+    })
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let tz = ctx.account(account)?.state.timezone;
+    store::insert_usage(
+        ctx.tx,
+        account,
+        &store::UsageRow {
+            id: &req.id,
+            at: ctx.now,
+            local_day: ctx.now.with_timezone(&tz).format("%Y-%m-%d").to_string(),
+            project: &req.project,
+            thread: &req.thread,
+            model: &req.model,
+            kind: api::kind_str(req.kind),
+            status: api::status_str(req.status),
+            input_tokens: req.input_tokens,
+            cached_input_tokens: req.cached_input_tokens,
+            output_tokens: req.output_tokens,
+            charged: r.charged.micros(),
+            hold_id: None,
+            body_hash: Some(hash),
+            response: Some(&response),
+        },
+    )?;
+    Ok((201, response))
 }
 
 fn parse_time(field: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
@@ -236,7 +260,7 @@ pub async fn post_hold(
         .writer
         .run(move |ctx| {
             ctx.idempotent(&account, "hold", &req.id, &hash, |ctx| {
-                if store::idempotent_get(ctx.tx, &account, "usage", &req.id)?.is_some() {
+                if store::usage_exists(ctx.tx, &account, &req.id)? {
                     return Err(ApiError::IdempotencyConflict);
                 }
                 let reply = ctx.apply(
@@ -347,6 +371,8 @@ pub async fn settle_hold(
                         output_tokens: req.output_tokens,
                         charged: r.charged.micros(),
                         hold_id: Some(&hold_id),
+                        body_hash: None,
+                        response: None,
                     },
                 )?;
                 Ok((
