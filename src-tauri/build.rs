@@ -17,6 +17,7 @@ fn main() {
             "save_auto_refill",
             "set_launch_at_login",
             "open_window",
+            "painted",
         ]),
     ))
     .unwrap_or_else(|e| panic!("tauri build: {e:#}"));

@@ -83,6 +83,7 @@ pub async fn dashboard(
 ) -> Result<DashboardData, IpcError> {
     // From the cache only: the window opens at once, offline too; the live sync keeps the
     // cache current and the window reloads on each change (the glance event).
+    let started = std::time::Instant::now();
     let engine = state.engine.lock().await;
     let (groups, fresh) = engine.usage_in(&group_by, period_days)?;
     let (days, _) = engine.usage_in("day", period_days)?;
@@ -93,6 +94,7 @@ pub async fn dashboard(
         .as_ref()
         .map(|a| a.timezone.clone())
         .unwrap_or_else(|| "UTC".into());
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, rows = groups.len(), "dashboard data read");
     Ok(DashboardData {
         status,
         glance,
@@ -259,6 +261,28 @@ pub fn set_launch_at_login(app: AppHandle, on: bool) -> Result<bool, IpcError> {
         message: format!("launch at login: {e}"),
     })?;
     Ok(launcher.is_enabled().unwrap_or(on))
+}
+
+/// The page's first paint with its data (two animation frames after it rendered): logs how
+/// long the window took from being asked for, once per opening.
+#[tauri::command]
+pub fn painted(
+    window: tauri::WebviewWindow,
+    opening: State<'_, crate::windows::Opening>,
+    page_ms: f64,
+    marks: Option<String>,
+) {
+    if let Some(took) = opening.painted(window.label()) {
+        // page_ms: the page's own clock, from its navigation start — the rest of `ms` is
+        // making the window and its web view.
+        tracing::info!(
+            window = window.label(),
+            ms = took.as_millis() as u64,
+            page_ms = page_ms.round() as u64,
+            marks = marks.as_deref().unwrap_or(""),
+            "window painted"
+        );
+    }
 }
 
 #[tauri::command]

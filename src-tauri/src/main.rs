@@ -18,6 +18,14 @@ use crate::state::{start_watch, Desktop};
 
 fn main() -> anyhow::Result<()> {
     let started = Instant::now();
+    // WebKitGTK's accelerated compositing paints our small, static pages slowly where there
+    // is no GPU to help (software GL: Xvfb, VMs, many remote desktops): the dashboard's
+    // first paint took 0.3–1.4 s with it and ~20 ms without (bench/README.md, "Dashboard").
+    // Nothing here animates, so the app renders without it unless the user chose otherwise.
+    // Set before any thread starts (WebKit reads it when its first web view is made).
+    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
+        std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -46,7 +54,8 @@ fn main() -> anyhow::Result<()> {
             commands::save_alerts,
             commands::save_auto_refill,
             commands::set_launch_at_login,
-            commands::open_window
+            commands::open_window,
+            commands::painted
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
@@ -57,6 +66,7 @@ fn main() -> anyhow::Result<()> {
                 Desktop::open(started)?
             };
             app.manage(desktop);
+            app.manage(windows::Opening::default());
             tauri::async_runtime::block_on(async {
                 if let Some(d) = &handle.state::<Desktop>().demo {
                     let (url, token) = (d.url.clone(), secrecy::SecretString::from(d.token.expose().to_owned()));

@@ -28,6 +28,8 @@ export const ipc = {
   signIn: (server: string, token: string) => invoke<Glance>("sign_in", { server, token }),
   glance: () => invoke<Glance>("glance"),
   syncNow: () => invoke<Glance>("sync_now"),
+  /** Tells the app the window painted its data (the open → first paint benchmark). */
+  painted: (marks?: string) => invoke<void>("painted", { pageMs: performance.now(), marks: marks ?? null }),
   signOut: () => invoke<void>("sign_out"),
   dashboard: (groupBy: string, periodDays: number | null) => invoke<DashboardData>("dashboard", { groupBy, periodDays }),
   reportThread: (review: ReviewRequest) => invoke<string>("report_thread", { review }),
