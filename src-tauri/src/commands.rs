@@ -94,7 +94,11 @@ pub async fn dashboard(
         .as_ref()
         .map(|a| a.timezone.clone())
         .unwrap_or_else(|| "UTC".into());
-    tracing::debug!(ms = started.elapsed().as_millis() as u64, rows = groups.len(), "dashboard data read");
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        rows = groups.len(),
+        "dashboard data read"
+    );
     Ok(DashboardData {
         status,
         glance,

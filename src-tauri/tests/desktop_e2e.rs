@@ -160,8 +160,26 @@ fn desktop_purchase_dialog_shows_declines_and_buys_once_on_a_double_click() {
         "double click bought once: {purchases}"
     );
     wait_for("the purchase notification", Duration::from_secs(20), || {
-        Some(()).filter(|_| notifications(&work, "Purchase complete") >= 1)
+        Some(()).filter(|_| notifications_titled(&work, "Purchase complete") >= 1)
     });
+    // Exactly once: a later notification (a bonus) arrives after any repeat would have.
+    let account = server.get("/v1/account", &token)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.post(
+        &format!("/v1/admin/accounts/{account}/grants"),
+        ADMIN,
+        json!({"id": "after-purchase", "amount": CR, "reason": "promo"}),
+    );
+    wait_for("the bonus notification", Duration::from_secs(20), || {
+        Some(()).filter(|_| notifications_titled(&work, "Bonus credits received") >= 1)
+    });
+    assert_eq!(
+        notifications_titled(&work, "Purchase complete"),
+        1,
+        "the purchase notification, once"
+    );
 
     wd.call("DELETE", "", None);
 }

@@ -282,6 +282,9 @@ pub fn signed_in_app(work: &Path, server: &Server) -> (Killed, WebDriver, String
         ])
         .env("CREDITBAR_DATA_DIR", work.join("data"))
         .env("RUST_LOG", "info")
+        // WebKitWebDriver's screenshots never return without accelerated compositing
+        // (which the app turns off by default): the screenshots need it on.
+        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "0")
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
