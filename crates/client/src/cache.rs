@@ -71,7 +71,6 @@ CREATE TABLE usage_events (
     output_tokens INTEGER NOT NULL,
     charged INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX usage_events_at ON usage_events (at);
 CREATE INDEX usage_events_day ON usage_events (day);
 "#,
     ),

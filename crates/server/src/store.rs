@@ -1015,7 +1015,11 @@ pub struct UsageEvent {
 }
 
 /// An account's usage events in (at, id) order: those at or after `since`, after the
-/// keyset `after` ((at, id) of the previous page's last event), at most `limit`.
+/// keyset `after` ((at, id) of the previous page's last event), at most `limit`. A single
+/// lower bound on `at` (the later of `since` and the cursor's) lets the (account_id, at)
+/// index seek straight to the page instead of scanning every earlier event (a first sync
+/// reads 100 pages); `at > ?3 OR id > ?4` then only has to order the cursor's own
+/// millisecond.
 pub fn usage_events_page(
     conn: &Connection,
     account: &str,
@@ -1025,14 +1029,20 @@ pub fn usage_events_page(
 ) -> rusqlite::Result<Vec<UsageEvent>> {
     let since = since.map(ts).unwrap_or_else(|| "0000".into());
     let (after_at, after_id) = after.unwrap_or(("", ""));
+    // One lower bound for the index to seek to (SQLite uses one range term per column).
+    let from = if after_at > since.as_str() {
+        after_at
+    } else {
+        since.as_str()
+    };
     let mut stmt = conn.prepare_cached(
         "SELECT id, at, local_day, project, thread, model, kind, status, input_tokens,
                 cached_input_tokens, output_tokens, charged
          FROM usage_events
-         WHERE account_id = ?1 AND at >= ?2 AND (at > ?3 OR (at = ?3 AND id > ?4))
+         WHERE account_id = ?1 AND at >= ?2 AND (at > ?3 OR id > ?4)
          ORDER BY at, id LIMIT ?5",
     )?;
-    let rows = stmt.query_map(params![account, since, after_at, after_id, limit], |r| {
+    let rows = stmt.query_map(params![account, from, after_at, after_id, limit], |r| {
         Ok(UsageEvent {
             id: r.get(0)?,
             at: r.get(1)?,

@@ -33,6 +33,11 @@ fn all_events(s: &Server, token: &str, query: &str, limit: u32) -> Vec<Value> {
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= limit as usize);
         out.extend(items.iter().cloned());
+        assert!(
+            out.len() <= 10_000,
+            "paging does not end: {} events so far",
+            out.len()
+        );
         match page["next"].as_str() {
             Some(n) => after = Some(n.to_owned()),
             None => return out,
@@ -61,7 +66,7 @@ fn usage_events_list_every_event_once_and_sum_like_the_aggregates() {
         post(
             &s,
             &token,
-            &format!("u-{i:02}"),
+            &format!("u-{:02}", 24 - i), /* ids against time order: paging must follow (at, id) */
             models[(i % 3) as usize],
             &format!("p{}", i % 4),
             &format!("t{}", i % 6),
@@ -87,7 +92,7 @@ fn usage_events_list_every_event_once_and_sum_like_the_aggregates() {
     let mut sorted = keys.clone();
     sorted.sort();
     assert_eq!(keys, sorted, "(at, id) order");
-    let cancelled = events.iter().find(|e| e["id"] == "u-07").unwrap();
+    let cancelled = events.iter().find(|e| e["id"] == "u-17").unwrap();
     assert_eq!(cancelled["status"], "cancelled");
     assert_eq!(cancelled["charged"], 0, "a cancelled event is listed, free");
 
