@@ -133,13 +133,19 @@ pub struct PageQuery {
     pub limit: Option<i64>,
 }
 
+/// A list's `limit` (api.md: 1..=1000, default 100), validated.
+pub fn page_limit(limit: Option<i64>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit: must be between 1 and 1000"));
+    }
+    Ok(limit as u32)
+}
+
 impl PageQuery {
     /// (cursor, limit), validated.
     pub fn resolve(&self) -> Result<(i64, u32), ApiError> {
-        let limit = self.limit.unwrap_or(100);
-        if !(1..=1000).contains(&limit) {
-            return Err(ApiError::invalid("limit: must be between 1 and 1000"));
-        }
+        let limit = page_limit(self.limit)?;
         let after = match &self.after {
             None => 0,
             Some(s) => s
@@ -148,7 +154,7 @@ impl PageQuery {
                 .filter(|n| *n >= 0)
                 .ok_or_else(|| ApiError::invalid("after: not a cursor from this list"))?,
         };
-        Ok((after, limit as u32))
+        Ok((after, limit))
     }
 }
 

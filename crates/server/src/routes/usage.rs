@@ -186,7 +186,7 @@ fn charge(
     Ok((201, response))
 }
 
-fn parse_time(field: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub fn parse_time(field: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
     v.as_deref()
         .map(|s| {
             DateTime::parse_from_rfc3339(s)

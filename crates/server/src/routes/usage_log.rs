@@ -11,13 +11,14 @@
 
 use axum::extract::State;
 use axum::Json;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::App;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{AccountId, Query};
+use crate::extract::{page_limit, AccountId, Query};
+use crate::routes::usage::parse_time;
 use crate::store;
 
 #[derive(Deserialize, IntoParams)]
@@ -71,20 +72,8 @@ pub async fn usage_events(
     AccountId(account): AccountId,
     Query(q): Query<UsageEventsQuery>,
 ) -> Result<Json<UsageEventPage>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("limit: must be between 1 and 1000"));
-    }
-    let limit = limit as u32;
-    let since = q
-        .since
-        .as_deref()
-        .map(|s| {
-            DateTime::parse_from_rfc3339(s)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| ApiError::invalid("since: not an RFC 3339 time"))
-        })
-        .transpose()?;
+    let limit = page_limit(q.limit)?;
+    let since = parse_time("since", &q.since)?;
     let after = q.after.as_deref().map(parse_cursor).transpose()?;
     let rows = app
         .read(move |c| {
