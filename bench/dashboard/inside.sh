@@ -23,7 +23,7 @@ for run in $(seq 1 "$runs"); do
   done
   line="$(grep 'window painted' "$log" | sed -n "${run}p")"
   [ -n "$line" ] || { tail -20 "$log" >&2; echo "inside.sh: no paint for opening $run" >&2; exit 1; }
-  echo "painted $(printf '%s' "$line" | sed 's/\x1b\[[0-9;]*m//g' | grep -o 'ms=[0-9]*' | cut -d= -f2)"
+  echo "painted $(printf '%s' "$line" | sed 's/\x1b\[[0-9;]*m//g' | sed -n 's/.* ms=\([0-9]*\).*/\1/p')"
   # Close it and wait until it is gone (xclose.py exits 1 when no such window is left).
   for _ in $(seq 1 100); do /usr/bin/python3 "$here/../desktop/xclose.py" "dashboard" >/dev/null || break; sleep 0.1; done
   sleep 0.5

@@ -2,7 +2,7 @@
 
 use creditbar_client::glance::{glance as glance_of, Glance};
 use secrecy::SecretString;
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Manager, State};
 
 use crate::ipc::IpcError;
 use crate::state::Desktop;
@@ -75,6 +75,11 @@ pub struct DashboardData {
     pub timezone: String,
 }
 
+/// What the dashboard shows first: usage by day over the last 30 days. The page starts
+/// from the same choice (`ui/src/dashboard/Dashboard.svelte`).
+pub const FIRST_GROUP_BY: &str = "day";
+pub const FIRST_PERIOD_DAYS: u32 = 30;
+
 #[tauri::command]
 pub async fn dashboard(
     state: State<'_, Desktop>,
@@ -83,10 +88,21 @@ pub async fn dashboard(
 ) -> Result<DashboardData, IpcError> {
     // From the cache only: the window opens at once, offline too; the live sync keeps the
     // cache current and the window reloads on each change (the glance event).
+    dashboard_data(&*state.engine.lock().await, &group_by, period_days)
+}
+
+fn dashboard_data(
+    engine: &creditbar_client::Engine,
+    group_by: &str,
+    period_days: Option<u32>,
+) -> Result<DashboardData, IpcError> {
     let started = std::time::Instant::now();
-    let engine = state.engine.lock().await;
-    let (groups, fresh) = engine.usage_in(&group_by, period_days)?;
-    let (days, _) = engine.usage_in("day", period_days)?;
+    let (groups, fresh) = engine.usage_in(group_by, period_days)?;
+    let days = if group_by == "day" {
+        groups.clone()
+    } else {
+        engine.usage_in("day", period_days)?.0
+    };
     let status = engine.status()?;
     let glance = glance_of(&status, engine.auto_refill()?.as_ref());
     let timezone = status
@@ -94,6 +110,7 @@ pub async fn dashboard(
         .as_ref()
         .map(|a| a.timezone.clone())
         .unwrap_or_else(|| "UTC".into());
+    let purchases = engine.cache().purchases()?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         rows = groups.len(),
@@ -105,9 +122,49 @@ pub async fn dashboard(
         groups,
         days,
         fresh,
-        purchases: engine.cache().purchases()?,
+        purchases,
         timezone,
     })
+}
+
+/// The dashboard's first data as a script for its new web view (`windows::open`), which
+/// sets `window.__CREDITBAR_FIRST__` before the page's code runs. None when the engine is
+/// busy (a sync holds it) or the cache cannot be read: the page then asks over IPC, as it
+/// does for every later reload.
+pub async fn first_dashboard(app: &AppHandle) -> Option<String> {
+    let state = app.try_state::<Desktop>()?;
+    // Waiting for a running sync would hold the window back; the page can wait instead.
+    let engine = tokio::time::timeout(std::time::Duration::from_millis(50), state.engine.lock())
+        .await
+        .ok()?;
+    let data = dashboard_data(&engine, FIRST_GROUP_BY, Some(FIRST_PERIOD_DAYS))
+        .map_err(|e| tracing::debug!(error = %e.message, "no first data for the dashboard"))
+        .ok()?;
+    drop(engine);
+    first_script(data)
+}
+
+/// The dashboard's data handed to its new page before the page's code runs.
+#[derive(Debug, Serialize, TS)]
+pub struct FirstDashboard {
+    pub group_by: String,
+    pub period_days: Option<u32>,
+    pub data: DashboardData,
+}
+
+/// `window.__CREDITBAR_FIRST__ = FirstDashboard` as JavaScript. The JSON travels as a
+/// string literal through `JSON.parse`, so nothing in it is ever read as code.
+fn first_script(data: DashboardData) -> Option<String> {
+    let first = FirstDashboard {
+        group_by: FIRST_GROUP_BY.into(),
+        period_days: Some(FIRST_PERIOD_DAYS),
+        data,
+    };
+    let json = serde_json::to_string(&first).ok()?;
+    let literal = serde_json::to_string(&json).ok()?;
+    Some(format!(
+        "window.__CREDITBAR_FIRST__ = JSON.parse({literal});"
+    ))
 }
 
 #[tauri::command]
@@ -268,21 +325,24 @@ pub fn set_launch_at_login(app: AppHandle, on: bool) -> Result<bool, IpcError> {
 }
 
 /// The page's first paint with its data (two animation frames after it rendered): logs how
-/// long the window took from being asked for, once per opening.
+/// long the window took from being asked for, once per opening. The times are the page's
+/// own wall clock (`performance.timeOrigin` + `now()`), so the IPC call that reports them
+/// is not counted.
 #[tauri::command]
 pub fn painted(
     window: tauri::WebviewWindow,
     opening: State<'_, crate::windows::Opening>,
-    page_ms: f64,
+    at_ms: f64,
+    origin_ms: f64,
     marks: Option<String>,
 ) {
-    if let Some(took) = opening.painted(window.label()) {
-        // page_ms: the page's own clock, from its navigation start — the rest of `ms` is
-        // making the window and its web view.
+    let page = crate::windows::Painted { at_ms, origin_ms };
+    if let Some(took) = opening.painted(window.label(), page) {
         tracing::info!(
             window = window.label(),
-            ms = took.as_millis() as u64,
-            page_ms = page_ms.round() as u64,
+            ms = took.paint.as_millis() as u64,
+            navigation_ms = took.navigation.as_millis() as u64,
+            reported_ms = took.reported.as_millis() as u64,
             marks = marks.as_deref().unwrap_or(""),
             "window painted"
         );

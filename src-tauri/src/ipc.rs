@@ -67,6 +67,10 @@ pub fn export_types(dir: &std::path::Path, check: bool) -> std::io::Result<Vec<S
             crate::commands::DashboardData::export_to_string(&cfg),
         ),
         (
+            "FirstDashboard",
+            crate::commands::FirstDashboard::export_to_string(&cfg),
+        ),
+        (
             "PurchaseOptions",
             crate::commands::PurchaseOptions::export_to_string(&cfg),
         ),

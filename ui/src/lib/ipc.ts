@@ -28,8 +28,14 @@ export const ipc = {
   signIn: (server: string, token: string) => invoke<Glance>("sign_in", { server, token }),
   glance: () => invoke<Glance>("glance"),
   syncNow: () => invoke<Glance>("sync_now"),
-  /** Tells the app the window painted its data (the open → first paint benchmark). */
-  painted: (marks?: string) => invoke<void>("painted", { pageMs: performance.now(), marks: marks ?? null }),
+  /** Tells the app the window painted its data now (the open → first paint benchmark),
+   *  on the page's wall clock, so this call's own latency is not counted. */
+  painted: (marks?: string) =>
+    invoke<void>("painted", {
+      atMs: performance.timeOrigin + performance.now(),
+      originMs: performance.timeOrigin,
+      marks: marks ?? null,
+    }),
   signOut: () => invoke<void>("sign_out"),
   dashboard: (groupBy: string, periodDays: number | null) => invoke<DashboardData>("dashboard", { groupBy, periodDays }),
   reportThread: (review: ReviewRequest) => invoke<string>("report_thread", { review }),
