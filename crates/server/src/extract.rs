@@ -120,8 +120,26 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// The idempotency fingerprint of a request: SHA-256 of its canonical JSON, so formatting
 /// and field order do not matter.
 pub fn body_hash<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    let canonical = serde_json::to_vec(value).unwrap_or_default();
-    Sha256::digest(&canonical).to_vec()
+    // The canonical JSON goes straight into the hash (no buffer). If serialising failed
+    // half-way the hash would be of a prefix; as before, a failure hashes no bytes at all.
+    let mut hasher = HashWriter(Sha256::new());
+    match serde_json::to_writer(&mut hasher, value) {
+        Ok(()) => hasher.0.finalize().to_vec(),
+        Err(_) => Sha256::digest([]).to_vec(),
+    }
+}
+
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

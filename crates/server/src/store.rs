@@ -263,7 +263,23 @@ pub fn open_reader(path: &std::path::Path) -> rusqlite::Result<Connection> {
 }
 
 pub fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    // The writer formats the same instant (its batch's) for every ledger entry and usage
+    // row of a batch: remember the last one formatted on this thread.
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(DateTime<Utc>, String)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((at, s)) if *at == t => s.clone(),
+            _ => {
+                let s = t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                *last = Some((t, s.clone()));
+                s
+            }
+        }
+    })
 }
 
 pub fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
@@ -518,24 +534,33 @@ pub enum UsageRecord {
     /// A charge from before usage rows kept their own record (its record is in the
     /// `idempotency` table, if it came through the API), or demo history.
     Legacy,
+    /// No usage event, but a hold (in any status) has this id.
+    Hold,
 }
 
+/// What is recorded under a usage id: a usage event, else a hold with that id (usage and
+/// hold ids share one namespace), else nothing. One statement for the charge path.
 pub fn usage_record(
     conn: &Connection,
     account: &str,
     id: &str,
 ) -> rusqlite::Result<Option<UsageRecord>> {
     conn.prepare_cached(
-        "SELECT hold_id IS NOT NULL, body_hash, response FROM usage_events
-         WHERE account_id = ?1 AND id = ?2",
+        "SELECT 0, hold_id IS NOT NULL, body_hash, response FROM usage_events
+         WHERE account_id = ?1 AND id = ?2
+         UNION ALL
+         SELECT 1, 0, NULL, NULL FROM holds WHERE account_id = ?1 AND id = ?2
+         ORDER BY 1 LIMIT 1",
     )?
     .query_row(params![account, id], |r| {
-        let from_hold: bool = r.get(0)?;
-        let body_hash: Option<Vec<u8>> = r.get(1)?;
-        let response: Option<String> = r.get(2)?;
-        Ok(match (from_hold, body_hash, response) {
-            (true, _, _) => UsageRecord::SettledHold,
-            (false, Some(body_hash), Some(response)) => UsageRecord::Charge {
+        let is_hold: bool = r.get(0)?;
+        let from_hold: bool = r.get(1)?;
+        let body_hash: Option<Vec<u8>> = r.get(2)?;
+        let response: Option<String> = r.get(3)?;
+        Ok(match (is_hold, from_hold, body_hash, response) {
+            (true, ..) => UsageRecord::Hold,
+            (false, true, _, _) => UsageRecord::SettledHold,
+            (false, false, Some(body_hash), Some(response)) => UsageRecord::Charge {
                 body_hash,
                 response,
             },

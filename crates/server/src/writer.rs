@@ -75,9 +75,26 @@ pub struct Ctx<'a> {
     /// The accounts the current job changed, as they were before it (None: the job
     /// created it), to put back if the job fails.
     undo: Vec<(String, Option<AccountRecord>)>,
+    day: DayCache,
 }
 
+/// The batch's day in one timezone, computed once per batch (see `Ctx::local_day`).
+type DayCache = Option<(chrono_tz::Tz, String)>;
+
 impl Ctx<'_> {
+    /// The batch's instant as a calendar day (YYYY-MM-DD) in `tz`; every charge of a batch
+    /// asks for it, usually in the same timezone.
+    pub fn local_day(&mut self, tz: chrono_tz::Tz) -> String {
+        match &self.day {
+            Some((cached, day)) if *cached == tz => day.clone(),
+            _ => {
+                let day = self.now.with_timezone(&tz).format("%Y-%m-%d").to_string();
+                self.day = Some((tz, day.clone()));
+                day
+            }
+        }
+    }
+
     pub fn account(&self, id: &str) -> Result<&AccountRecord, ApiError> {
         self.memory
             .accounts
@@ -349,6 +366,7 @@ fn run_batch(
         notices: Vec::new(),
         after_commit: Vec::new(),
         undo: Vec::new(),
+        day: None,
     };
     let mut replies = Vec::with_capacity(jobs.len());
     for job in jobs {

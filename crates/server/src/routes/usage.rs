@@ -129,7 +129,9 @@ fn charge(
         }
         // A settled hold is recorded as a usage event under the hold's id, so usage and
         // hold ids share one namespace.
-        Some(UsageRecord::SettledHold) => return Err(ApiError::IdempotencyConflict),
+        Some(UsageRecord::SettledHold | UsageRecord::Hold) => {
+            return Err(ApiError::IdempotencyConflict)
+        }
         Some(UsageRecord::Legacy) => {
             return match store::idempotent_get(ctx.tx, account, "usage", &req.id)? {
                 Some(stored) if stored.body_hash == hash => Ok((stored.status, stored.response)),
@@ -138,9 +140,6 @@ fn charge(
             };
         }
         None => {}
-    }
-    if store::hold_status(ctx.tx, account, &req.id)?.is_some() {
-        return Err(ApiError::IdempotencyConflict);
     }
     let reply = ctx.apply(
         account,
@@ -162,13 +161,14 @@ fn charge(
     })
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     let tz = ctx.account(account)?.state.timezone;
+    let local_day = ctx.local_day(tz);
     store::insert_usage(
         ctx.tx,
         account,
         &store::UsageRow {
             id: &req.id,
             at: ctx.now,
-            local_day: ctx.now.with_timezone(&tz).format("%Y-%m-%d").to_string(),
+            local_day,
             project: &req.project,
             thread: &req.thread,
             model: &req.model,
@@ -354,13 +354,14 @@ pub async fn settle_hold(
                     return Err(ApiError::Internal("unexpected reply to a settle".into()));
                 };
                 let tz = ctx.account(&account)?.state.timezone;
+                let local_day = ctx.local_day(tz);
                 store::insert_usage(
                     ctx.tx,
                     &account,
                     &store::UsageRow {
                         id: &hold_id,
                         at: ctx.now,
-                        local_day: ctx.now.with_timezone(&tz).format("%Y-%m-%d").to_string(),
+                        local_day,
                         project: &req.project,
                         thread: &req.thread,
                         model: &req.model,
