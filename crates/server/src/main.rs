@@ -8,6 +8,15 @@ use creditbar_server::secret::Secret;
 use creditbar_server::store::Durability;
 use creditbar_server::{start, Config};
 
+/// jemalloc instead of glibc's malloc for the server binary (the library leaves the choice
+/// to whoever embeds it). A charge allocates and frees a few dozen small objects, many of
+/// them on another thread than the one that made them (the job and its reply cross between
+/// the HTTP workers and the writer); glibc's malloc took ~10% of the CPU per charge there.
+/// mimalloc was measured too and dropped: as fast, but its p99 at 64 connections was
+/// 50-100 ms instead of 10-15 (bench/README.md).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The creditbar account server: the credit ledger and account API over HTTP.
 #[derive(Parser)]
 #[command(version)]
