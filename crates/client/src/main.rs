@@ -16,6 +16,15 @@ use creditbar_client::notify::DesktopNotifier;
 use creditbar_ledger::MICROS_PER_CREDIT;
 use secrecy::SecretString;
 
+/// `println!` that returns an error instead of panicking when stdout is closed
+/// (`creditbar status --json | head -1`); `main` ends such a run quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 /// creditbar: your AI credits, from the terminal.
 #[derive(Parser)]
 #[command(version, about)]
@@ -168,12 +177,12 @@ fn open() -> anyhow::Result<Engine> {
     Ok(engine)
 }
 
-fn print_status(s: &Status) {
+fn print_status(s: &Status) -> std::io::Result<()> {
     let Some(b) = &s.balance else {
-        println!("No balance yet: run `creditbar login --server URL`.");
-        return;
+        out!("No balance yet: run `creditbar login --server URL`.");
+        return Ok(());
     };
-    println!(
+    out!(
         "{} available{}",
         credits_long(b.available),
         if b.held > 0 {
@@ -193,13 +202,14 @@ fn print_status(s: &Status) {
             .next_reset
             .map(|t| format!(" · resets in {}", countdown(s.now, t)))
             .unwrap_or_default();
-        println!("  {name:<13}{}{reset}", credits_long(bucket.available));
+        out!("  {name:<13}{}{reset}", credits_long(bucket.available));
     }
     match (s.stale, s.last_contact) {
-        (false, Some(t)) => println!("Updated {}", ago(s.now, t)),
-        (true, Some(t)) => println!("Offline — showing cached (last contact {})", ago(s.now, t)),
-        (_, None) => println!("Offline — showing cached"),
+        (false, Some(t)) => out!("Updated {}", ago(s.now, t)),
+        (true, Some(t)) => out!("Offline — showing cached (last contact {})", ago(s.now, t)),
+        (_, None) => out!("Offline — showing cached"),
     }
+    Ok(())
 }
 
 fn waybar(s: &Status) -> serde_json::Value {
@@ -246,11 +256,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let mut engine = open()?;
             let account = engine.login(&server, token).await?;
-            println!("Signed in as {} ({} plan).", account.email, account.plan);
+            out!("Signed in as {} ({} plan).", account.email, account.plan);
         }
         Cmd::Logout => {
             open()?.logout()?;
-            println!("Signed out: keychain items and cache removed.");
+            out!("Signed out: keychain items and cache removed.");
         }
         Cmd::Status {
             json,
@@ -267,20 +277,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .await?
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&status)?);
+                out!("{}", serde_json::to_string_pretty(&status)?);
             } else if bar {
-                println!("{}", waybar(&status));
+                out!("{}", waybar(&status));
             } else {
-                print_status(&status);
+                print_status(&status)?;
             }
             return Ok(ExitCode::from(status.level.exit_code() as u8));
         }
         Cmd::Sync => {
             let mut engine = open()?;
             let report = engine.sync().await?;
-            println!(
+            out!(
                 "Synced: {} new ledger entries, {} new notices.",
-                report.new_entries, report.new_notices
+                report.new_entries,
+                report.new_notices
             );
         }
         Cmd::Watch => {
@@ -297,14 +308,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let fresh = engine.refresh_usage().await.is_ok();
             let rows = engine.usage(&by)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                out!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 if !fresh {
-                    println!("Offline — showing cached usage");
+                    out!("Offline — showing cached usage");
                 }
-                println!("{:<28} {:>16} {:>8}", by, "charged", "events");
+                out!("{:<28} {:>16} {:>8}", by, "charged", "events");
                 for r in rows {
-                    println!(
+                    out!(
                         "{:<28} {:>16} {:>8}",
                         r.key,
                         credits_long(r.charged),
@@ -326,9 +337,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("expiry year must be a four-digit year")?;
             let cvc = read_secret("CVC: ")?;
             let card = engine.add_card(number, month, year, cvc).await?;
-            println!(
+            out!(
                 "Saved {} ending in {} (expires {:02}/{}).",
-                card.brand, card.last4, card.exp_month, card.exp_year
+                card.brand,
+                card.last4,
+                card.exp_month,
+                card.exp_year
             );
         }
         Cmd::Buy { pack, custom_cents } => {
@@ -339,7 +353,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let mut engine = open()?;
             let r = engine.buy(item).await?;
-            println!(
+            out!(
                 "Bought {} for {}. Balance: {}.",
                 credits_long(r.credits),
                 creditbar_ledger::Cents(r.price_cents),
@@ -382,12 +396,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             match settings {
-                Some(a) if a.enabled => println!(
+                Some(a) if a.enabled => out!(
                     "Auto-refill is on: when your balance falls below {}, {} is bought with the card ending in {} — at most {} times a month ({} so far).",
                     credits_long(a.threshold.unwrap_or(0)), a.pack.as_deref().unwrap_or("?"), a.payment_token_last4.as_deref().unwrap_or("?"), a.monthly_limit.unwrap_or(0), a.refills_this_month
                 ),
-                Some(a) => println!("Auto-refill is off{}.", a.disabled_reason.map(|r| format!(" (turned off: {r})")).unwrap_or_default()),
-                None => println!("Auto-refill is off."),
+                Some(a) => out!("Auto-refill is off{}.", a.disabled_reason.map(|r| format!(" (turned off: {r})")).unwrap_or_default()),
+                None => out!("Auto-refill is off."),
             }
         }
         Cmd::Report {
@@ -405,9 +419,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     large_context: None,
                 })
                 .await?;
-            println!(
+            out!(
                 "Reported thread {}: review {} is {}.",
-                review.thread, review.id, review.status
+                review.thread,
+                review.id,
+                review.status
             );
         }
         Cmd::Settings {
@@ -433,12 +449,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             engine.set_settings(&settings)?;
-            println!(
+            out!(
                 "Low-balance threshold: {}",
                 credits_long(settings.low_threshold)
             );
             for kind in AlertKind::ALL {
-                println!(
+                out!(
                     "  {:<20} {}",
                     kind.name(),
                     if settings.enabled(kind) { "on" } else { "off" }
@@ -447,6 +463,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 #[tokio::main]
@@ -460,6 +483,8 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli).await {
         Ok(code) => code,
+        // The reader went away (`| head`): what it wanted was printed; not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -56,6 +56,16 @@ fn login_keeps_the_account_token_in_the_keychain_and_nowhere_else() {
         "{status:?}"
     );
     session.creditbar(&["status", "--json"]);
+    // A reader that stops early (`| head`) ends the command quietly: no panic, exit 0.
+    for args in [
+        &["status", "--json"][..],
+        &["status"],
+        &["usage", "--by", "day"],
+    ] {
+        let closed = session.creditbar_into_closed_pipe(args);
+        assert_eq!(closed.code, Some(0), "{args:?}: {closed:?}");
+        assert_eq!(closed.stderr, "", "{args:?}");
+    }
     session.creditbar(&["status", "--waybar"]);
     session.creditbar(&["usage", "--by", "model"]).ok();
     session.creditbar(&["auto-refill", "show"]).ok();

@@ -513,6 +513,26 @@ impl Session {
         run
     }
 
+    /// Runs `creditbar ARGS` with stdout a pipe whose reader is already gone, as in
+    /// `creditbar status --json | head -0`.
+    pub fn creditbar_into_closed_pipe(&self, args: &[&str]) -> Run {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = self
+            .command(env!("CARGO_BIN_EXE_creditbar"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run creditbar");
+        Run {
+            code: out.status.code(),
+            stdout: String::new(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     pub fn creditbar(&self, args: &[&str]) -> Run {
         self.creditbar_stdin(args, "")
     }
