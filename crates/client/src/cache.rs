@@ -138,11 +138,55 @@ pub enum Opened {
     },
 }
 
+/// Why a cache file could not be opened.
+enum OpenFailure {
+    /// The file itself is unusable — corrupt, not a database, or from a newer version —
+    /// so it is set aside and rebuilt from the server.
+    Unreadable(String),
+    /// Anything else (the path is a directory, the disk is full, another process holds a
+    /// lock past the busy timeout): the file may be fine, so it is left alone and the
+    /// error is reported. Setting it aside would also lose the keys of purchases still in
+    /// flight (`pending_purchases`), which keep a retry from buying twice.
+    Other(String),
+}
+
+impl From<rusqlite::Error> for OpenFailure {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        match e.sqlite_error_code() {
+            Some(DatabaseCorrupt | NotADatabase) => OpenFailure::Unreadable(e.to_string()),
+            _ => OpenFailure::Other(e.to_string()),
+        }
+    }
+}
+
+impl From<rusqlite_migration::Error> for OpenFailure {
+    fn from(e: rusqlite_migration::Error) -> Self {
+        use rusqlite_migration::{Error, MigrationDefinitionError};
+        match e {
+            Error::RusqliteError { err, .. } => match OpenFailure::from(err) {
+                OpenFailure::Unreadable(m) => OpenFailure::Unreadable(m),
+                OpenFailure::Other(m) => OpenFailure::Other(format!("migrating: {m}")),
+            },
+            Error::MigrationDefinition(MigrationDefinitionError::DatabaseTooFarAhead)
+            | Error::InvalidUserVersion => OpenFailure::Unreadable(format!("unknown schema: {e}")),
+            other => OpenFailure::Other(format!("migrating: {other}")),
+        }
+    }
+}
+
 impl Cache {
     pub fn open(path: &Path) -> Result<(Cache, Opened), ClientError> {
+        let unopenable = |reason: String| {
+            ClientError::Cache(format!(
+                "cannot open the cache {}: {reason}",
+                path.display()
+            ))
+        };
         match Self::try_open(path) {
             Ok(c) => Ok((c, Opened::Fine)),
-            Err(reason) => {
+            Err(OpenFailure::Other(reason)) => Err(unopenable(reason)),
+            Err(OpenFailure::Unreadable(reason)) => {
                 let stamp = Utc::now().format("%Y%m%dT%H%M%S");
                 let aside = path.with_extension(format!("db.unreadable-{stamp}"));
                 std::fs::rename(path, &aside).map_err(|e| {
@@ -151,11 +195,15 @@ impl Cache {
                         path.display()
                     ))
                 })?;
+                // Its journal goes with it, so the fresh file never replays a foreign WAL.
                 for suffix in ["-wal", "-shm"] {
                     let side = PathBuf::from(format!("{}{suffix}", path.display()));
-                    let _ = std::fs::remove_file(side);
+                    let moved = PathBuf::from(format!("{}{suffix}", aside.display()));
+                    let _ = std::fs::rename(side, moved);
                 }
-                let cache = Self::try_open(path).map_err(ClientError::Cache)?;
+                let cache = Self::try_open(path).map_err(|f| match f {
+                    OpenFailure::Unreadable(r) | OpenFailure::Other(r) => unopenable(r),
+                })?;
                 Ok((
                     cache,
                     Opened::Rebuilt {
@@ -167,24 +215,19 @@ impl Cache {
         }
     }
 
-    fn try_open(path: &Path) -> Result<Cache, String> {
-        let mut conn = Connection::open(path).map_err(|e| e.to_string())?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(|e| e.to_string())?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| e.to_string())?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| e.to_string())?;
+    fn try_open(path: &Path) -> Result<Cache, OpenFailure> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         // A quick check reads every page: a torn or foreign file fails here, not later.
-        let check: String = conn
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(|e| e.to_string())?;
+        let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
         if check != "ok" {
-            return Err(format!("integrity check failed: {check}"));
+            return Err(OpenFailure::Unreadable(format!(
+                "integrity check failed: {check}"
+            )));
         }
-        Migrations::from_slice(MIGRATIONS)
-            .to_latest(&mut conn)
-            .map_err(|e| format!("unknown schema: {e}"))?;
+        Migrations::from_slice(MIGRATIONS).to_latest(&mut conn)?;
         Ok(Cache {
             conn,
             path: path.to_owned(),
@@ -572,6 +615,24 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains("unreadable"))
             .collect();
         assert_eq!(aside.len(), 1);
+    }
+
+    #[test]
+    fn a_cache_that_cannot_be_opened_for_another_reason_is_left_alone() {
+        // A directory where the file should be: SQLite cannot open it, but nothing says the
+        // data is bad, so nothing is renamed or deleted and the error names the path.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.db");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("keep"), b"x").unwrap();
+        let err = Cache::open(&path).err().expect("no cache from a directory");
+        assert!(
+            matches!(err, ClientError::Cache(ref m) if m.contains("cache.db")),
+            "{err}"
+        );
+        assert!(path.join("keep").exists());
+        let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(entries.len(), 1, "nothing set aside");
     }
 
     #[test]
