@@ -625,7 +625,9 @@ mod tests {
         let path = dir.path().join("cache.db");
         std::fs::create_dir(&path).unwrap();
         std::fs::write(path.join("keep"), b"x").unwrap();
-        let err = Cache::open(&path).err().expect("no cache from a directory");
+        let Err(err) = Cache::open(&path) else {
+            panic!("a cache opened from a directory");
+        };
         assert!(
             matches!(err, ClientError::Cache(ref m) if m.contains("cache.db")),
             "{err}"
