@@ -1,6 +1,8 @@
 //! End to end, the settings window: auto-refill set up through the form buys exactly one
 //! pack when usage on the server crosses the threshold (one notification, the tray follows),
-//! and the notification settings chosen in the form are kept and obeyed. The real app under
+//! and the notification settings chosen in the form are kept and obeyed; launch at login
+//! writes and removes the session's autostart entry; sign out empties the keychain and the
+//! cache. The real app under
 //! Xvfb, driven through tauri-driver, against the real creditbar-server (tests/common).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -311,6 +313,94 @@ fn settings_show_why_the_server_turned_auto_refill_off_after_a_declined_refill()
     assert_eq!(notifications_titled(&work, "Auto-refill failed"), 1);
     assert_eq!(notifications_titled(&work, "Auto-refill charged"), 0);
     wd.screenshot("settings-refill-declined.png");
+
+    wd.call("DELETE", "", None);
+}
+
+/// The secret `item` of the creditbar service in the session's keychain, if any.
+fn secret(item: &str) -> Option<String> {
+    let out = std::process::Command::new("secret-tool")
+        .args(["lookup", "service", "creditbar", "username", item])
+        .output()
+        .unwrap();
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// Rows left in the cache's tables, read with Python's sqlite3 (the app keeps it open).
+fn cached_rows(work: &std::path::Path) -> u64 {
+    let sql = "SELECT (SELECT COUNT(*) FROM documents) + (SELECT COUNT(*) FROM ledger) \
+               + (SELECT COUNT(*) FROM notices) + (SELECT COUNT(*) FROM usage_events) \
+               + (SELECT COUNT(*) FROM purchases)";
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])",
+        ])
+        .arg(work.join("data/cache.db"))
+        .arg(sql)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn settings_launch_at_login_and_sign_out_clear_everything_they_say() {
+    let Some(work) = in_session("settings_launch_at_login_and_sign_out_clear_everything_they_say")
+    else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, wd, token) = signed_in_app(&work, &server);
+    add_card(&wd, "4242424242424242");
+    open_settings(&wd);
+
+    // Launch at login: an XDG autostart entry that starts this binary, and gone again.
+    let autostart = work.join("home/.config/autostart");
+    set_checked(&wd, "[data-testid=autostart]", true);
+    let entry = wait_for("the autostart entry", T, || {
+        std::fs::read_dir(&autostart)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "desktop"))
+    });
+    let text = std::fs::read_to_string(&entry).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("Exec=") && l.contains("creditbar-desktop")),
+        "{text}"
+    );
+    set_checked(&wd, "[data-testid=autostart]", false);
+    wait_for("the autostart entry to go", T, || {
+        Some(()).filter(|_| !entry.exists())
+    });
+
+    // Sign out: both keychain items, the cached account and history are gone, the tray
+    // offers to sign in again and the sign-in window opens.
+    assert_eq!(secret("account-token").as_deref(), Some(token.as_str()));
+    assert!(secret("payment-token").is_some(), "the saved card's token");
+    assert!(cached_rows(&work) > 0, "the cache holds the account");
+    wd.click("[data-testid=sign-out]");
+    wait_for("the keychain to be emptied", T, || {
+        Some(()).filter(|_| secret("account-token").is_none() && secret("payment-token").is_none())
+    });
+    wait_for("the cache to be emptied", T, || {
+        Some(()).filter(|_| cached_rows(&work) == 0)
+    });
+    let t = wait_for("the tray to offer sign-in", T, || {
+        Some(tray(&work)).filter(|t| menu(t).iter().any(|l| l == "Sign in…"))
+    });
+    assert!(
+        !menu(&t).iter().any(|l| l.contains("credits available")),
+        "{t}"
+    );
+    wait_for("the sign-in window", T, || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("signin.html")))
+    });
+    wait_for("the sign-in form", T, || wd.find("#token"));
 
     wd.call("DELETE", "", None);
 }
