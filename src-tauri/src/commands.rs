@@ -60,7 +60,7 @@ use serde::{Deserialize, Serialize};
 use tauri_plugin_autostart::ManagerExt;
 use ts_rs::TS;
 
-/// Everything the dashboard shows, from the cache (and the server when reachable).
+/// Everything the dashboard shows, from the cache alone (the live sync keeps it current).
 #[derive(Debug, Serialize, TS)]
 pub struct DashboardData {
     pub status: Status,
@@ -69,7 +69,7 @@ pub struct DashboardData {
     pub groups: Vec<UsageGroup>,
     /// Spending per day in the period, for the chart and the forecast.
     pub days: Vec<UsageGroup>,
-    /// False when the server could not be asked: the figures are the cached history.
+    /// False when the cache is stale (the server has not answered lately).
     pub fresh: bool,
     pub purchases: Vec<Purchase>,
     pub timezone: String,
@@ -97,13 +97,14 @@ fn dashboard_data(
     period_days: Option<u32>,
 ) -> Result<DashboardData, IpcError> {
     let started = std::time::Instant::now();
-    let (groups, fresh) = engine.usage_in(group_by, period_days)?;
+    let groups = engine.usage_in(group_by, period_days)?;
     let days = if group_by == "day" {
         groups.clone()
     } else {
-        engine.usage_in("day", period_days)?.0
+        engine.usage_in("day", period_days)?
     };
     let status = engine.status()?;
+    let fresh = !status.stale;
     let glance = glance_of(&status, engine.auto_refill()?.as_ref());
     let timezone = status
         .account

@@ -386,19 +386,18 @@ impl Engine {
     }
 
     /// Cached usage of the last `period_days` days (today included, days in the account's
-    /// timezone), or of all time: no network, so it answers at once and offline. The flag
-    /// says whether the cache is fresh (the live sync keeps it so).
+    /// timezone), or of all time: no network, so it answers at once and offline. Whether
+    /// the cache is fresh is `status().stale` (the live sync keeps it so).
     pub fn usage_in(
         &self,
         group_by: &str,
         period_days: Option<u32>,
-    ) -> Result<(Vec<UsageGroup>, bool), ClientError> {
+    ) -> Result<Vec<UsageGroup>, ClientError> {
         let from_day = match period_days {
             None => None,
             Some(days) => Some(self.first_day_of(days)?),
         };
-        let groups = self.cache.usage(group_by, from_day.as_deref())?;
-        Ok((groups, !self.status()?.stale))
+        self.cache.usage(group_by, from_day.as_deref())
     }
 
     /// The first day (YYYY-MM-DD, account timezone) of a period of `days` ending today.

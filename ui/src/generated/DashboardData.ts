@@ -5,7 +5,7 @@ import type { Status } from "./Status";
 import type { UsageGroup } from "./UsageGroup";
 
 /**
- * Everything the dashboard shows, from the cache (and the server when reachable).
+ * Everything the dashboard shows, from the cache alone (the live sync keeps it current).
  */
 export type DashboardData = { status: Status, glance: Glance, 
 /**
@@ -17,6 +17,6 @@ groups: Array<UsageGroup>,
  */
 days: Array<UsageGroup>, 
 /**
- * False when the server could not be asked: the figures are the cached history.
+ * False when the cache is stale (the server has not answered lately).
  */
 fresh: boolean, purchases: Array<Purchase>, timezone: string, };
