@@ -423,6 +423,16 @@ pub fn insert_notices(tx: &Transaction, account: &str, notices: &[Notice]) -> ru
     Ok(())
 }
 
+/// Whether the account already has a lot with this id, from any source (an admin grant,
+/// a purchase, the server's own grants), used up or not. The ledger's memory holds only
+/// live lots, so this table is where a taken id is known for good.
+pub fn lot_exists(tx: &Transaction, account: &str, id: &str) -> rusqlite::Result<bool> {
+    tx.prepare_cached("SELECT 1 FROM grants WHERE account_id = ?1 AND id = ?2")?
+        .query_row(params![account, id], |_| Ok(()))
+        .optional()
+        .map(|found| found.is_some())
+}
+
 pub fn insert_lots(tx: &Transaction, account: &str, lots: &[Lot]) -> rusqlite::Result<()> {
     if lots.is_empty() {
         return Ok(());

@@ -166,6 +166,14 @@ pub async fn grant(
                 if req.expires_at.is_some_and(|e| e <= ctx.now) {
                     return Err(ApiError::invalid("expires_at: must be in the future"));
                 }
+                // A purchase's credits are a lot named after the purchase (`pur_…`); a
+                // grant under that id would be a second lot with the same name.
+                if store::lot_exists(ctx.tx, &account, &req.id)? {
+                    return Err(ApiError::Conflict(format!(
+                        "id: `{}` is already the id of this account's purchase or grant",
+                        req.id
+                    )));
+                }
                 ctx.apply(
                     &account,
                     Command::Grant {
