@@ -76,7 +76,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         source,
     };
     let conn = store::open(&config.db, config.durability).map_err(db_err)?;
-    store::start_checkpointer(&conn, &config.db).map_err(db_err)?;
+    store::checkpoint::start(&conn, &config.db).map_err(db_err)?;
     let memory = Memory::load(&conn).map_err(db_err)?;
     let tokens: HashMap<_, _> = store::load_tokens(&conn)
         .map_err(db_err)?

@@ -3,7 +3,8 @@
 //! backend replaces this module (same functions over another connection type).
 //!
 //! Ledger entries are immutable (triggers refuse UPDATE and DELETE). The per-account state
-//! blob (`accounts.state`) is a projection of the ledger, verified by `check`.
+//! blob (`accounts.state`) is a projection of the ledger, verified by `check`. Moving the
+//! WAL into the database file is [`checkpoint`]'s, on a thread of its own.
 
 use chrono::{DateTime, Utc};
 use creditbar_ledger::{Account, Entry, Hold, Lot, Notice};
@@ -11,6 +12,8 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use rusqlite_migration::{Migrations, M};
 
 use crate::secret::TokenHash;
+
+pub mod checkpoint;
 
 const MIGRATIONS: &[M<'static>] = &[
     M::up(
@@ -217,40 +220,6 @@ pub fn open(path: &std::path::Path, durability: Durability) -> rusqlite::Result<
         .to_latest(&mut conn)
         .map_err(|e| rusqlite::Error::InvalidParameterName(format!("migration failed: {e}")))?;
     Ok(conn)
-}
-
-/// How often the checkpointer moves the WAL into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
-/// The writer's own automatic checkpoint, kept only as a backstop (pages; 32 MiB).
-const WRITER_AUTOCHECKPOINT_PAGES: i64 = 8192;
-
-/// Checkpoints the WAL from a thread and connection of its own, so a checkpoint's fsyncs
-/// never stall the writer: SQLite's automatic checkpoint runs inside the commit that crosses
-/// its threshold, and every request of that batch and the ones queued behind it waits for
-/// it. The writer keeps a larger automatic checkpoint as a backstop should this thread fall
-/// behind. Durability is unchanged: a commit is in the WAL before it is acknowledged either
-/// way. The thread ends when the database file is gone.
-pub fn start_checkpointer(writer: &Connection, path: &std::path::Path) -> rusqlite::Result<()> {
-    let conn = Connection::open(path)?;
-    let path = path.to_owned();
-    let spawned = std::thread::Builder::new()
-        .name("wal-checkpoint".into())
-        .spawn(move || {
-            while path.exists() {
-                std::thread::sleep(CHECKPOINT_EVERY);
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "WAL checkpoint failed");
-                }
-            }
-        });
-    match spawned {
-        Ok(_) => writer.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES),
-        // Without the thread the writer checkpoints as before.
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot start the checkpoint thread; the writer checkpoints");
-            Ok(())
-        }
-    }
 }
 
 pub fn open_reader(path: &std::path::Path) -> rusqlite::Result<Connection> {
