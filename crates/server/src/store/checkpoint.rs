@@ -63,7 +63,11 @@ fn run(conn: Connection, path: PathBuf) {
                 pause = next_pause(pause, last == Some(wal));
                 last = Some(wal);
             }
-            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+            // Backing off here too: a failing disk gets a warning a second, not a hundred.
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+                pause = next_pause(pause, true);
+            }
         }
     }
 }
