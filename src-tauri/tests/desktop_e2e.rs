@@ -218,6 +218,19 @@ fn desktop_dashboard_groups_usage_by_model_like_the_server_and_reports_a_thread(
         server.post("/v1/usage", &token, json!({"id": format!("dash-{i}"), "project": project, "thread": format!("thread-{}", i % 2),
             "model": model, "kind": "agent", "status": status, "input_tokens": 1000, "cached_input_tokens": 400, "output_tokens": output}));
     }
+    // A pack bought today, so the purchases table has a row in the period.
+    let card = server.post(
+        "/v1/payment-methods",
+        &token,
+        json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}),
+    );
+    let bought = server.post_once(
+        "/v1/purchases",
+        &token,
+        "dash-pack",
+        json!({"pack": "pack_500", "payment_token": card["payment_token"]}),
+    );
+    let purchase_row = format!("[data-purchase='{}']", bought["id"].as_str().unwrap());
     let available = server.available(&token) / CR;
     wait_for("the app to see the usage", Duration::from_secs(20), || {
         wd.text("[data-testid=title]")
@@ -259,6 +272,22 @@ fn desktop_dashboard_groups_usage_by_model_like_the_server_and_reports_a_thread(
     );
     let forecast = wd.text("[data-testid=forecast]").unwrap();
     assert!(!forecast.is_empty());
+    // Today's purchase is in the default 30 days and in the last 7; which purchases fall
+    // in a period is decided, and tested at its edges, in ui/src/lib/period.ts.
+    for days in ["30", "7"] {
+        wd.click(&format!("[data-testid=period] option[value='{days}']"));
+        let row = wait_for(
+            "the purchase in the period",
+            Duration::from_secs(20),
+            || wd.text(&purchase_row),
+        );
+        assert!(
+            row.contains("Purchase (pack_500)") && row.contains("$20.00"),
+            "{days} days: {row}"
+        );
+        assert_eq!(wd.text("[data-testid=no-purchases]"), None, "{days} days");
+    }
+    wd.click("[data-testid=period] option[value='30']");
     wd.screenshot("dashboard.png");
 
     // Report a thread: a usage review with the fields of product.md.

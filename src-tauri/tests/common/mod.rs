@@ -201,6 +201,20 @@ impl Server {
         r.json().unwrap()
     }
 
+    /// POST with an Idempotency-Key (purchases require one).
+    pub fn post_once(&self, path: &str, token: &str, key: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().unwrap()
+    }
+
     /// Charges `credits` on the standard model (100 µcr per token).
     pub fn spend(&self, token: &str, id: &str, credits: u64) {
         self.post("/v1/usage", token, json!({"id": id, "project": "e2e", "thread": "t", "model": "standard", "kind": "chat",
