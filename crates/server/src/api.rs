@@ -153,9 +153,26 @@ pub enum UsageStatusBody {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageRequest {
+    /// Client-chosen, unique per account: 1 to 200 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub id: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub project: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub thread: String,
+    /// A model of `GET /v1/catalog` (the document lists them).
     pub model: String,
     pub kind: UsageKindBody,
     pub status: UsageStatusBody,
@@ -168,8 +185,19 @@ pub struct UsageRequest {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettleRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub project: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub thread: String,
+    /// A model of `GET /v1/catalog` (the document lists them).
     pub model: String,
     pub kind: UsageKindBody,
     pub status: UsageStatusBody,
@@ -261,10 +289,13 @@ pub fn breakdown(r: &ledger::ChargeResult) -> Vec<BreakdownPart> {
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
     /// Inclusive start (RFC 3339).
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// Exclusive end (RFC 3339).
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// day (in the account's timezone), model, project or thread; default day.
+    #[param(pattern = "^(day|model|project|thread)$")]
     pub group_by: Option<String>,
 }
 
@@ -286,8 +317,17 @@ pub struct UsageGroups {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HoldRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub id: String,
+    /// Micro-credits to reserve, at least 1.
+    #[schema(minimum = 1)]
     pub amount: i64,
+    /// 1 to 86,400; default 3,600.
+    #[schema(minimum = 1, maximum = 86400)]
     pub ttl_seconds: Option<i64>,
 }
 
@@ -309,8 +349,12 @@ pub struct VoidResult {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccountRequest {
+    #[schema(max_length = 254, example = "dev@example.com")]
     pub email: String,
+    /// A plan of `GET /v1/catalog` (the document lists them).
     pub plan: String,
+    /// An IANA timezone name.
+    #[schema(example = "Europe/Paris")]
     pub timezone: String,
 }
 
@@ -355,10 +399,19 @@ impl GrantReasonBody {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantRequest {
+    /// 1 to 200 characters, no control characters and no `:` (the server's own grants use it).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^:\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub id: String,
+    /// Micro-credits, at least 1.
+    #[schema(minimum = 1)]
     pub amount: i64,
     pub reason: GrantReasonBody,
     pub expires_at: Option<DateTime<Utc>>,
+    #[schema(max_length = 2000)]
     pub note: Option<String>,
 }
 
@@ -376,12 +429,15 @@ pub struct GrantBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimezoneRequest {
+    /// An IANA timezone name.
+    #[schema(example = "Europe/Paris")]
     pub timezone: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClockRequest {
+    #[schema(minimum = 0)]
     pub advance_seconds: Option<i64>,
     pub now: Option<DateTime<Utc>>,
 }
@@ -445,9 +501,12 @@ pub struct PaymentMethodBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurchaseRequest {
+    /// A pack of `GET /v1/catalog` (the document lists them); exactly one of `pack` and
+    /// `custom_cents`.
     pub pack: Option<String>,
     /// A custom amount in cents, bought at the catalog's credits per dollar.
     pub custom_cents: Option<i64>,
+    #[schema(min_length = 1)]
     pub payment_token: String,
 }
 

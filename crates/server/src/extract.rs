@@ -146,8 +146,10 @@ impl std::io::Write for HashWriter {
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Cursor from a previous page's `next`.
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub after: Option<String>,
     /// 1..=1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

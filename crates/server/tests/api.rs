@@ -68,6 +68,43 @@ fn the_openapi_document_is_3_1_and_lists_every_path_of_the_contract() {
     assert!(missing.is_empty(), "not in /v1/openapi.json: {missing:?}");
 }
 
+/// The fields that name a plan, pack or model list the served catalog's ids, so a client
+/// reading the document (schemathesis among them) knows what is accepted.
+#[test]
+fn the_openapi_document_lists_the_catalogs_ids_where_a_request_names_one() {
+    let s = Server::start();
+    let (_, t) = s.account("free", "UTC");
+    let catalog = s.get("/v1/catalog", &t);
+    let ids = |list: &str| -> Vec<Value> {
+        catalog[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["id"].clone())
+            .collect()
+    };
+    let (_, doc) = s.call("GET", "/v1/openapi.json", None, None);
+    let listed = |schema: &str, field: &str| -> Vec<Value> {
+        let values = &doc["components"]["schemas"][schema]["properties"][field]["enum"];
+        values
+            .as_array()
+            .unwrap_or_else(|| panic!("{schema}.{field}: no enum"))
+            .clone()
+    };
+    let with_null = |mut v: Vec<Value>| {
+        v.push(Value::Null);
+        v
+    };
+    assert_eq!(listed("UsageRequest", "model"), ids("models"));
+    assert_eq!(listed("SettleRequest", "model"), ids("models"));
+    assert_eq!(listed("ReviewRequest", "model"), with_null(ids("models")));
+    assert_eq!(listed("CreateAccountRequest", "plan"), ids("plans"));
+    assert_eq!(listed("PlanRequest", "plan"), ids("plans"));
+    assert_eq!(listed("PurchaseRequest", "pack"), with_null(ids("packs")));
+    assert_eq!(listed("AutoRefillRequest", "pack"), ids("packs"));
+    assert_eq!(ids("models").len(), 3, "{catalog}");
+}
+
 #[test]
 fn the_catalog_is_the_one_of_the_contract() {
     let s = Server::start();

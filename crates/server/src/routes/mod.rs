@@ -43,6 +43,7 @@ impl utoipa::Modify for Security {
 }
 
 pub fn router(app: App) -> axum::Router {
+    let catalog = app.catalog.clone();
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(meta::health))
         .routes(routes!(meta::catalog))
@@ -71,7 +72,8 @@ pub fn router(app: App) -> axum::Router {
         .routes(routes!(crate::events::events))
         .with_state(app)
         .split_for_parts();
-    let doc = api.clone();
+    let mut doc = api.clone();
+    list_catalog_ids(&mut doc, &catalog);
     router
         .route(
             "/v1/openapi.json",
@@ -80,4 +82,44 @@ pub fn router(app: App) -> axum::Router {
         .fallback(|| async { ApiError::NotFound("route").into_response() })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// The request fields that must name a plan, pack or model list the catalog's ids as their
+/// `enum`, taken from the catalog the server runs with, so the document says what is
+/// accepted and a client (or schemathesis) can send it. A field that may be null keeps null.
+fn list_catalog_ids(doc: &mut utoipa::openapi::OpenApi, catalog: &creditbar_ledger::Catalog) {
+    use utoipa::openapi::schema::{Schema, Type};
+    use utoipa::openapi::RefOr;
+    let ids = |v: Vec<&String>| -> Vec<serde_json::Value> {
+        v.into_iter().map(|s| s.as_str().into()).collect()
+    };
+    let plans = ids(catalog.plans.iter().map(|p| &p.id).collect());
+    let packs = ids(catalog.packs.iter().map(|p| &p.id).collect());
+    let models = ids(catalog.models.iter().map(|m| &m.id).collect());
+    let fields = [
+        ("CreateAccountRequest", "plan", &plans),
+        ("PlanRequest", "plan", &plans),
+        ("PurchaseRequest", "pack", &packs),
+        ("AutoRefillRequest", "pack", &packs),
+        ("UsageRequest", "model", &models),
+        ("SettleRequest", "model", &models),
+        ("ReviewRequest", "model", &models),
+    ];
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    for (schema, field, values) in fields {
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {
+            continue;
+        };
+        let Some(RefOr::T(Schema::Object(property))) = object.properties.get_mut(field) else {
+            continue;
+        };
+        let mut values = values.clone();
+        if matches!(&property.schema_type, utoipa::openapi::schema::SchemaType::Array(types) if types.contains(&Type::Null))
+        {
+            values.push(serde_json::Value::Null);
+        }
+        property.enum_values = Some(values);
+    }
 }

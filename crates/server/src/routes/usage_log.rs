@@ -25,10 +25,12 @@ use crate::store;
 #[serde(deny_unknown_fields)]
 pub struct UsageEventsQuery {
     /// Only events at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// Cursor from a previous page's `next`.
     pub after: Option<String>,
     /// 1..=1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
