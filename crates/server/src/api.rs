@@ -133,6 +133,18 @@ pub struct NoticePage {
     pub next: Option<String>,
 }
 
+/// The schema of a client-chosen id or label, as `routes::usage::check_label` checks it:
+/// 1 to 200 characters, none of them a control character (Unicode Cc).
+fn label() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(200))
+        .pattern(Some("^[^\\u0000-\\u001F\\u007F-\\u009F]*$"))
+        .description(Some("1 to 200 characters, no control characters."))
+        .build()
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UsageKindBody {
@@ -153,24 +165,12 @@ pub enum UsageStatusBody {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageRequest {
-    /// Client-chosen, unique per account: 1 to 200 characters, no control characters.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
-    )]
+    /// Client-chosen, unique per account.
+    #[schema(schema_with = label)]
     pub id: String,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
-    )]
+    #[schema(schema_with = label)]
     pub project: String,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
-    )]
+    #[schema(schema_with = label)]
     pub thread: String,
     /// A model of `GET /v1/catalog` (the document lists them).
     pub model: String,
@@ -185,17 +185,9 @@ pub struct UsageRequest {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettleRequest {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
-    )]
+    #[schema(schema_with = label)]
     pub project: String,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
-    )]
+    #[schema(schema_with = label)]
     pub thread: String,
     /// A model of `GET /v1/catalog` (the document lists them).
     pub model: String,
@@ -317,11 +309,7 @@ pub struct UsageGroups {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HoldRequest {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
-    )]
+    #[schema(schema_with = label)]
     pub id: String,
     /// Micro-credits to reserve, at least 1.
     #[schema(minimum = 1)]

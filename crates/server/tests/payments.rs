@@ -415,12 +415,15 @@ fn an_admin_grant_cannot_take_a_purchase_id() {
     let (st, p) = buy(&s, &t, Some("k"), &pack(&pm));
     assert_eq!(st, 201, "{p}");
     let purchase = p["id"].as_str().unwrap().to_owned();
+    let grant_named_after_it = || {
+        s.admin(
+            "POST",
+            &format!("/v1/admin/accounts/{account}/grants"),
+            json!({"id": purchase, "amount": CREDIT, "reason": "admin"}),
+        )
+    };
     let before = state(&s, &t);
-    let (st, v) = s.admin(
-        "POST",
-        &format!("/v1/admin/accounts/{account}/grants"),
-        json!({"id": purchase, "amount": CREDIT, "reason": "admin"}),
-    );
+    let (st, v) = grant_named_after_it();
     assert_eq!(st, 409, "{v}");
     assert_eq!(v["error"]["code"], "conflict", "{v}");
     let message = v["error"]["message"].as_str().unwrap();
@@ -436,11 +439,7 @@ fn an_admin_grant_cannot_take_a_purchase_id() {
     assert_eq!(st, 201, "{v}");
     assert_eq!(s.available(&t), 0);
     let before = state(&s, &t);
-    let (st, v) = s.admin(
-        "POST",
-        &format!("/v1/admin/accounts/{account}/grants"),
-        json!({"id": purchase, "amount": CREDIT, "reason": "admin"}),
-    );
+    let (st, v) = grant_named_after_it();
     assert_eq!(st, 409, "{v}");
     assert_eq!(state(&s, &t), before);
     s.assert_balance_is_ledger_sum(&t);

@@ -190,27 +190,24 @@ impl Server {
     }
 
     pub fn post(&self, path: &str, token: &str, body: Value) -> Value {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json().unwrap()
+        self.post_with(path, token, None, body)
     }
 
     /// POST with an Idempotency-Key (purchases require one).
     pub fn post_once(&self, path: &str, token: &str, key: &str, body: Value) -> Value {
-        let r = self
+        self.post_with(path, token, Some(key), body)
+    }
+
+    fn post_with(&self, path: &str, token: &str, key: Option<&str>, body: Value) -> Value {
+        let mut req = self
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(token)
-            .header("Idempotency-Key", key)
-            .json(&body)
-            .send()
-            .unwrap();
+            .json(&body);
+        if let Some(key) = key {
+            req = req.header("Idempotency-Key", key);
+        }
+        let r = req.send().unwrap();
         assert!(r.status().is_success(), "{path}: {}", r.status());
         r.json().unwrap()
     }

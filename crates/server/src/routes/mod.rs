@@ -90,12 +90,11 @@ pub fn router(app: App) -> axum::Router {
 fn list_catalog_ids(doc: &mut utoipa::openapi::OpenApi, catalog: &creditbar_ledger::Catalog) {
     use utoipa::openapi::schema::{Schema, Type};
     use utoipa::openapi::RefOr;
-    let ids = |v: Vec<&String>| -> Vec<serde_json::Value> {
-        v.into_iter().map(|s| s.as_str().into()).collect()
-    };
-    let plans = ids(catalog.plans.iter().map(|p| &p.id).collect());
-    let packs = ids(catalog.packs.iter().map(|p| &p.id).collect());
-    let models = ids(catalog.models.iter().map(|m| &m.id).collect());
+    let ids =
+        |ids: Vec<&str>| -> Vec<serde_json::Value> { ids.into_iter().map(Into::into).collect() };
+    let plans = ids(catalog.plans.iter().map(|p| p.id.as_str()).collect());
+    let packs = ids(catalog.packs.iter().map(|p| p.id.as_str()).collect());
+    let models = ids(catalog.models.iter().map(|m| m.id.as_str()).collect());
     let fields = [
         ("CreateAccountRequest", "plan", &plans),
         ("PlanRequest", "plan", &plans),
