@@ -1,9 +1,14 @@
 -- wrk script for POST /v1/usage: one unique usage id per request.
--- Usage: wrk -c N -t T -d 10s --latency -s bench/usage.lua http://ADDR -- TOKEN RUNTAG
+-- Usage: wrk -c N -t T -d 10s --latency -s bench/usage.lua http://ADDR/v1/usage -- TOKEN RUNTAG
 -- Each thread numbers its own requests; the id is "<RUNTAG>-<thread>-<n>", so no two
 -- requests of a run (or of two runs with different tags) share an id, and every one is a
 -- fresh charge (never an idempotent replay). Any response other than 201 is counted and
 -- makes the run fail (printed as non201= on the RESULT line).
+--
+-- With a third argument `health` it sends `GET /v1/health` instead and expects 200: the
+-- same load generator doing the same per-request Lua work against an endpoint that touches
+-- no storage, i.e. the most any request can do through this HTTP stack on this machine
+-- (the "HTTP ceiling" row of scripts/bench-server). non201= then counts answers other than 200.
 
 local threads = {}
 local next_thread = 0
@@ -14,7 +19,8 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local token, tag
+local token, tag, health
+local expected = 201
 local n = 0
 non201 = 0
 first_bad = ""
@@ -22,6 +28,11 @@ first_bad = ""
 function init(args)
   token = args[1] or error("usage.lua: pass the account token after --")
   tag = args[2] or "run"
+  health = args[3] == "health"
+  if health then
+    expected = 200
+    return
+  end
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["Authorization"] = "Bearer " .. token
@@ -29,6 +40,9 @@ end
 
 function request()
   n = n + 1
+  if health then
+    return wrk.format("GET", "/v1/health")
+  end
   local body = string.format(
     '{"id":"%s-%d-%d","project":"bench","thread":"t%d","model":"lite","kind":"chat",' ..
     '"status":"completed","input_tokens":12,"cached_input_tokens":0,"output_tokens":8}',
@@ -37,7 +51,7 @@ function request()
 end
 
 function response(status, headers, body)
-  if status ~= 201 then
+  if status ~= expected then
     non201 = non201 + 1
     if first_bad == "" then
       first_bad = tostring(status) .. " " .. string.sub(body or "", 1, 200)
