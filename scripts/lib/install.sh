@@ -27,11 +27,20 @@ install_rust_components() {
 
 install_node() {
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  # Vite 7 (the UI's build) needs Node.js ^20.19 or >= 22.12, and Debian 12's own nodejs is
+  # 18: say so here rather than let the build fail on a syntax error further down.
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+    process.exit((a === 20 && b >= 19) || (a === 22 && b >= 12) || a > 22 ? 0 : 1)' || {
+    echo "Node.js $(node --version) is too old for the UI's build (Vite 7 needs ^20.19 or >= 22.12;" \
+      "Debian 12's nodejs package is 18, NodeSource's 20.x and 22.x work)" >&2
+    exit 1
+  }
 }
 
 # The UI's npm packages (the versions of package-lock.json) and its build, which the Tauri
-# binary embeds. `npm install`, not `npm ci`: lock files here carry no registry URLs, and
-# npm ci then refuses the optional per-platform packages it cannot see in them.
+# binary embeds. `npm install` rather than `npm ci`, so a second run reuses node_modules;
+# the lock lists every platform's optional packages (as npm writes it), so npm install
+# installs exactly its versions and leaves it unchanged.
 build_ui() {
   ( cd ui && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm install --no-audit --no-fund; } && npm run build )
 }
