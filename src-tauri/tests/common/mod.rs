@@ -21,6 +21,17 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Where screenshots go. A test run writes them under the target directory
+/// (`<target>/tmp/screenshots`), so it leaves the tree clean: they differ from run to run
+/// (times, ids) even when nothing changed. `CREDITBAR_UPDATE_SCREENSHOTS=1` writes them to
+/// docs/screenshots instead, the README's, to be looked at and committed on purpose.
+pub fn screenshot_dir() -> PathBuf {
+    match std::env::var("CREDITBAR_UPDATE_SCREENSHOTS").as_deref() {
+        Ok("1") => repo().join("docs/screenshots"),
+        _ => Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots"),
+    }
+}
+
 /// The server binary next to this test's target directory, built if missing.
 pub fn server_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("CREDITBAR_SERVER_BIN") {
@@ -146,7 +157,9 @@ impl WebDriver {
             .decode(b64.as_str().unwrap())
             .unwrap();
         assert!(png.starts_with(b"\x89PNG"));
-        std::fs::write(repo().join("docs/screenshots").join(name), png).unwrap();
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), png).unwrap();
     }
 }
 
