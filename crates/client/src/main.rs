@@ -64,6 +64,7 @@ enum Cmd {
     Usage {
         #[arg(long, default_value = "day", value_parser = ["day", "model", "project", "thread"])]
         by: String,
+        /// The groups as JSON, for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -83,10 +84,10 @@ enum Cmd {
         #[arg(long)]
         custom_cents: Option<i64>,
     },
-    /// Show or change auto-refill.
+    /// Show or change auto-refill (with no subcommand: show it).
     AutoRefill {
         #[command(subcommand)]
-        action: RefillCmd,
+        action: Option<RefillCmd>,
     },
     /// Report a thread that cost more than it should have.
     Report {
@@ -116,17 +117,21 @@ enum CardCmd {
 
 #[derive(Subcommand)]
 enum RefillCmd {
+    /// The current setting, after a sync.
     Show,
+    /// Turn auto-refill on, charging the saved card (`creditbar card add`).
     On {
         /// Refill when the balance falls below this many credits.
         #[arg(long)]
         threshold: String,
+        /// The pack each refill buys (pack_500, pack_2500, pack_12500).
         #[arg(long, default_value = "pack_500")]
         pack: String,
         /// At most this many refills a month.
         #[arg(long, default_value_t = 3)]
         limit: u32,
     },
+    /// Turn auto-refill off, keeping its threshold, pack and limit for next time.
     Off,
 }
 
@@ -362,7 +367,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::AutoRefill { action } => {
             let mut engine = open()?;
-            let settings = match action {
+            let settings = match action.unwrap_or(RefillCmd::Show) {
                 RefillCmd::Show => {
                     let _ = engine.sync().await;
                     engine.auto_refill()?

@@ -316,6 +316,9 @@ fn a_failed_auto_refill_notifies_once_and_auto_refill_is_off() {
     assert_eq!(summaries(&notes), [REFILL_FAILED], "{notes:?}");
     let show = session.creditbar(&["auto-refill", "show"]).ok();
     assert!(show.stdout.contains("Auto-refill is off"), "{show:?}");
+    // With no subcommand, `auto-refill` shows the setting too.
+    let bare = session.creditbar(&["auto-refill"]).ok();
+    assert_eq!(bare.stdout, show.stdout);
     assert_eq!(server.auto_refill(&account)["enabled"], false);
 }
 
