@@ -433,6 +433,35 @@ impl Engine {
         })
     }
 
+    /// Refuses a pack the catalog does not sell, or a custom amount outside its range, before
+    /// anything else is looked at (the saved card included), so a typo is named as one
+    /// (`creditbar buy 0` said "no saved card"). Without a catalog (never online) the
+    /// server's own check stands alone.
+    async fn check_item(&mut self, item: &PurchaseItem) -> Result<(), ClientError> {
+        let Ok(catalog) = self.catalog().await else {
+            return Ok(());
+        };
+        match item {
+            PurchaseItem::Pack(id) if !catalog.packs.iter().any(|p| &p.id == id) => {
+                let ids: Vec<&str> = catalog.packs.iter().map(|p| p.id.as_str()).collect();
+                Err(ClientError::Invalid(format!(
+                    "unknown pack `{id}`: choose {}",
+                    ids.join(", ")
+                )))
+            }
+            PurchaseItem::CustomCents(cents)
+                if !(catalog.custom.min_cents..=catalog.custom.max_cents).contains(cents) =>
+            {
+                Err(ClientError::Invalid(format!(
+                    "a custom amount must be {} to {}",
+                    creditbar_ledger::Cents(catalog.custom.min_cents),
+                    creditbar_ledger::Cents(catalog.custom.max_cents)
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The saved card's brand and last 4, if a card was saved on this machine.
     pub fn card(&self) -> Result<Option<CardSummary>, ClientError> {
         if self.secrets.get(Item::PaymentToken)?.is_none() {
@@ -453,6 +482,7 @@ impl Engine {
                 "purchase key must be 1 to 200 characters".into(),
             ));
         }
+        self.check_item(&item).await?;
         let client = self.client()?;
         let payment = self
             .secrets
@@ -484,6 +514,7 @@ impl Engine {
     /// the request: a retry (even after a crash) of the same unfinished purchase reuses
     /// it, so the server charges once.
     pub async fn buy(&mut self, item: PurchaseItem) -> Result<PurchaseResult, ClientError> {
+        self.check_item(&item).await?;
         let client = self.client()?;
         let payment = self
             .secrets

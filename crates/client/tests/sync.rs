@@ -134,6 +134,21 @@ fn a_declined_card_is_refused_clearly_and_changes_nothing() {
     let buy = session.creditbar(&["buy", "pack_500"]);
     assert_eq!(buy.code, Some(1), "{buy:?}");
     assert!(buy.stderr.contains("card add"), "{buy:?}");
+    // A pack the catalog does not sell, or a custom amount outside its range, is named as
+    // such before the missing card is.
+    let typo = session.creditbar(&["buy", "0"]);
+    assert_eq!(typo.code, Some(1), "{typo:?}");
+    assert!(
+        typo.stderr
+            .contains("unknown pack `0`: choose pack_500, pack_2500, pack_12500"),
+        "{typo:?}"
+    );
+    let custom = session.creditbar(&["buy", "--custom-cents", "1"]);
+    assert_eq!(custom.code, Some(1), "{custom:?}");
+    assert!(
+        custom.stderr.contains("a custom amount must be $"),
+        "{custom:?}"
+    );
     assert!(server.purchases(&account).is_empty());
     assert_eq!(server.available(&account), 505 * CREDIT);
 }
