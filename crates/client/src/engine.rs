@@ -578,6 +578,16 @@ impl Engine {
                 "a thread and a description are required".into(),
             ));
         }
+        // The server takes a review of any thread; one with no usage at all is almost
+        // surely a typo, so it is refused here, naming the threads there are. Only after a
+        // sync: the cache then holds every usage event, so "not there" means none exist.
+        if self.sync().await.is_ok() {
+            let threads = self.cache.usage("thread", None)?;
+            if !threads.iter().any(|g| g.key == review.thread) {
+                let known: Vec<&str> = threads.iter().map(|g| g.key.as_str()).collect();
+                return Err(ClientError::Invalid(unknown_thread(&review.thread, known)));
+            }
+        }
         let client = self.client()?;
         client
             .report(&format!("review-{}", uuid_like()), review)
@@ -745,8 +755,49 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, data: &str) -> Result<T, C
     })
 }
 
+/// Why a report of `thread` is refused when it has no usage: the threads that have some,
+/// sorted, at most ten of them.
+fn unknown_thread(thread: &str, mut known: Vec<&str>) -> String {
+    if known.is_empty() {
+        return format!("no usage recorded for thread `{thread}`: this account has no usage yet");
+    }
+    known.sort_unstable();
+    let shown = known[..known.len().min(10)].join(", ");
+    match known.len().saturating_sub(10) {
+        0 => format!("no usage recorded for thread `{thread}`; threads with usage: {shown}"),
+        more => format!(
+            "no usage recorded for thread `{thread}`; threads with usage: {shown} and {more} more \
+             (`creditbar usage --by thread`)"
+        ),
+    }
+}
+
 /// A random 128-bit id in hex: idempotency keys and review ids.
 pub fn uuid_like() -> String {
     let v: u128 = rand::random();
     format!("{v:032x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unknown_thread;
+
+    #[test]
+    fn an_unknown_thread_is_named_with_the_threads_that_have_usage() {
+        assert_eq!(
+            unknown_thread("x", vec![]),
+            "no usage recorded for thread `x`: this account has no usage yet"
+        );
+        assert_eq!(
+            unknown_thread("x", vec!["b", "a"]),
+            "no usage recorded for thread `x`; threads with usage: a, b"
+        );
+        let many: Vec<String> = (0..12).map(|i| format!("t{i:02}")).collect();
+        let message = unknown_thread("x", many.iter().map(String::as_str).rev().collect());
+        assert_eq!(
+            message,
+            "no usage recorded for thread `x`; threads with usage: t00, t01, t02, t03, t04, t05, \
+             t06, t07, t08, t09 and 2 more (`creditbar usage --by thread`)"
+        );
+    }
 }

@@ -69,9 +69,20 @@ fn login_keeps_the_account_token_in_the_keychain_and_nowhere_else() {
     session.creditbar(&["status", "--waybar"]);
     session.creditbar(&["usage", "--by", "model"]).ok();
     session.creditbar(&["auto-refill", "show"]).ok();
+    server.use_credits(&account, "u1", 5);
     session
         .creditbar(&["report", "thread-1", "--description", "it looped"])
         .ok();
+    // A thread with no usage is named as a likely typo, with the threads there are, and
+    // nothing is reported.
+    let typo = session.creditbar(&["report", "thread-l", "--description", "it looped"]);
+    assert_eq!(typo.code, Some(1), "{typo:?}");
+    assert!(
+        typo.stderr
+            .contains("no usage recorded for thread `thread-l`; threads with usage: thread-1"),
+        "{typo:?}"
+    );
+    assert_eq!(server.reviews(&account).len(), 1);
     assert_nowhere(&session, &account.token, "account token");
 }
 

@@ -267,6 +267,10 @@ impl Server {
         self.list("/v1/purchases", account)
     }
 
+    pub fn reviews(&self, account: &Account) -> Vec<Value> {
+        self.list("/v1/usage-reviews", account)
+    }
+
     pub fn auto_refill(&self, account: &Account) -> Value {
         self.get("/v1/auto-refill", &account.token)
     }
