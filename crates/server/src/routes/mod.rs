@@ -88,13 +88,16 @@ pub fn router(app: App) -> axum::Router {
 /// `enum`, taken from the catalog the server runs with, so the document says what is
 /// accepted and a client (or schemathesis) can send it. A field that may be null keeps null.
 fn list_catalog_ids(doc: &mut utoipa::openapi::OpenApi, catalog: &creditbar_ledger::Catalog) {
-    use utoipa::openapi::schema::{Schema, Type};
+    use serde_json::Value;
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
     use utoipa::openapi::RefOr;
-    let ids =
-        |ids: Vec<&str>| -> Vec<serde_json::Value> { ids.into_iter().map(Into::into).collect() };
-    let plans = ids(catalog.plans.iter().map(|p| p.id.as_str()).collect());
-    let packs = ids(catalog.packs.iter().map(|p| p.id.as_str()).collect());
-    let models = ids(catalog.models.iter().map(|m| m.id.as_str()).collect());
+    let plans: Vec<Value> = catalog.plans.iter().map(|p| p.id.as_str().into()).collect();
+    let packs: Vec<Value> = catalog.packs.iter().map(|p| p.id.as_str().into()).collect();
+    let models: Vec<Value> = catalog
+        .models
+        .iter()
+        .map(|m| m.id.as_str().into())
+        .collect();
     let fields = [
         ("CreateAccountRequest", "plan", &plans),
         ("PlanRequest", "plan", &plans),
@@ -115,9 +118,9 @@ fn list_catalog_ids(doc: &mut utoipa::openapi::OpenApi, catalog: &creditbar_ledg
             continue;
         };
         let mut values = values.clone();
-        if matches!(&property.schema_type, utoipa::openapi::schema::SchemaType::Array(types) if types.contains(&Type::Null))
+        if matches!(&property.schema_type, SchemaType::Array(types) if types.contains(&Type::Null))
         {
-            values.push(serde_json::Value::Null);
+            values.push(Value::Null);
         }
         property.enum_values = Some(values);
     }
