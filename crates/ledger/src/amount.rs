@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::str::FromStr;
 
 use crate::LedgerError;
 
@@ -97,6 +98,53 @@ impl fmt::Display for Credits {
     }
 }
 
+/// Why a typed amount of credits was refused; each says what was typed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseCreditsError {
+    #[error("`{0}` is not an amount of credits (e.g. 50 or 12.5)")]
+    NotAnAmount(String),
+    #[error("`{0}` has more than 6 decimals (the smallest amount is 0.000001 credits)")]
+    TooPrecise(String),
+    #[error("`{0}` is too large an amount of credits")]
+    TooLarge(String),
+}
+
+impl FromStr for Credits {
+    type Err = ParseCreditsError;
+
+    /// Credits as a person types them (`50`, `12.5`, `-3.5`, `0.000001`) to micro-credits,
+    /// exactly: decimal digits with at most 6 decimals, no exponent, no grouping, so the
+    /// inverse of [`Credits::to_decimal_string`]. Surrounding spaces are ignored.
+    fn from_str(typed: &str) -> Result<Credits, ParseCreditsError> {
+        let s = typed.trim();
+        let (negative, digits) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty()
+            || !all_digits(whole)
+            || !all_digits(frac)
+            || (digits.contains('.') && frac.is_empty())
+        {
+            return Err(ParseCreditsError::NotAnAmount(typed.to_owned()));
+        }
+        if frac.len() > 6 {
+            return Err(ParseCreditsError::TooPrecise(typed.to_owned()));
+        }
+        let too_large = || ParseCreditsError::TooLarge(typed.to_owned());
+        // Digits only, at most 6: both parses succeed unless the whole part overflows.
+        let whole: i64 = whole.parse().map_err(|_| too_large())?;
+        let frac: i64 = format!("{frac:0<6}").parse().map_err(|_| too_large())?;
+        let micros = whole
+            .checked_mul(MICROS_PER_CREDIT)
+            .and_then(|w| w.checked_add(frac))
+            .ok_or_else(too_large)?;
+        Ok(Credits(if negative { -micros } else { micros }))
+    }
+}
+
 /// Money in integer US cents.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
@@ -134,6 +182,42 @@ mod tests {
         );
         assert_eq!(Cents(2000).to_string(), "$20.00");
         assert_eq!(Cents(5).to_string(), "$0.05");
+    }
+
+    #[test]
+    fn parses_what_people_type_exactly() {
+        let p = |s: &str| s.parse::<Credits>().map(Credits::micros);
+        assert_eq!(p("50"), Ok(50_000_000));
+        assert_eq!(p(" 12.5 "), Ok(12_500_000));
+        assert_eq!(p("0.000001"), Ok(1));
+        assert_eq!(p("-3.5"), Ok(-3_500_000));
+        assert_eq!(p("0"), Ok(0));
+        assert_eq!(
+            p("1.2345678"),
+            Err(ParseCreditsError::TooPrecise("1.2345678".into()))
+        );
+        for bad in [
+            "", "abc", "1.", ".5", "1e3", "1,5", "+1", "--1", "1.2.3", "½",
+        ] {
+            assert_eq!(
+                p(bad),
+                Err(ParseCreditsError::NotAnAmount(bad.into())),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            p("99999999999999999"),
+            Err(ParseCreditsError::TooLarge("99999999999999999".into()))
+        );
+        assert_eq!(
+            p("9223372036854.775808"),
+            Err(ParseCreditsError::TooLarge("9223372036854.775808".into()))
+        );
+        // The inverse of to_decimal_string.
+        for micros in [1, 487_250_000, -3_500_000, i64::MAX] {
+            let c = Credits::from_micros(micros);
+            assert_eq!(c.to_decimal_string().parse::<Credits>(), Ok(c));
+        }
     }
 
     #[test]
