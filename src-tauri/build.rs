@@ -18,6 +18,7 @@ fn main() {
             "set_launch_at_login",
             "open_window",
             "painted",
+            "open_logs",
         ]),
     ))
     .unwrap_or_else(|e| panic!("tauri build: {e:#}"));

@@ -5,7 +5,7 @@ use secrecy::SecretString;
 use tauri::{AppHandle, Manager, State};
 
 use crate::ipc::IpcError;
-use crate::state::Desktop;
+use crate::state::{Desktop, LogDir};
 
 async fn current(state: &Desktop) -> Result<Glance, IpcError> {
     let engine = state.engine.lock().await;
@@ -259,10 +259,17 @@ pub struct SettingsData {
     pub card: Option<CardSummary>,
     pub packs: Vec<creditbar_client::wire::Pack>,
     pub launch_at_login: bool,
+    /// Where the app writes its log (the XDG state directory), shown under "Open logs";
+    /// None when it could not be made (then the log goes to standard error only).
+    pub log_dir: Option<String>,
 }
 
 #[tauri::command]
-pub async fn settings(app: AppHandle, state: State<'_, Desktop>) -> Result<SettingsData, IpcError> {
+pub async fn settings(
+    app: AppHandle,
+    state: State<'_, Desktop>,
+    logs: State<'_, LogDir>,
+) -> Result<SettingsData, IpcError> {
     let data = {
         let mut engine = state.engine.lock().await;
         // Live sync does not re-read the auto-refill settings when a refill is charged or
@@ -276,6 +283,7 @@ pub async fn settings(app: AppHandle, state: State<'_, Desktop>) -> Result<Setti
             card: engine.card()?,
             packs,
             launch_at_login: app.autolaunch().is_enabled().unwrap_or(false),
+            log_dir: logs.0.as_ref().map(|d| d.display().to_string()),
         }
     };
     // The sync may have changed what the tray shows (the auto-refill toggle).
@@ -323,6 +331,26 @@ pub fn set_launch_at_login(app: AppHandle, on: bool) -> Result<bool, IpcError> {
         message: format!("launch at login: {e}"),
     })?;
     Ok(launcher.is_enabled().unwrap_or(on))
+}
+
+/// Opens the log directory in the file manager (`xdg-open`, the desktop's own choice).
+#[tauri::command]
+pub fn open_logs(logs: State<'_, LogDir>) -> Result<(), IpcError> {
+    let dir = logs.0.as_ref().ok_or_else(|| IpcError {
+        code: "logs".into(),
+        message: "the app logs to standard error only: its log directory could not be made".into(),
+    })?;
+    std::process::Command::new("xdg-open")
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| IpcError {
+            code: "logs".into(),
+            message: format!("cannot open {} (xdg-open: {e})", dir.display()),
+        })?;
+    Ok(())
 }
 
 /// The page's first paint with its data (two animation frames after it rendered): logs how

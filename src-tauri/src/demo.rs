@@ -1,5 +1,7 @@
 //! `--demo`: an embedded creditbar-server in this process, on a loopback port and a
-//! temporary SQLite database with the test gateway, holding the demo account.
+//! temporary SQLite database with the test gateway, holding the demo account. Behind the
+//! cargo feature `demo` (on by default, so `cargo run`/`cargo test`/scripts/run have it;
+//! scripts/package builds without it), so the packaged app does not link the server.
 
 use creditbar_server::secret::Secret;
 use creditbar_server::store::Durability;
@@ -32,4 +34,15 @@ pub async fn start() -> anyhow::Result<DemoServer> {
         url: format!("http://{}", running.addr),
         token,
     })
+}
+
+/// Signs the app's engine in to the embedded server with the demo account's token.
+pub async fn sign_in(app: &tauri::AppHandle) -> anyhow::Result<()> {
+    use tauri::Manager as _;
+    let desktop = app.state::<crate::state::Desktop>();
+    if let Some(d) = &desktop.demo {
+        let token = secrecy::SecretString::from(d.token.expose().to_owned());
+        desktop.engine.lock().await.login(&d.url, token).await?;
+    }
+    Ok(())
 }

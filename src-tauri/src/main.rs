@@ -1,9 +1,11 @@
 //! creditbar-desktop: the balance in the tray, live, quiet. A thin shell over the client
-//! engine (crates/client); `--demo` embeds a server with a demo account.
+//! engine (crates/client); `--demo` (cargo feature `demo`) embeds a server with a demo
+//! account.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod actions;
 mod commands;
+#[cfg(feature = "demo")]
 mod demo;
 mod ipc;
 mod state;
@@ -12,12 +14,34 @@ mod windows;
 
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use tauri::{Manager, RunEvent};
 
 use crate::state::{start_watch, Desktop};
 
+/// creditbar-desktop: your AI credits in the system tray, live.
+///
+/// Shows the balance in the tray, raises notifications (low balance, resets, auto-refill)
+/// and opens the dashboard, purchase and settings windows from the tray menu. Sign in from
+/// the window that opens on first start; the `creditbar` command-line tool shares the
+/// sign-in and the offline cache.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Run against an embedded demo server (a temporary database, the test payment gateway
+    /// and a demo account holding a month of usage) instead of your account.
+    #[cfg(feature = "demo")]
+    #[arg(long)]
+    demo: bool,
+    /// Passed by WebKitWebDriver when it starts the app for automated tests.
+    #[arg(long, hide = true)]
+    automation: bool,
+}
+
 fn main() -> anyhow::Result<()> {
     let started = Instant::now();
+    // Before anything else, so `--help`/`--version` print and exit without a window.
+    let args = Args::parse();
     // WebKitGTK's accelerated compositing paints our small, static pages slowly where there
     // is no GPU to help (software GL: Xvfb, VMs, many remote desktops): the dashboard's
     // first paint took 0.3–1.4 s with it and ~20 ms without (bench/README.md, "Dashboard").
@@ -26,13 +50,17 @@ fn main() -> anyhow::Result<()> {
     if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
         std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let demo = std::env::args().any(|a| a == "--demo");
+    // Standard error and a rotated file in the XDG state directory: an app started at
+    // login has nobody reading its standard error.
+    let log_dir = creditbar_client::logs::init("creditbar-desktop", "info");
+    if let Some(dir) = &log_dir {
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), dir = %dir.display(), "logging");
+    }
+    #[cfg(feature = "demo")]
+    let demo = args.demo;
+    #[cfg(not(feature = "demo"))]
+    let demo = false;
+    let _ = args.automation;
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
             // A second launch focuses the first.
@@ -55,23 +83,22 @@ fn main() -> anyhow::Result<()> {
             commands::save_auto_refill,
             commands::set_launch_at_login,
             commands::open_window,
-            commands::painted
+            commands::painted,
+            commands::open_logs
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
             let desktop = if demo {
-                let server = tauri::async_runtime::block_on(demo::start())?;
-                Desktop::demo(server, started)?
+                demo_desktop(started)?
             } else {
                 Desktop::open(started)?
             };
             app.manage(desktop);
+            app.manage(state::LogDir(log_dir.clone()));
             app.manage(windows::Opening::default());
             tauri::async_runtime::block_on(async {
-                if let Some(d) = &handle.state::<Desktop>().demo {
-                    let (url, token) = (d.url.clone(), secrecy::SecretString::from(d.token.expose().to_owned()));
-                    handle.state::<Desktop>().engine.lock().await.login(&url, token).await?;
-                }
+                #[cfg(feature = "demo")]
+                demo::sign_in(&handle).await?;
                 tray::create(&handle).await?;
                 anyhow::Ok(())
             })?;
@@ -109,4 +136,15 @@ fn main() -> anyhow::Result<()> {
         }
     });
     Ok(())
+}
+
+#[cfg(feature = "demo")]
+fn demo_desktop(started: Instant) -> anyhow::Result<Desktop> {
+    let server = tauri::async_runtime::block_on(demo::start())?;
+    Ok(Desktop::demo(server, started)?)
+}
+
+#[cfg(not(feature = "demo"))]
+fn demo_desktop(_started: Instant) -> anyhow::Result<Desktop> {
+    anyhow::bail!("this build has no --demo (built without the `demo` feature)")
 }

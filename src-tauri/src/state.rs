@@ -5,12 +5,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use creditbar_client::keychain::{Keychain, MemoryStore, SecretStore};
+use creditbar_client::keychain::{Keychain, SecretStore};
 use creditbar_client::notify::{DesktopNotifier, Notifier};
 use creditbar_client::{ClientError, Engine};
 use tauri::{AppHandle, Manager};
 
+#[cfg(feature = "demo")]
 use crate::demo::DemoServer;
+
+/// The log directory `creditbar_client::logs::init` made, if any.
+pub struct LogDir(pub Option<PathBuf>);
 
 pub struct Desktop {
     pub engine: tokio::sync::Mutex<Engine>,
@@ -18,6 +22,7 @@ pub struct Desktop {
     pub secrets: Arc<dyn SecretStore>,
     pub watch: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
     /// Keeps the embedded server (and its temporary database) alive in `--demo`.
+    #[cfg(feature = "demo")]
     pub demo: Option<DemoServer>,
 }
 
@@ -29,25 +34,26 @@ impl Desktop {
     /// The real app: the user's data directory and the OS keychain.
     pub fn open(started: Instant) -> Result<Desktop, ClientError> {
         let data_dir = creditbar_client::engine::data_dir()?;
-        Self::with(data_dir, Arc::new(Keychain), None, started)
+        Self::with(data_dir, Arc::new(Keychain), started)
     }
 
     /// `--demo`: a throwaway data directory and an in-memory secret store, so nothing of
     /// the demo lands in the user's real cache or keychain.
+    #[cfg(feature = "demo")]
     pub fn demo(demo: DemoServer, started: Instant) -> Result<Desktop, ClientError> {
         let data_dir = demo.dir.path().join("client");
-        Self::with(
+        let mut desktop = Self::with(
             data_dir,
-            Arc::new(MemoryStore::default()),
-            Some(demo),
+            Arc::new(creditbar_client::keychain::MemoryStore::default()),
             started,
-        )
+        )?;
+        desktop.demo = Some(demo);
+        Ok(desktop)
     }
 
     fn with(
         data_dir: PathBuf,
         secrets: Arc<dyn SecretStore>,
-        demo: Option<DemoServer>,
         started: Instant,
     ) -> Result<Desktop, ClientError> {
         let (engine, opened) = Engine::open(&data_dir, Box::new(secrets.clone()), clock())?;
@@ -60,7 +66,8 @@ impl Desktop {
             data_dir,
             secrets,
             watch: Mutex::new(None),
-            demo,
+            #[cfg(feature = "demo")]
+            demo: None,
         })
     }
 
