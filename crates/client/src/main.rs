@@ -1,11 +1,12 @@
 //! `creditbar`: the client engine from a terminal or a status bar.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use creditbar_client::alerts::AlertKind;
 use creditbar_client::api::PurchaseItem;
 use creditbar_client::cache::Opened;
@@ -13,7 +14,7 @@ use creditbar_client::engine::{data_dir, Engine, Status};
 use creditbar_client::format::{ago, countdown, credits_long, credits_short};
 use creditbar_client::keychain::Keychain;
 use creditbar_client::notify::DesktopNotifier;
-use creditbar_ledger::MICROS_PER_CREDIT;
+use creditbar_ledger::Credits;
 use secrecy::SecretString;
 
 /// `println!` that returns an error instead of panicking when stdout is closed
@@ -27,7 +28,13 @@ macro_rules! out {
 
 /// creditbar: your AI credits, from the terminal.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(
+    name = "creditbar",
+    version,
+    after_help = "Environment: CREDITBAR_DATA_DIR (the offline cache; default \
+                  ~/.local/share/creditbar), CREDITBAR_LOG_DIR (logs; default \
+                  ~/.local/state/creditbar/logs), RUST_LOG (log detail, e.g. debug)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -37,7 +44,8 @@ struct Cli {
 enum Cmd {
     /// Sign in with an account token (asked for, or read from stdin; never an argument).
     Login {
-        #[arg(long)]
+        /// The account server's address, e.g. https://credits.example.com.
+        #[arg(long, value_name = "URL", value_hint = clap::ValueHint::Url)]
         server: String,
         /// Read the token from standard input instead of prompting.
         #[arg(long)]
@@ -47,6 +55,7 @@ enum Cmd {
     Logout,
     /// The balance. Exit code: 0 ok, 10 low, 11 empty, 12 stale.
     Status {
+        /// The status as JSON (exact micro-credits), for scripts.
         #[arg(long, conflicts_with = "waybar")]
         json: bool,
         /// One line of JSON for waybar's custom module.
@@ -62,8 +71,9 @@ enum Cmd {
     Watch,
     /// Usage grouped by day, model, project or thread.
     Usage {
-        #[arg(long, default_value = "day", value_parser = ["day", "model", "project", "thread"])]
-        by: String,
+        /// How to group the usage.
+        #[arg(long, value_enum, default_value_t = UsageBy::Day)]
+        by: UsageBy,
         /// The groups as JSON, for scripts.
         #[arg(long)]
         json: bool,
@@ -75,7 +85,9 @@ enum Cmd {
     },
     /// Buy a pack (pack_500, pack_2500, pack_12500) or a custom amount.
     Buy {
+        /// The pack to buy, as the server's catalog names it (e.g. pack_500).
         #[arg(
+            value_name = "PACK",
             required_unless_present = "custom_cents",
             conflicts_with = "custom_cents"
         )]
@@ -91,22 +103,53 @@ enum Cmd {
     },
     /// Report a thread that cost more than it should have.
     Report {
+        /// The thread's id, as `creditbar usage --by thread` lists it.
         thread: String,
+        /// What went wrong, in your words (sent to the reviewers).
         #[arg(long)]
         description: String,
     },
     /// Show or change notification settings.
     Settings {
         /// Low-balance threshold in credits (e.g. 50 or 12.5).
-        #[arg(long)]
-        low_threshold: Option<String>,
+        #[arg(long, value_name = "CREDITS", value_parser = credits_arg, allow_hyphen_values = true)]
+        low_threshold: Option<Credits>,
         /// Turn a notification kind on (repeatable).
-        #[arg(long)]
-        enable: Vec<String>,
+        #[arg(long, value_enum, value_name = "KIND")]
+        enable: Vec<AlertKind>,
         /// Turn a notification kind off (repeatable).
-        #[arg(long)]
-        disable: Vec<String>,
+        #[arg(long, value_enum, value_name = "KIND")]
+        disable: Vec<AlertKind>,
     },
+    /// Write the shell completions (bash, zsh, fish) and man pages into a directory; the
+    /// packages install them (scripts/package).
+    #[command(hide = true)]
+    GenerateAssets {
+        /// The directory to write into (made if missing).
+        #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+        out: PathBuf,
+    },
+}
+
+/// The groupings of `creditbar usage`.
+#[derive(Clone, Copy, ValueEnum)]
+enum UsageBy {
+    /// One row per calendar day, in the account's timezone.
+    Day,
+    Model,
+    Project,
+    Thread,
+}
+
+impl UsageBy {
+    fn name(self) -> &'static str {
+        match self {
+            UsageBy::Day => "day",
+            UsageBy::Model => "model",
+            UsageBy::Project => "project",
+            UsageBy::Thread => "thread",
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -121,37 +164,46 @@ enum RefillCmd {
     Show,
     /// Turn auto-refill on, charging the saved card (`creditbar card add`).
     On {
-        /// Refill when the balance falls below this many credits.
-        #[arg(long)]
-        threshold: String,
+        /// Refill when the balance falls below this many credits (e.g. 50 or 12.5).
+        #[arg(long, value_name = "CREDITS", value_parser = credits_arg, allow_hyphen_values = true)]
+        threshold: Credits,
         /// The pack each refill buys (pack_500, pack_2500, pack_12500).
-        #[arg(long, default_value = "pack_500")]
+        #[arg(long, value_name = "PACK", default_value = "pack_500")]
         pack: String,
         /// At most this many refills a month.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, value_name = "N", default_value_t = 3)]
         limit: u32,
     },
     /// Turn auto-refill off, keeping its threshold, pack and limit for next time.
     Off,
 }
 
-/// Credits as typed by a person (`50`, `12.5`) to micro-credits, exactly.
-fn parse_credits(s: &str) -> anyhow::Result<i64> {
-    let s = s.trim();
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    if whole.is_empty()
-        || !whole.bytes().all(|b| b.is_ascii_digit())
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-        || frac.len() > 6
-    {
-        bail!("`{s}` is not an amount of credits (e.g. 50 or 12.5)");
+/// A threshold typed by a person (`50`, `12.5`): credits, exactly, and not negative.
+fn credits_arg(s: &str) -> Result<Credits, String> {
+    let c = s.parse::<Credits>().map_err(|e| e.to_string())?;
+    if c.is_negative() {
+        return Err(format!(
+            "`{s}` is negative: a threshold is 0 or more credits"
+        ));
     }
-    let whole: i64 = whole.parse().context("amount too large")?;
-    let frac_micros: i64 = format!("{frac:0<6}").parse().unwrap_or(0);
-    whole
-        .checked_mul(MICROS_PER_CREDIT)
-        .and_then(|w| w.checked_add(frac_micros))
-        .context("amount too large")
+    Ok(c)
+}
+
+/// The completions and man pages the packages install: `completions/creditbar.bash`,
+/// `completions/_creditbar` (zsh), `completions/creditbar.fish`, and `man/creditbar.1` with
+/// one page per subcommand (`creditbar-usage.1`, ...).
+fn generate_assets(out: &Path) -> anyhow::Result<()> {
+    use clap_complete::Shell;
+    let completions = out.join("completions");
+    let man = out.join("man");
+    for dir in [&completions, &man] {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+        clap_complete::generate_to(shell, &mut Cli::command(), "creditbar", &completions)?;
+    }
+    clap_mangen::generate_to(Cli::command(), &man)?;
+    Ok(())
 }
 
 fn read_secret(prompt: &str) -> anyhow::Result<SecretString> {
@@ -308,10 +360,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             engine.watch(&DesktopNotifier, stop).await?;
         }
         Cmd::Usage { by, json } => {
+            let by = by.name();
             let mut engine = open()?;
-            engine.usage(&by)?; // a bad --by is an error before any network
             let fresh = engine.refresh_usage().await.is_ok();
-            let rows = engine.usage(&by)?;
+            let rows = engine.usage(by)?;
             if json {
                 out!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
@@ -378,7 +430,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     limit,
                 } => Some(
                     engine
-                        .set_auto_refill(true, parse_credits(&threshold)?, &pack, limit)
+                        .set_auto_refill(true, threshold.micros(), &pack, limit)
                         .await?,
                 ),
                 RefillCmd::Off => {
@@ -439,17 +491,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let engine = open()?;
             let mut settings = engine.settings()?;
             if let Some(t) = low_threshold {
-                settings.low_threshold = parse_credits(&t)?;
+                settings.low_threshold = t.micros();
             }
-            for (names, on) in [(&enable, true), (&disable, false)] {
-                for name in names {
-                    let kind = AlertKind::parse(name).with_context(|| {
-                        let all: Vec<_> = AlertKind::ALL.iter().map(|k| k.name()).collect();
-                        format!(
-                            "unknown notification kind `{name}`; choose from {}",
-                            all.join(", ")
-                        )
-                    })?;
+            for (kinds, on) in [(enable, true), (disable, false)] {
+                for kind in kinds {
                     settings.set(kind, on);
                 }
             }
@@ -466,6 +511,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
         }
+        Cmd::GenerateAssets { out } => generate_assets(&out)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -479,13 +525,10 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Cmd::GenerateAssets { .. }) {
+        creditbar_client::logs::init("creditbar", "warn");
+    }
     match run(cli).await {
         Ok(code) => code,
         // The reader went away (`| head`): what it wanted was printed; not an error.
@@ -502,14 +545,82 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("creditbar").chain(args.iter().copied()))
+    }
+
     #[test]
-    fn credits_parse_exactly() {
-        assert_eq!(parse_credits("50").unwrap(), 50_000_000);
-        assert_eq!(parse_credits("12.5").unwrap(), 12_500_000);
-        assert_eq!(parse_credits("0.000001").unwrap(), 1);
-        assert!(parse_credits("-1").is_err());
-        assert!(parse_credits("1.2345678").is_err());
-        assert!(parse_credits("abc").is_err());
-        assert!(parse_credits("99999999999999999").is_err());
+    fn clap_parses_the_choices_and_amounts() {
+        Cli::command().debug_assert();
+        let Cmd::Settings {
+            low_threshold,
+            enable,
+            disable,
+        } = parse(&[
+            "settings",
+            "--low-threshold",
+            "12.5",
+            "--enable",
+            "daily_reset",
+            "--disable",
+            "low_balance",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not settings")
+        };
+        assert_eq!(low_threshold, Some(Credits::from_micros(12_500_000)));
+        assert_eq!(enable, vec![AlertKind::DailyReset]);
+        assert_eq!(disable, vec![AlertKind::LowBalance]);
+        let Cmd::AutoRefill {
+            action: Some(RefillCmd::On { threshold, .. }),
+        } = parse(&["auto-refill", "on", "--threshold", "0.000001"])
+            .unwrap()
+            .command
+        else {
+            panic!("not auto-refill on")
+        };
+        assert_eq!(threshold.micros(), 1);
+        for bad in [
+            &["usage", "--by", "week"][..],
+            &["settings", "--enable", "everything"],
+            &["settings", "--low-threshold", "-1"],
+            &["settings", "--low-threshold", "1.2345678"],
+            &["auto-refill", "on", "--threshold", "abc"],
+        ] {
+            let e = parse(bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} was accepted"));
+            assert!(
+                matches!(
+                    e.kind(),
+                    clap::error::ErrorKind::InvalidValue | clap::error::ErrorKind::ValueValidation
+                ),
+                "{bad:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" || arg.is_hide_set() {
+                    continue;
+                }
+                assert!(arg.get_help().is_some(), "{path} {id} has no help text");
+            }
+            for sub in cmd.get_subcommands() {
+                assert!(
+                    sub.get_about().is_some(),
+                    "{path} {} has no help text",
+                    sub.get_name()
+                );
+                walk(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        walk(&Cli::command(), "creditbar");
     }
 }
