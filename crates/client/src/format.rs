@@ -1,16 +1,110 @@
 //! Words and numbers for people: short balances for bars and trays, countdowns to resets.
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Utc};
-use creditbar_ledger::{Credits, MICROS_PER_CREDIT};
+use creditbar_ledger::MICROS_PER_CREDIT;
+
+/// How a locale writes numbers: the digit-group separator and the decimal mark. The UI
+/// takes these from `Intl` (navigator.language, from LANG); the tray and the CLI take them
+/// from the same environment (`LC_ALL`, `LC_NUMERIC`, `LANG`), for the languages below.
+/// Words stay English either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NumberLocale {
+    pub group: &'static str,
+    pub decimal: char,
+}
+
+impl NumberLocale {
+    /// `1,234.50`: English, and C/POSIX or anything unknown.
+    pub const EN: NumberLocale = NumberLocale {
+        group: ",",
+        decimal: '.',
+    };
+
+    /// The conventions of a POSIX locale name (`de_DE.UTF-8`) or a BCP 47 tag (`de-DE`),
+    /// as CLDR (and so `Intl`) has them for each language.
+    pub fn of(name: &str) -> NumberLocale {
+        let tag = name.split(['.', '@']).next().unwrap_or("");
+        let lang = tag
+            .split(['_', '-'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let region = tag
+            .split(['_', '-'])
+            .nth(1)
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let nb = |group| NumberLocale {
+            group,
+            decimal: ',',
+        };
+        match (lang.as_str(), region.as_str()) {
+            ("de", "CH") | ("de", "LI") => NumberLocale {
+                group: "\u{2019}",
+                decimal: '.',
+            },
+            (
+                "de" | "es" | "it" | "nl" | "pt" | "da" | "id" | "tr" | "el" | "ro" | "sl" | "hr"
+                | "sr",
+                _,
+            ) => nb("."),
+            ("fr", _) => nb("\u{202f}"),
+            (
+                "ru" | "pl" | "cs" | "sk" | "sv" | "nb" | "no" | "fi" | "uk" | "hu" | "bg" | "lt"
+                | "lv" | "et",
+                _,
+            ) => nb("\u{a0}"),
+            _ => NumberLocale::EN,
+        }
+    }
+
+    /// The user's: the first of `LC_ALL`, `LC_NUMERIC`, `LANG` that is set and not empty.
+    pub fn from_env() -> NumberLocale {
+        ["LC_ALL", "LC_NUMERIC", "LANG"]
+            .iter()
+            .filter_map(|v| std::env::var(v).ok())
+            .find(|v| !v.is_empty())
+            .map_or(NumberLocale::EN, |v| NumberLocale::of(&v))
+    }
+
+    /// This process's, read once.
+    pub fn user() -> NumberLocale {
+        static USER: OnceLock<NumberLocale> = OnceLock::new();
+        *USER.get_or_init(NumberLocale::from_env)
+    }
+
+    /// `1,234.50`: micro-credits with two decimals, rounded down (toward zero: never more
+    /// than is there), digits grouped by three.
+    pub fn credits(self, micros: i64) -> String {
+        let hundredths = micros.unsigned_abs() / (MICROS_PER_CREDIT as u64 / 100);
+        let whole = (hundredths / 100).to_string();
+        let mut grouped = String::new();
+        for (i, digit) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i) % 3 == 0 {
+                grouped.push_str(self.group);
+            }
+            grouped.push(digit);
+        }
+        let sign = if micros < 0 && hundredths > 0 {
+            "-"
+        } else {
+            ""
+        };
+        format!("{sign}{grouped}{}{:02}", self.decimal, hundredths % 100)
+    }
+}
 
 /// `487 cr` — whole credits, rounded down, for a tray title or a status bar.
 pub fn credits_short(micros: i64) -> String {
     format!("{} cr", micros.div_euclid(MICROS_PER_CREDIT))
 }
 
-/// `487.25 credits`, exact.
+/// `1,234.50 credits`: two decimals, rounded down, grouped by the user's locale (product.md
+/// "Amounts shown to people"); exact micro-credits only in `--json`.
 pub fn credits_long(micros: i64) -> String {
-    Credits::from_micros(micros).to_string()
+    format!("{} credits", NumberLocale::user().credits(micros))
 }
 
 /// `4 h 12 min`, `3 d 2 h`, `45 s`: how long until `to`.
@@ -54,6 +148,31 @@ mod tests {
         assert_eq!(countdown(now, t("2026-11-21T17:00:00Z")), "0 s");
         assert_eq!(ago(now, t("2026-11-21T17:59:48Z")), "12 s ago");
         assert_eq!(credits_short(487_999_999), "487 cr");
-        assert_eq!(credits_long(3_500_000), "3.5 credits");
+    }
+
+    #[test]
+    fn amounts_have_two_decimals_rounded_down_in_two_locales() {
+        let en = NumberLocale::of("en_US.UTF-8");
+        let de = NumberLocale::of("de_DE.UTF-8");
+        assert_eq!(en, NumberLocale::EN);
+        assert_eq!(en.credits(663_307_700), "663.30");
+        assert_eq!(en.credits(133_829_750), "133.82");
+        assert_eq!(en.credits(1_234_509_999), "1,234.50");
+        assert_eq!(en.credits(12_345_678_000_000), "12,345,678.00");
+        assert_eq!(en.credits(999_999), "0.99");
+        assert_eq!(en.credits(-3_456_000), "-3.45");
+        assert_eq!(en.credits(-9_999), "0.00");
+        assert_eq!(en.credits(i64::MIN), "-9,223,372,036,854.77");
+        assert_eq!(de.credits(1_234_509_999), "1.234,50");
+        assert_eq!(
+            NumberLocale::of("de-CH").credits(1_234_509_999),
+            "1\u{2019}234.50"
+        );
+        assert_eq!(
+            NumberLocale::of("fr_FR").credits(1_234_509_999),
+            "1\u{202f}234,50"
+        );
+        assert_eq!(NumberLocale::of("C.UTF-8"), NumberLocale::EN);
+        assert_eq!(NumberLocale::of(""), NumberLocale::EN);
     }
 }

@@ -22,14 +22,10 @@ pub struct Glance {
     pub signed_in: bool,
 }
 
-/// `3.50`: credits with two decimals, rounded down, for compact lines.
+/// `3.50`: credits with two decimals, rounded down, grouped by the user's locale (the
+/// same rule as the UI and the CLI: `crate::format::NumberLocale`).
 pub fn credits_2dp(micros: i64) -> String {
-    let hundredths = micros.div_euclid(10_000);
-    format!(
-        "{}.{:02}",
-        hundredths.div_euclid(100),
-        hundredths.rem_euclid(100)
-    )
+    crate::format::NumberLocale::user().credits(micros)
 }
 
 /// Freshness in steps that change rarely (10 s under a minute, then minutes, then hours),

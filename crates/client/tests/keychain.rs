@@ -52,7 +52,7 @@ fn login_keeps_the_account_token_in_the_keychain_and_nowhere_else() {
     let status = session.creditbar(&["status"]);
     assert_eq!(status.code, Some(0), "{status:?}");
     assert!(
-        status.stdout.contains("505 credits available"),
+        status.stdout.contains("505.00 credits available"),
         "{status:?}"
     );
     session.creditbar(&["status", "--json"]);
@@ -107,7 +107,10 @@ fn a_saved_card_leaves_only_a_payment_token_in_the_keychain() {
     assert_ne!(payment, first, "the second card's token replaced the first");
     // It works: a purchase is charged to the saved card.
     let bought = session.creditbar(&["buy", "pack_500"]).ok();
-    assert!(bought.stdout.contains("Bought 500 credits"), "{bought:?}");
+    assert!(
+        bought.stdout.contains("Bought 500.00 credits"),
+        "{bought:?}"
+    );
 
     assert_nowhere(&session, GOOD_CARD, "card number");
     assert_nowhere(&session, &payment, "payment token");

@@ -153,7 +153,7 @@ fn a_status_check_does_not_swallow_a_notification_meant_for_watch() {
     server.use_credits(&account, "u1", 150); // 362: below 400
     let status = session.creditbar(&["status"]);
     assert!(
-        status.stdout.contains("362 credits available"),
+        status.stdout.contains("362.00 credits available"),
         "{status:?}"
     );
     session.creditbar(&["sync"]).ok();

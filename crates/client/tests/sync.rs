@@ -44,7 +44,7 @@ fn usage_on_the_server_reaches_the_cache_live_while_watch_runs() {
     let status = session.creditbar(&["status", "--offline"]);
     assert_eq!(status.code, Some(0), "{status:?}");
     assert!(
-        status.stdout.contains("400 credits available"),
+        status.stdout.contains("400.00 credits available"),
         "{status:?}"
     );
     assert!(status.stdout.contains("Updated"), "{status:?}");
@@ -63,7 +63,7 @@ fn with_the_server_gone_status_answers_from_the_cache_and_says_offline() {
     let status = session.creditbar(&["status"]);
     assert_eq!(status.code, Some(12), "stale exit code: {status:?}");
     assert!(
-        status.stdout.contains("500 credits available"),
+        status.stdout.contains("500.00 credits available"),
         "{status:?}"
     );
     assert!(status.stdout.contains("Offline"), "{status:?}");
@@ -180,7 +180,7 @@ fn a_corrupt_cache_is_set_aside_and_rebuilt_by_the_next_sync() {
     let status = session.creditbar(&["status", "--offline"]);
     assert_eq!(status.code, Some(0), "{status:?}");
     assert!(
-        status.stdout.contains("500 credits available"),
+        status.stdout.contains("500.00 credits available"),
         "{status:?}"
     );
     assert_cache_ledger_is_the_servers(&server, &session, &account);
@@ -197,7 +197,7 @@ fn buying_a_pack_adds_500_credits_and_each_buy_is_one_purchase() {
     let buy = session.creditbar(&["buy", "pack_500"]).ok();
     assert!(
         buy.stdout
-            .contains("Bought 500 credits for $20.00. Balance: 1005 credits."),
+            .contains("Bought 500.00 credits for $20.00. Balance: 1,005.00 credits."),
         "{buy:?}"
     );
     assert_eq!(server.purchases(&account).len(), 1);
@@ -244,7 +244,10 @@ fn a_purchase_retried_after_a_crash_is_charged_once() {
 
     // The user tries again: the same purchase, not a second one.
     let retry = session.creditbar(&["buy", "pack_500"]).ok();
-    assert!(retry.stdout.contains("Balance: 1005 credits"), "{retry:?}");
+    assert!(
+        retry.stdout.contains("Balance: 1,005.00 credits"),
+        "{retry:?}"
+    );
     assert_eq!(server.purchases(&account).len(), 1);
     assert_eq!(server.available(&account), 1005 * CREDIT);
 
