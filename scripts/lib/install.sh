@@ -20,6 +20,11 @@ apt_install() {
 DESKTOP_BUILD_PACKAGES=(build-essential pkg-config file curl libssl-dev libwebkit2gtk-4.1-dev
   libayatana-appindicator3-dev librsvg2-dev libxdo-dev)
 
+# What the package test (src-tauri/tests/package.rs) validates the packages with, as a
+# distribution would: the menu entry, the AppStream metadata, Debian's policy, the .rpm's
+# file list.
+PACKAGE_CHECK_PACKAGES=(desktop-file-utils appstream lintian rpm)
+
 install_rust_components() {
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
@@ -51,7 +56,8 @@ install_test_deps() {
   # Tests: a private session bus, the keychain, a mock notification daemon, Xvfb, WebKit's
   # WebDriver, Debian's Python with dbus/gi for the tray watcher, Python venvs.
   apt_install "${DESKTOP_BUILD_PACKAGES[@]}" python3 python3-venv dbus dbus-x11 gnome-keyring \
-    libsecret-tools python3-dbusmock python3-gi xvfb xauth webkit2gtk-driver
+    libsecret-tools python3-dbusmock python3-gi xvfb xauth webkit2gtk-driver \
+    "${PACKAGE_CHECK_PACKAGES[@]}"
   if ! command -v tauri-driver >/dev/null 2>&1; then
     echo "== installing tauri-driver 2"
     cargo install tauri-driver --version '^2' --locked

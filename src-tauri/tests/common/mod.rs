@@ -16,6 +16,9 @@ use serde_json::{json, Value};
 
 pub const ADMIN: &str = "e2e-admin";
 pub const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+pub const TAB: &str = "\u{E004}";
+pub const ENTER: &str = "\u{E007}";
+pub const ESCAPE: &str = "\u{E00C}";
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -151,6 +154,58 @@ impl WebDriver {
         self.call("POST", &format!("/element/{id}/click"), None);
     }
 
+    /// Presses and releases one key (WebDriver key codes: TAB, ENTER, ESCAPE below).
+    pub fn press(&self, key: &str) {
+        self.call(
+            "POST",
+            "/actions",
+            Some(
+                json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]}]}),
+            ),
+        );
+        self.call("DELETE", "/actions", None);
+    }
+
+    /// The focused element, named by its data-testid, id or tag and text, and whether the
+    /// focus is visible (`:focus-visible`); None when nothing has focus.
+    pub fn focused(&self) -> Option<(String, bool)> {
+        let v = self.call("POST", "/execute/sync", Some(json!({"args": [], "script":
+            "const e = document.activeElement; if (!e || e === document.body) return null;
+             const name = e.dataset.testid || e.id || (e.tagName.toLowerCase() + ':' + (e.textContent || '').trim().slice(0, 30));
+             return [name, e.matches(':focus-visible')];"})));
+        serde_json::from_value(v).ok()
+    }
+
+    /// Tabs through the window from the top until the focus comes back round (or `max`
+    /// presses): every control reached, in order. Each must show its focus.
+    pub fn tab_walk(&self, max: usize) -> Vec<String> {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"args": [], "script": "document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);"})),
+        );
+        let mut seen: Vec<String> = Vec::new();
+        for _ in 0..max {
+            self.press(TAB);
+            let Some((name, visible)) = self.focused() else {
+                continue;
+            };
+            if seen.first() == Some(&name) {
+                break;
+            }
+            assert!(visible, "{name} has focus but does not show it");
+            seen.push(name);
+        }
+        seen
+    }
+
+    pub fn handles(&self) -> usize {
+        self.call("GET", "/window/handles", None)
+            .as_array()
+            .map_or(0, Vec::len)
+    }
+
     pub fn screenshot(&self, name: &str) {
         let b64 = self.call("GET", "/screenshot", None);
         let png = base64::engine::general_purpose::STANDARD
@@ -254,6 +309,11 @@ pub fn notifications(work: &Path, summary: &str) -> usize {
 /// Re-runs test `name` inside a private desktop session and returns None; inside it,
 /// returns the session's work directory.
 pub fn in_session(name: &str) -> Option<PathBuf> {
+    in_session_with(name, &[])
+}
+
+/// `in_session` with extra environment variables for the re-run test.
+pub fn in_session_with(name: &str, env: &[(&str, &std::ffi::OsStr)]) -> Option<PathBuf> {
     if let Some(work) = std::env::var_os("CREDITBAR_E2E_WORK") {
         return Some(PathBuf::from(work));
     }
@@ -271,6 +331,7 @@ pub fn in_session(name: &str) -> Option<PathBuf> {
         .arg(std::env::current_exe().unwrap())
         .args(["--exact", name, "--nocapture"])
         .env("CREDITBAR_E2E_WORK", work.path())
+        .envs(env.iter().copied())
         .status()
         .expect("xvfb-run and dbus-run-session are needed (Debian: xvfb, dbus)");
     if !status.success() {
