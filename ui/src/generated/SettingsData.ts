@@ -4,4 +4,9 @@ import type { AutoRefill } from "./AutoRefill";
 import type { CardSummary } from "./CardSummary";
 import type { Pack } from "./Pack";
 
-export type SettingsData = { alerts: AlertSettings, auto_refill: AutoRefill | null, card: CardSummary | null, packs: Array<Pack>, launch_at_login: boolean, };
+export type SettingsData = { alerts: AlertSettings, auto_refill: AutoRefill | null, card: CardSummary | null, packs: Array<Pack>, launch_at_login: boolean, 
+/**
+ * Where the app writes its log (the XDG state directory), shown under "Open logs";
+ * None when it could not be made (then the log goes to standard error only).
+ */
+log_dir: string | null, };

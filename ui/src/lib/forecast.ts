@@ -2,12 +2,13 @@
 // "run out in about N days" and names the reset separately, by date.
 
 import type { UsageGroup } from "../generated/UsageGroup";
+import { shortDateIn } from "./locale";
 
 const DAY_MS = 86_400_000;
 
-/** `Dec 1` in the account's timezone. */
-export function shortDate(at: Date, timeZone: string): string {
-  return new Intl.DateTimeFormat("en-US", { month: "short", day: "numeric", timeZone }).format(at);
+/** `Dec 1` (`1. Dez.` in German) in the account's timezone, in the user's locale. */
+export function shortDate(at: Date, timeZone: string, locale?: string): string {
+  return shortDateIn(at, timeZone, locale);
 }
 
 /**

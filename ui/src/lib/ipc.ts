@@ -48,6 +48,7 @@ export const ipc = {
   saveAutoRefill: (enabled: boolean, threshold: number, pack: string, monthlyLimit: number) =>
     invoke<AutoRefill>("save_auto_refill", { enabled, threshold, pack, monthlyLimit }),
   setLaunchAtLogin: (on: boolean) => invoke<boolean>("set_launch_at_login", { on }),
+  openLogs: () => invoke<void>("open_logs"),
   openWindow: (which: "dashboard" | "purchase" | "settings") => invoke<void>("open_window", { which }),
 };
 

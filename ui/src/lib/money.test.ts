@@ -4,13 +4,20 @@ import { credits, dollars, parseDollars, quoteCustom } from "./money";
 const pricing = { credits_per_dollar: 25, min_cents: 500, max_cents: 100_000 };
 
 describe("amounts for people", () => {
-  it("formats credits exactly", () => {
-    expect(credits(487_250_000)).toBe("487.25 credits");
-    expect(credits(1_000_000)).toBe("1 credit");
-    expect(credits(12_500_000_000)).toBe("12,500 credits");
-    expect(credits(1)).toBe("0.000001 credits");
-    expect(dollars(2000)).toBe("$20.00");
-    expect(dollars(5)).toBe("$0.05");
+  it("shows two decimals, rounded down, grouped by the locale", () => {
+    expect(credits(487_250_000, "en-US")).toBe("487.25 credits");
+    expect(credits(663_307_700, "en-US")).toBe("663.30 credits");
+    expect(credits(133_829_750, "en-US")).toBe("133.82 credits");
+    expect(credits(1_000_000, "en-US")).toBe("1.00 credits");
+    expect(credits(12_500_000_000, "en-US")).toBe("12,500.00 credits");
+    expect(credits(1_234_509_999, "en-US")).toBe("1,234.50 credits");
+    expect(credits(1, "en-US")).toBe("0.00 credits");
+    expect(credits(-3_456_000, "en-US")).toBe("-3.45 credits");
+    expect(credits(1_234_509_999, "de-DE")).toBe("1.234,50 credits");
+    expect(credits(1_234_509_999, "fr-FR")).toBe("1\u202f234,50 credits");
+    expect(dollars(2000, "en-US")).toBe("$20.00");
+    expect(dollars(5, "en-US")).toBe("$0.05");
+    expect(dollars(123_456, "de-DE")).toBe("1.234,56\u00a0$");
   });
   it("parses dollars into integer cents", () => {
     expect(parseDollars("12")).toBe(1200);
@@ -47,7 +54,7 @@ describe("settings amounts", () => {
   });
   it("says plainly what auto-refill will charge and when", () => {
     expect(autoRefillSentence(50_000_000, 500_000_000, 2000, "visa •••• 4242", 3)).toBe(
-      "When your balance falls below 50 credits, creditbar buys 500 credits for $20.00 with visa •••• 4242 — at most 3 times a month.",
+      "When your balance falls below 50.00 credits, creditbar buys 500.00 credits for $20.00 with visa •••• 4242 — at most 3 times a month.",
     );
     expect(autoRefillSentence(1_000_000, 500_000_000, 2000, "visa •••• 4242", 1)).toMatch(/at most once a month/);
   });

@@ -1,23 +1,19 @@
 // Credits and money as integers: micro-credits and US cents. No floats touch an amount.
 
-export const MICROS_PER_CREDIT = 1_000_000;
+import { MICROS_PER_CREDIT } from "./money-units";
+import { creditsNumber, dollarsIn } from "./locale";
 
-/** `487.25 credits`: exact, trailing zeros dropped. */
-export function credits(micros: number): string {
-  const sign = micros < 0 ? "-" : "";
-  const abs = Math.abs(micros);
-  const whole = Math.floor(abs / MICROS_PER_CREDIT);
-  const frac = abs % MICROS_PER_CREDIT;
-  const fracText = frac === 0 ? "" : "." + String(frac).padStart(6, "0").replace(/0+$/, "");
-  const unit = abs === MICROS_PER_CREDIT ? "credit" : "credits";
-  return `${sign}${whole.toLocaleString("en-US")}${fracText} ${unit}`;
+export { MICROS_PER_CREDIT };
+
+/** `1,234.50 credits`: two decimals, rounded down, grouped by the user's locale
+ *  (product.md "Amounts shown to people"). */
+export function credits(micros: number, locale?: string): string {
+  return `${creditsNumber(micros, locale)} credits`;
 }
 
-/** `$20.00`. */
-export function dollars(cents: number): string {
-  const sign = cents < 0 ? "-" : "";
-  const abs = Math.abs(cents);
-  return `${sign}$${Math.floor(abs / 100).toLocaleString("en-US")}.${String(abs % 100).padStart(2, "0")}`;
+/** `$20.00` in the user's locale. */
+export function dollars(cents: number, locale?: string): string {
+  return dollarsIn(cents, locale);
 }
 
 /** Parses a dollar amount as typed (`12`, `12.5`, `$12.50`) into cents, or null. */

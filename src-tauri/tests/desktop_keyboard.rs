@@ -1,0 +1,158 @@
+//! A keyboard-only walk through every window: Tab reaches each control with a visible focus,
+//! Enter opens the next window, Escape closes it; the usage rows are a table to a screen
+//! reader. Same harness as desktop_e2e.rs (the real app under Xvfb, tauri-driver).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+const T: Duration = Duration::from_secs(20);
+
+/// Tabs to the control named `name` and presses Enter.
+fn activate(wd: &WebDriver, name: &str) {
+    let walk = wd.tab_walk(40);
+    let at = walk
+        .iter()
+        .position(|n| n == name)
+        .unwrap_or_else(|| panic!("{name} is not reachable by Tab: {walk:?}"));
+    wd.call(
+        "POST",
+        "/execute/sync",
+        Some(json!({"args": [], "script": "document.activeElement && document.activeElement.blur();"})),
+    );
+    for _ in 0..=at {
+        wd.press(TAB);
+    }
+    assert_eq!(wd.focused().map(|f| f.0).as_deref(), Some(name));
+    wd.press(ENTER);
+}
+
+/// Escape closes the current window.
+fn escape_closes(wd: &WebDriver, page: &str) {
+    let before = wd.handles();
+    wd.press(ESCAPE);
+    wait_for(&format!("Escape to close {page}"), T, || {
+        Some(()).filter(|_| wd.handles() < before)
+    });
+    assert!(!wd.switch_to(|u| u.contains(page)), "{page} is still open");
+}
+
+fn contains_all(walk: &[String], want: &[&str]) {
+    for w in want {
+        assert!(
+            walk.iter().any(|n| n == w),
+            "{w} not reached by Tab: {walk:?}"
+        );
+    }
+}
+
+#[test]
+fn every_window_works_from_the_keyboard() {
+    let Some(work) = in_session("every_window_works_from_the_keyboard") else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, wd, token) = signed_in_app(&work, &server);
+    server.spend(&token, "kb-1", 5);
+
+    // The signed-in glance window.
+    let walk = wd.tab_walk(20);
+    contains_all(&walk, &["open-dashboard", "open-purchase"]);
+
+    // The dashboard, opened with Enter.
+    activate(&wd, "open-dashboard");
+    wait_for("the dashboard", T, || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("dashboard.html")))
+    });
+    wait_for("the usage rows", T, || {
+        wd.find("[data-testid=usage-rows] [role=row]")
+    });
+    let walk = wd.tab_walk(40);
+    contains_all(
+        &walk,
+        &[
+            "open-settings",
+            "period",
+            "group-by",
+            "usage-rows",
+            "r-thread",
+            "r-desc",
+            "report-submit",
+        ],
+    );
+    // The virtualised rows are a table: a header row, then rows that say where they are.
+    let roles = wd.call(
+        "POST",
+        "/execute/sync",
+        Some(json!({"args": [], "script":
+        "const t = document.querySelector('[data-testid=usage-table]');
+         const row = t.querySelector('[data-testid=usage-rows] [role=row]');
+         return [t.getAttribute('role'), t.querySelectorAll('[role=columnheader]').length,
+                 row.getAttribute('aria-rowindex'), row.querySelectorAll('[role=cell]').length,
+                 Number(t.getAttribute('aria-rowcount'))];"})),
+    );
+    assert_eq!(roles[0], "table", "{roles}");
+    assert_eq!(roles[1], 3, "{roles}");
+    assert_eq!(roles[2], "2", "{roles}");
+    assert_eq!(roles[3], 3, "{roles}");
+    assert!(roles[4].as_i64().unwrap() >= 2, "{roles}");
+
+    // Settings, from the dashboard with Enter; it shows where the logs are.
+    activate(&wd, "open-settings");
+    wait_for("the settings", T, || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("settings.html")))
+    });
+    wait_for("the settings form", T, || {
+        wd.find("[data-testid=refill-save]")
+    });
+    let walk = wd.tab_walk(40);
+    contains_all(
+        &walk,
+        &[
+            "refill-enabled",
+            "refill-threshold",
+            "refill-pack",
+            "refill-save",
+            "low-threshold",
+            "alerts-save",
+            "autostart",
+            "open-logs",
+            "sign-out",
+        ],
+    );
+    let logs = wd.text("[data-testid=log-dir]").unwrap_or_default();
+    assert!(logs.ends_with("logs"), "log directory shown: {logs:?}");
+    assert!(
+        std::path::Path::new(&logs).is_dir(),
+        "{logs} does not exist"
+    );
+    escape_closes(&wd, "settings.html");
+
+    assert!(wd.switch_to(|u| u.contains("dashboard.html")));
+    escape_closes(&wd, "dashboard.html");
+
+    // The purchase dialog, from the glance window.
+    assert!(wd.switch_to(|u| u.contains("signin.html")));
+    activate(&wd, "open-purchase");
+    wait_for("the purchase dialog", T, || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("purchase.html")))
+    });
+    wait_for("the add-card form", T, || {
+        wd.find("[data-testid=card-number]")
+    });
+    let walk = wd.tab_walk(40);
+    contains_all(
+        &walk,
+        &["card-number", "card-expiry", "card-cvc", "save-card"],
+    );
+    escape_closes(&wd, "purchase.html");
+
+    // Last, the glance window itself.
+    assert!(wd.switch_to(|u| u.contains("signin.html")));
+    escape_closes(&wd, "signin.html");
+    wd.call("DELETE", "", None);
+}
