@@ -44,6 +44,10 @@ pub fn init(program: &str, stderr_default: &str) -> Option<PathBuf> {
         .with_writer(std::io::stderr)
         .with_filter(filter(stderr_default));
     let file = log_dir().and_then(|dir| {
+        // Made here first: tracing-appender lists the directory to prune old files before
+        // it creates it, and prints an error on standard error when it is missing.
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ClientError::Invalid(format!("cannot create {}: {e}", dir.display())))?;
         let appender = RollingFileAppender::builder()
             .rotation(Rotation::DAILY)
             .filename_prefix(program)
