@@ -251,3 +251,60 @@ fn the_installed_app_shows_the_balance_in_the_tray() {
     );
     assert!(!app_log.contains(&token), "the token reached the log");
 }
+
+/// Screenshots of the installed app's windows in the light and the dark theme (GTK_THEME
+/// picks WebKitGTK's prefers-color-scheme), written like the other e2e screenshots
+/// (`installed-*-light.png`, `installed-*-dark.png`).
+#[test]
+fn the_installed_app_in_light_and_dark() {
+    let (deb, _) = packages();
+    let Some(work) = in_session_with(
+        "the_installed_app_in_light_and_dark",
+        &[
+            ("CREDITBAR_DEB", deb.as_os_str()),
+            ("CREDITBAR_RPM", deb.as_os_str()),
+        ],
+    ) else {
+        return;
+    };
+    let root = work.join("root");
+    unpack(&root);
+    let server = Server::start(&work);
+    let app = root.join("usr/bin/creditbar-desktop");
+    for (theme, gtk) in [("light", "Adwaita"), ("dark", "Adwaita:dark")] {
+        let data = work.join(format!("data-{theme}"));
+        let (_driver, wd, token) =
+            signed_in_app_at(&work, &server, &app, &data, &[("GTK_THEME", gtk)]);
+        server.spend(&token, &format!("theme-{theme}"), 42);
+        wd.screenshot(&format!("installed-glance-{theme}.png"));
+        let dark: bool = serde_json::from_value(wd.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"args": [],
+            "script": "return matchMedia('(prefers-color-scheme: dark)').matches"})),
+        ))
+        .unwrap_or(false);
+        assert_eq!(
+            dark,
+            theme == "dark",
+            "GTK_THEME={gtk} gave prefers-color-scheme dark={dark}"
+        );
+        wd.click("[data-testid=open-dashboard]");
+        wait_for("the dashboard", Duration::from_secs(20), || {
+            Some(()).filter(|_| wd.switch_to(|u| u.contains("dashboard.html")))
+        });
+        wait_for("the usage rows", Duration::from_secs(20), || {
+            wd.find("[data-testid=usage-rows] [role=row]")
+        });
+        wd.screenshot(&format!("installed-dashboard-{theme}.png"));
+        wd.click("[data-testid=open-settings]");
+        wait_for("the settings", Duration::from_secs(20), || {
+            Some(()).filter(|_| wd.switch_to(|u| u.contains("settings.html")))
+        });
+        wait_for("the settings form", Duration::from_secs(20), || {
+            wd.find("[data-testid=refill-save]")
+        });
+        wd.screenshot(&format!("installed-settings-{theme}.png"));
+        wd.call("DELETE", "", None);
+    }
+}

@@ -348,6 +348,25 @@ pub fn in_session_with(name: &str, env: &[(&str, &std::ffi::OsStr)]) -> Option<P
 
 /// Starts tauri-driver and the app, and signs in through the sign-in window.
 pub fn signed_in_app(work: &Path, server: &Server) -> (Killed, WebDriver, String) {
+    let app = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("creditbar-desktop");
+    signed_in_app_at(work, server, &app, &work.join("data"), &[])
+}
+
+/// `signed_in_app` with the app binary `app` (the packaged one), its data directory and
+/// extra environment for it (GTK_THEME for the dark theme).
+pub fn signed_in_app_at(
+    work: &Path,
+    server: &Server,
+    app: &Path,
+    data: &Path,
+    env: &[(&str, &str)],
+) -> (Killed, WebDriver, String) {
     let created: Value = server
         .http
         .post(format!("{}/v1/admin/accounts", server.base))
@@ -367,7 +386,8 @@ pub fn signed_in_app(work: &Path, server: &Server) -> (Killed, WebDriver, String
             "--native-port",
             &native.to_string(),
         ])
-        .env("CREDITBAR_DATA_DIR", work.join("data"))
+        .env("CREDITBAR_DATA_DIR", data)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "info")
         // WebKitWebDriver's screenshots never return without accelerated compositing
         // (which the app turns off by default): the screenshots need it on.
@@ -385,13 +405,6 @@ pub fn signed_in_app(work: &Path, server: &Server) -> (Killed, WebDriver, String
     wait_for("tauri-driver", Duration::from_secs(20), || {
         http.get(format!("{base}/status")).send().ok()
     });
-    let app = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("creditbar-desktop");
     let created: Value = http
         .post(format!("{base}/session"))
         .json(&json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": app}}}}))
