@@ -24,10 +24,8 @@ fn activate(wd: &WebDriver, name: &str) {
         "/execute/sync",
         Some(json!({"args": [], "script": "document.activeElement && document.activeElement.blur();"})),
     );
-    for _ in 0..=at {
-        wd.press(TAB);
-    }
-    assert_eq!(wd.focused().map(|f| f.0).as_deref(), Some(name));
+    wd.press_n(TAB, at + 1);
+    assert_eq!(wd.focused().as_deref(), Some(name));
     wd.press(ENTER);
 }
 

@@ -154,45 +154,63 @@ impl WebDriver {
         self.call("POST", &format!("/element/{id}/click"), None);
     }
 
-    /// Presses and releases one key (WebDriver key codes: TAB, ENTER, ESCAPE below).
-    pub fn press(&self, key: &str) {
+    /// Presses and releases `key` `times` times, in one WebDriver call (WebDriver key
+    /// codes: TAB, ENTER, ESCAPE below).
+    pub fn press_n(&self, key: &str, times: usize) {
+        let actions: Vec<Value> = (0..times)
+            .flat_map(|_| {
+                [
+                    json!({"type": "keyDown", "value": key}),
+                    json!({"type": "keyUp", "value": key}),
+                ]
+            })
+            .collect();
         self.call(
             "POST",
             "/actions",
-            Some(
-                json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
-                {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]}]}),
-            ),
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
         );
         self.call("DELETE", "/actions", None);
     }
 
-    /// The focused element, named by its data-testid, id or tag and text, and whether the
-    /// focus is visible (`:focus-visible`); None when nothing has focus. Under Xvfb with no
-    /// window manager a window may never be the active one, and then WebKit matches no
-    /// `:focus-visible` at all: that case counts as visible (nothing to check).
-    pub fn focused(&self) -> Option<(String, bool)> {
-        let v = self.call("POST", "/execute/sync", Some(json!({"args": [], "script":
-            "const e = document.activeElement; if (!e || e === document.body) return null;
-             const name = e.dataset.testid || e.id || (e.tagName.toLowerCase() + ':' + (e.textContent || '').trim().slice(0, 30));
-             return [name, e.matches(':focus-visible') || !document.hasFocus()];"})));
-        serde_json::from_value(v).ok()
+    pub fn press(&self, key: &str) {
+        self.press_n(key, 1);
     }
 
-    /// Tabs through the window from the top until the focus comes back round (or `max`
-    /// presses): every control reached, in order. Each must show its focus.
+    /// The focused element's name (data-testid, id, or tag and text); None for none.
+    pub fn focused(&self) -> Option<String> {
+        let v = self.call("POST", "/execute/sync", Some(json!({"args": [], "script":
+            "const e = document.activeElement; if (!e || e === document.body) return null;
+             return e.dataset.testid || e.id || (e.tagName.toLowerCase() + ':' + (e.textContent || '').trim().slice(0, 30));"})));
+        serde_json::from_value(v).ok().flatten()
+    }
+
+    /// Tabs through the window from the top, `max` presses in one go, recording each
+    /// control that takes the focus until the first comes round again: every control
+    /// reached, in order. Each must show its focus (`:focus-visible`; under Xvfb with no
+    /// window manager a window may never be the active one, and then WebKit matches no
+    /// `:focus-visible` at all: that case has nothing to check).
     pub fn tab_walk(&self, max: usize) -> Vec<String> {
-        self.call(
+        self.call("POST", "/execute/sync", Some(json!({"args": [], "script":
+            "window.__walk = [];
+             if (!window.__walking) {
+               window.__walking = true;
+               document.addEventListener('focusin', (ev) => {
+                 const e = ev.target;
+                 const name = e.dataset.testid || e.id || (e.tagName.toLowerCase() + ':' + (e.textContent || '').trim().slice(0, 30));
+                 window.__walk.push([name, e.matches(':focus-visible') || !document.hasFocus()]);
+               });
+             }
+             document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);"})));
+        self.press_n(TAB, max);
+        let walk: Vec<(String, bool)> = serde_json::from_value(self.call(
             "POST",
             "/execute/sync",
-            Some(json!({"args": [], "script": "document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);"})),
-        );
+            Some(json!({"args": [], "script": "return window.__walk"})),
+        ))
+        .unwrap_or_default();
         let mut seen: Vec<String> = Vec::new();
-        for _ in 0..max {
-            self.press(TAB);
-            let Some((name, visible)) = self.focused() else {
-                continue;
-            };
+        for (name, visible) in walk {
             if seen.first() == Some(&name) {
                 break;
             }
