@@ -34,4 +34,6 @@ pub enum LedgerError {
     ExpiryNotAfterGrant,
     #[error("time cannot go backwards")]
     TimeWentBackwards,
+    #[error("the `{0}` plan is past due: pay it (choose it again) before changing plans")]
+    PlanPastDue(String),
 }

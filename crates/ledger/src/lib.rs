@@ -14,12 +14,13 @@ mod catalog;
 mod error;
 mod hold;
 mod lot;
+mod plan_billing;
 mod pricing;
 pub mod schedule;
 
 pub use account::{
     Account, Balance, BucketBalance, ChargePart, ChargeResult, Command, Effect, Entry, EntryKind,
-    GrantReason, Notice, NoticeKind, RefillOutcome, Reply, Step,
+    GrantReason, Notice, NoticeKind, PaymentOutcome, RefillOutcome, Reply, Step,
 };
 pub use amount::{Cents, Credits, MICROS_PER_CREDIT};
 pub use auto_refill::{AutoRefill, AutoRefillSettings};
@@ -29,5 +30,9 @@ pub use catalog::{Catalog, CustomPricing, Model, Pack, Plan};
 pub use error::LedgerError;
 pub use hold::{Hold, HoldStatus, DEFAULT_HOLD_TTL_SECONDS};
 pub use lot::Lot;
+pub use plan_billing::{
+    fallback_plan, prorate, retry_delay, PlanBilling, PlanDue, PlanQuote, PlanStatus,
+    MAX_PLAN_ATTEMPTS,
+};
 pub use pricing::{price, Usage, UsageKind, UsageStatus};
 pub use schedule::{BillingCycle, Cadence};

@@ -31,9 +31,8 @@ pub struct AppInner {
     pub events: broadcast::Sender<Arc<Event>>,
     pub gateway: Arc<dyn PaymentGateway>,
     pub rate: RateLimiter,
-    /// Serialises purchases that share an idempotency key, so 50 parallel retries make one
-    /// gateway charge.
-    pub purchase_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One driver per payment intent at a time in this process (billing/machine.rs).
+    pub billing_turns: crate::billing::machine::Turns,
 }
 
 pub type App = Arc<AppInner>;

@@ -251,7 +251,6 @@ pub async fn create(app: &App) -> Result<Secret, ApiError> {
         exp_year: now.year() + 3,
         behavior: card.behavior,
     };
-    let behavior = method.behavior.clone();
 
     // The account, its token, a welcome bonus and the saved card.
     let token = app.ids.secret("cb_");
@@ -283,39 +282,26 @@ pub async fn create(app: &App) -> Result<Secret, ApiError> {
         })
         .await?;
 
-    // A pack bought with the saved card, through the gateway like any purchase.
+    // A pack bought with the saved card, through the payment machine like any purchase.
     let pack = app.catalog.pack(PACK)?.clone();
-    let charge_key = format!("{account}:demo:{PACK}");
-    let (gateway, cents) = (app.gateway.clone(), pack.price_cents);
-    tokio::task::spawn_blocking(move || {
-        gateway.charge(&charge_key, &card_hash, &behavior, cents.0, now)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("gateway task: {e}")))??;
-
-    let purchase_id = app.ids.id("pur");
+    let order = crate::billing::purchase::Order {
+        pack: Some(PACK.to_owned()),
+        credits: pack.credits,
+        cents: pack.price_cents,
+        card: card_hash,
+        key: "demo-pack".into(),
+        body_hash: PACK.as_bytes().to_vec(),
+    };
+    let bought = crate::billing::purchase::buy(app, &account, order).await?;
+    if bought.status != crate::billing::intent::SUCCEEDED {
+        return Err(ApiError::Internal(format!(
+            "the demo purchase is {}",
+            bought.status
+        )));
+    }
     let events = history(now);
     app.writer
         .run(move |ctx| {
-            ctx.apply(
-                &account,
-                Command::Purchase {
-                    id: purchase_id.clone(),
-                    credits: pack.credits,
-                    price_cents: pack.price_cents,
-                },
-            )?;
-            store::insert_purchase(
-                ctx.tx,
-                &account,
-                &purchase_id,
-                ctx.now,
-                "manual",
-                Some(PACK),
-                pack.credits.micros(),
-                pack.price_cents.0,
-                "succeeded",
-            )?;
             charge_history(ctx, &account, events)?;
             store::set_auto_refill_method(ctx.tx, &account, &card_hash)?;
             let settings = AutoRefillSettings {

@@ -126,6 +126,7 @@ impl From<LedgerError> for ApiError {
                 ApiError::invalid("expires_at: must be in the future")
             }
             LedgerError::TimeWentBackwards => ApiError::invalid("now: time cannot go backwards"),
+            e @ LedgerError::PlanPastDue(_) => ApiError::Conflict(e.to_string()),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use creditbar_ledger::{Account, Effect, Notice};
+use creditbar_ledger::{Account, Notice};
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::{broadcast, mpsc};
 
@@ -32,7 +32,7 @@ pub struct Event {
 /// The writer's side: turns committed facts into broadcast events and queued effects.
 pub struct Publisher {
     pub events: broadcast::Sender<Arc<Event>>,
-    pub effects: mpsc::UnboundedSender<(String, Effect)>,
+    pub intents: mpsc::UnboundedSender<(String, String)>,
     pub clock: crate::clock::Clock,
 }
 
@@ -65,8 +65,8 @@ impl Publish for Publisher {
         }
     }
 
-    fn effect(&self, account: &str, effect: Effect) {
-        let _ = self.effects.send((account.to_owned(), effect));
+    fn intent(&self, account: &str, intent: &str) {
+        let _ = self.intents.send((account.to_owned(), intent.to_owned()));
     }
 }
 

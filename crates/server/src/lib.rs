@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod app;
+pub mod billing;
 pub mod clock;
 pub mod demo;
 pub mod error;
@@ -22,10 +23,10 @@ pub mod writer;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use creditbar_ledger::{Catalog, Effect};
+use creditbar_ledger::Catalog;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 
@@ -90,14 +91,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let catalog = Arc::new(Catalog::default());
     let views = Views::default();
     let (events, _) = broadcast::channel(4096);
-    let (effects_tx, effects_rx) = mpsc::unbounded_channel();
+    let (intents_tx, intents_rx) = mpsc::unbounded_channel();
     let publisher = Publisher {
         events: events.clone(),
-        effects: effects_tx,
+        intents: intents_tx,
         clock: clock.clone(),
     };
     let writer = Writer::start(
         conn,
+        config.durability,
         memory,
         catalog.clone(),
         clock.clone(),
@@ -116,15 +118,19 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         events,
         gateway: Arc::new(gateway),
         rate: RateLimiter::new(config.rate_limit),
-        purchase_locks: Mutex::new(HashMap::new()),
+        billing_turns: Default::default(),
     });
-    tokio::spawn(run_effects(app.clone(), effects_rx));
+    tokio::spawn(drive_intents(app.clone(), intents_rx));
     if !clock.is_test() {
         tokio::spawn(run_scheduler(app.clone()));
     }
     // Whatever fell due while the server was down happens before the first request.
     let _ = app.writer.run(|ctx| ctx.advance_due()).await;
-    routes::payments::resume_refills(&app).await;
+    // And every payment left pending by the last run is finished before the first request
+    // (those whose processor still does not answer stay pending for the reconciler).
+    billing::reconciler::adopt_legacy_refills(&app).await;
+    billing::reconciler::pass(&app).await;
+    tokio::spawn(billing::reconciler::run(app.clone()));
     let listener =
         TcpListener::bind(&config.listen)
             .await
@@ -158,17 +164,15 @@ async fn run_scheduler(app: App) {
     }
 }
 
-async fn run_effects(app: App, mut rx: mpsc::UnboundedReceiver<(String, Effect)>) {
-    while let Some((account, effect)) = rx.recv().await {
-        match effect {
-            Effect::BuyRefill { refill_id, pack } => {
-                tokio::spawn(routes::payments::run_refill(
-                    app.clone(),
-                    account,
-                    refill_id,
-                    pack,
-                ));
+/// Drives each payment intent the ledger asked for (a refill, a plan charge) as soon as
+/// its batch is committed; the reconciler catches any this misses.
+async fn drive_intents(app: App, mut rx: mpsc::UnboundedReceiver<(String, String)>) {
+    while let Some((account, id)) = rx.recv().await {
+        let app = app.clone();
+        tokio::spawn(async move {
+            if let Err(e) = billing::machine::drive(&app, &account, &id).await {
+                tracing::warn!(intent = %id, error = %e, "payment intent left for the reconciler");
             }
-        }
+        });
     }
 }

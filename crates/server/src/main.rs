@@ -72,9 +72,22 @@ async fn main() -> anyhow::Result<()> {
     if args.check {
         let conn = creditbar_server::store::open(&db, Durability::Process)
             .with_context(|| format!("cannot open {}", db.display()))?;
-        let problems = creditbar_server::store::check(&conn)?;
+        let mut problems = creditbar_server::store::check(&conn)?;
+        // Money: the ledger against the payment processor's own record beside it.
+        let gateway_path = creditbar_server::gateway::TestGateway::path_for(&db);
+        let gateway = match gateway_path.exists() {
+            true => Some(creditbar_server::store::open_reader(&gateway_path)?),
+            false => None,
+        };
+        let (money, pending) =
+            creditbar_server::billing::report::check_files(&conn, gateway.as_ref())?;
+        problems.extend(money);
         if problems.is_empty() {
             println!("ok: every balance equals the sum of its ledger");
+            println!(
+                "ok: every payment the processor made is in the ledger, credited once \
+                 ({pending} pending, finished at the next start)"
+            );
             return Ok(());
         }
         for p in &problems {

@@ -177,11 +177,44 @@ CREATE UNIQUE INDEX usage_by_id ON usage_events (account_id, id);
 CREATE INDEX usage_by_time ON usage_events (account_id, at);
 "#,
     ),
+    // Every movement of money is a payment intent (billing/): a purchases row recorded
+    // `pending` before the card is touched and completed afterwards. The row carries its
+    // own idempotency record (the client's key and the request's fingerprint), bound only
+    // while the intent is pending or succeeded: a failed intent frees its key, as a refused
+    // request always did. Records of manual purchases kept in `idempotency` move onto their
+    // rows. `declined` refills become `failed`, the one word for "nothing was charged".
+    M::up(
+        r#"
+ALTER TABLE purchases ADD COLUMN kind TEXT NOT NULL DEFAULT 'charge';
+ALTER TABLE purchases ADD COLUMN completed_at TEXT;
+ALTER TABLE purchases ADD COLUMN idem_key TEXT;
+ALTER TABLE purchases ADD COLUMN body_hash BLOB;
+ALTER TABLE purchases ADD COLUMN card BLOB;
+ALTER TABLE purchases ADD COLUMN detail TEXT NOT NULL DEFAULT '{}';
+UPDATE purchases SET status = 'failed' WHERE status = 'declined';
+UPDATE purchases SET completed_at = created_at;
+UPDATE purchases SET (idem_key, body_hash) = (
+    SELECT i.key, i.body_hash FROM idempotency i
+    WHERE i.account_id = purchases.account_id AND i.scope = 'purchase'
+      AND json_extract(i.response, '$.id') = purchases.id)
+WHERE source = 'manual';
+DELETE FROM idempotency WHERE scope = 'purchase';
+CREATE UNIQUE INDEX purchases_by_key ON purchases (account_id, idem_key)
+    WHERE idem_key IS NOT NULL AND status <> 'failed';
+CREATE INDEX purchases_pending ON purchases (account_id, n) WHERE status = 'pending';
+CREATE INDEX purchases_by_id ON purchases (id);
+CREATE TABLE plan_methods (
+    account_id TEXT PRIMARY KEY REFERENCES accounts(id),
+    payment_token_hash BLOB NOT NULL
+);
+"#,
+    ),
 ];
 
 /// The test gateway's own database (see `open_gateway`).
-const GATEWAY_MIGRATIONS: &[M<'static>] = &[M::up(
-    r#"
+const GATEWAY_MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        r#"
 CREATE TABLE gateway_charges (
     key TEXT PRIMARY KEY,
     token_hash BLOB NOT NULL,
@@ -190,7 +223,24 @@ CREATE TABLE gateway_charges (
     at TEXT NOT NULL
 );
 "#,
-)];
+    ),
+    // The processor's own record per customer (for reconciliation), refunds, and a mode a
+    // test flips from outside the server to make the processor slow, time out or go down.
+    M::up(
+        r#"
+ALTER TABLE gateway_charges ADD COLUMN customer TEXT NOT NULL DEFAULT '';
+ALTER TABLE gateway_charges ADD COLUMN kind TEXT NOT NULL DEFAULT 'charge';
+ALTER TABLE gateway_charges ADD COLUMN refund_of TEXT;
+CREATE INDEX gateway_by_customer ON gateway_charges (customer);
+CREATE TABLE gateway_settings (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    mode TEXT NOT NULL,
+    delay_ms INTEGER NOT NULL
+);
+INSERT INTO gateway_settings VALUES (1, 'normal', 0);
+"#,
+    ),
+];
 
 /// How much a commit must survive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -789,59 +839,199 @@ pub fn auto_refill_method(conn: &Connection, account: &str) -> rusqlite::Result<
     Ok(raw.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok().map(TokenHash)))
 }
 
-pub struct PurchaseRow {
+pub fn set_plan_method(tx: &Transaction, account: &str, hash: &TokenHash) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO plan_methods (account_id, payment_token_hash) VALUES (?1, ?2)
+         ON CONFLICT (account_id) DO UPDATE SET payment_token_hash = excluded.payment_token_hash",
+    )?
+    .execute(params![account, hash.0.as_slice()])?;
+    Ok(())
+}
+
+pub fn plan_method(conn: &Connection, account: &str) -> rusqlite::Result<Option<TokenHash>> {
+    let raw: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT payment_token_hash FROM plan_methods WHERE account_id = ?1")?
+        .query_row(params![account], |r| r.get(0))
+        .optional()?;
+    Ok(raw.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok().map(TokenHash)))
+}
+
+// ---------------------------------------------------------------- payment intents
+
+/// One payment intent as stored (billing/intent.rs gives it types): a charge of a card
+/// (`kind` `charge`: a manual purchase, an auto-refill, a plan charge) or a refund.
+#[derive(Debug, Clone)]
+pub struct IntentRow {
     pub n: i64,
+    pub account_id: String,
+    /// Also the processor's idempotency key: random, never derived from the ledger.
     pub id: String,
-    pub created_at: String,
+    pub kind: String,
     pub source: String,
     pub pack: Option<String>,
     pub credits: i64,
     pub price_cents: i64,
     pub status: String,
+    pub created_at: String,
+    pub completed_at: Option<String>,
+    pub idem_key: Option<String>,
+    pub body_hash: Option<Vec<u8>>,
+    pub card: Option<TokenHash>,
+    pub detail: String,
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn insert_purchase(
+const INTENT_COLUMNS: &str = "n, account_id, id, kind, source, pack, credits, price_cents, status,
+    created_at, completed_at, idem_key, body_hash, card, detail";
+
+fn intent_row(r: &rusqlite::Row) -> rusqlite::Result<IntentRow> {
+    let card: Option<Vec<u8>> = r.get(13)?;
+    Ok(IntentRow {
+        n: r.get(0)?,
+        account_id: r.get(1)?,
+        id: r.get(2)?,
+        kind: r.get(3)?,
+        source: r.get(4)?,
+        pack: r.get(5)?,
+        credits: r.get(6)?,
+        price_cents: r.get(7)?,
+        status: r.get(8)?,
+        created_at: r.get(9)?,
+        completed_at: r.get(10)?,
+        idem_key: r.get(11)?,
+        body_hash: r.get(12)?,
+        card: card.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok().map(TokenHash)),
+        detail: r.get(14)?,
+    })
+}
+
+/// Records a new intent; `n` is assigned by the table.
+pub fn insert_intent(tx: &Transaction, i: &IntentRow) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO purchases (account_id, id, kind, source, pack, credits, price_cents, status,
+             created_at, completed_at, idem_key, body_hash, card, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        i.account_id,
+        i.id,
+        i.kind,
+        i.source,
+        i.pack,
+        i.credits,
+        i.price_cents,
+        i.status,
+        i.created_at,
+        i.completed_at,
+        i.idem_key,
+        i.body_hash,
+        i.card.as_ref().map(|c| c.0.to_vec()),
+        i.detail
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
+pub fn intent(conn: &Connection, account: &str, id: &str) -> rusqlite::Result<Option<IntentRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {INTENT_COLUMNS} FROM purchases WHERE account_id = ?1 AND id = ?2"
+    ))?
+    .query_row(params![account, id], intent_row)
+    .optional()
+}
+
+/// A purchase found by its id alone (staff routes that name no account).
+pub fn intent_any_account(conn: &Connection, id: &str) -> rusqlite::Result<Option<IntentRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {INTENT_COLUMNS} FROM purchases WHERE id = ?1 LIMIT 1"
+    ))?
+    .query_row(params![id], intent_row)
+    .optional()
+}
+
+/// The intent bound to a client's idempotency key: pending or succeeded (a failed one has
+/// freed its key).
+pub fn intent_by_key(
+    conn: &Connection,
+    account: &str,
+    key: &str,
+) -> rusqlite::Result<Option<IntentRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {INTENT_COLUMNS} FROM purchases
+         WHERE account_id = ?1 AND idem_key = ?2 AND idem_key IS NOT NULL AND status <> 'failed'"
+    ))?
+    .query_row(params![account, key], intent_row)
+    .optional()
+}
+
+/// Moves an intent out of `pending` (or a succeeded charge to `refunded`). Returns false,
+/// changing nothing, when the intent is not in `from`: someone else completed it first.
+pub fn complete_intent(
     tx: &Transaction,
     account: &str,
     id: &str,
+    from: &str,
+    to: &str,
     at: DateTime<Utc>,
-    source: &str,
-    pack: Option<&str>,
-    credits: i64,
-    price_cents: i64,
-    status: &str,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO purchases (account_id, id, created_at, source, pack, credits, price_cents, status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![account, id, ts(at), source, pack, credits, price_cents, status])?;
-    Ok(())
+    detail: &str,
+) -> rusqlite::Result<bool> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE purchases SET status = ?4, completed_at = COALESCE(completed_at, ?5), detail = ?6
+             WHERE account_id = ?1 AND id = ?2 AND status = ?3",
+        )?
+        .execute(params![account, id, from, to, ts(at), detail])?;
+    Ok(changed == 1)
 }
 
+/// Pending intents of every account, oldest first: what the reconciler finishes.
+pub fn pending_intents(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT account_id, id FROM purchases WHERE status = 'pending' ORDER BY n LIMIT ?1",
+    )?;
+    let rows = stmt.query_map(params![limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// An account's charges (not refunds), oldest first, after cursor `after`.
 pub fn purchases_page(
     conn: &Connection,
     account: &str,
     after: i64,
     limit: u32,
-) -> rusqlite::Result<Vec<PurchaseRow>> {
+) -> rusqlite::Result<Vec<IntentRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {INTENT_COLUMNS} FROM purchases
+         WHERE account_id = ?1 AND n > ?2 AND kind = 'charge' ORDER BY n LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![account, after, limit], intent_row)?;
+    rows.collect()
+}
+
+/// Every intent of an account (for reconciliation), oldest first.
+pub fn intents_of(conn: &Connection, account: &str) -> rusqlite::Result<Vec<IntentRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {INTENT_COLUMNS} FROM purchases WHERE account_id = ?1 ORDER BY n"
+    ))?;
+    let rows = stmt.query_map(params![account], intent_row)?;
+    rows.collect()
+}
+
+/// The ledger entries that credited or took back money-bought credits for `reference`
+/// (a purchase id): (type, amount) pairs, for reconciliation.
+pub fn money_entries(
+    conn: &Connection,
+    account: &str,
+) -> rusqlite::Result<Vec<(String, String, i64)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT n, id, created_at, source, pack, credits, price_cents, status FROM purchases
-         WHERE account_id = ?1 AND n > ?2 ORDER BY n LIMIT ?3",
+        "SELECT type, ref, amount FROM ledger
+         WHERE account_id = ?1 AND type IN ('purchase', 'refill', 'refund')",
     )?;
-    let rows = stmt.query_map(params![account, after, limit], |r| {
-        Ok(PurchaseRow {
-            n: r.get(0)?,
-            id: r.get(1)?,
-            created_at: r.get(2)?,
-            source: r.get(3)?,
-            pack: r.get(4)?,
-            credits: r.get(5)?,
-            price_cents: r.get(6)?,
-            status: r.get(7)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}
+
+pub fn account_ids(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM accounts ORDER BY id")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
     rows.collect()
 }
 
@@ -924,30 +1114,82 @@ pub fn open_gateway(path: &std::path::Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-pub fn gateway_charge_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached("SELECT outcome FROM gateway_charges WHERE key = ?1")?
-        .query_row(params![key], |r| r.get(0))
-        .optional()
+/// One record of the test gateway: what it did under a key.
+#[derive(Debug, Clone)]
+pub struct GatewayRow {
+    pub key: String,
+    pub customer: String,
+    pub kind: String,
+    pub cents: i64,
+    pub outcome: String,
+    pub refund_of: Option<String>,
 }
 
-pub fn gateway_charge_put(
+pub fn gateway_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<GatewayRow>> {
+    conn.prepare_cached(
+        "SELECT key, customer, kind, cents, outcome, refund_of FROM gateway_charges WHERE key = ?1",
+    )?
+    .query_row(params![key], gateway_row)
+    .optional()
+}
+
+fn gateway_row(r: &rusqlite::Row) -> rusqlite::Result<GatewayRow> {
+    Ok(GatewayRow {
+        key: r.get(0)?,
+        customer: r.get(1)?,
+        kind: r.get(2)?,
+        cents: r.get(3)?,
+        outcome: r.get(4)?,
+        refund_of: r.get(5)?,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn gateway_put(
     conn: &Connection,
-    key: &str,
-    hash: &TokenHash,
-    cents: i64,
-    outcome: &str,
+    row: &GatewayRow,
+    hash: Option<&TokenHash>,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "INSERT OR IGNORE INTO gateway_charges (key, token_hash, cents, outcome, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT OR IGNORE INTO gateway_charges (key, token_hash, cents, outcome, at, customer, kind, refund_of)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![key, hash.0.as_slice(), cents, outcome, ts(now)])?;
+    .execute(params![
+        row.key,
+        hash.map(|h| h.0.to_vec()).unwrap_or_default(),
+        row.cents,
+        row.outcome,
+        ts(now),
+        row.customer,
+        row.kind,
+        row.refund_of
+    ])?;
     Ok(())
+}
+
+/// What the processor did for one customer (or everyone, with `None`), oldest first.
+pub fn gateway_records(
+    conn: &Connection,
+    customer: Option<&str>,
+) -> rusqlite::Result<Vec<GatewayRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, customer, kind, cents, outcome, refund_of FROM gateway_charges
+         WHERE ?1 IS NULL OR customer = ?1 ORDER BY rowid",
+    )?;
+    let rows = stmt.query_map(params![customer], gateway_row)?;
+    rows.collect()
+}
+
+/// The test gateway's mode (`normal`, `timeout`, `down`) and added delay.
+pub fn gateway_mode(conn: &Connection) -> rusqlite::Result<(String, u64)> {
+    conn.prepare_cached("SELECT mode, delay_ms FROM gateway_settings WHERE id = 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))
 }
 
 pub fn gateway_charge_count(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row(
-        "SELECT COUNT(*) FROM gateway_charges WHERE outcome = 'succeeded'",
+        "SELECT COUNT(*) FROM gateway_charges WHERE outcome = 'succeeded' AND kind = 'charge'",
         [],
         |r| r.get(0),
     )

@@ -5,6 +5,8 @@ pub mod account;
 pub mod admin;
 pub mod meta;
 pub mod payments;
+pub mod plan;
+pub mod refunds;
 pub mod reviews;
 pub mod usage;
 pub mod usage_log;
@@ -63,6 +65,11 @@ pub fn router(app: App) -> axum::Router {
         .routes(routes!(usage::void_hold))
         .routes(routes!(payments::post_payment_method))
         .routes(routes!(payments::post_purchase, payments::list_purchases))
+        .routes(routes!(payments::get_purchase))
+        .routes(routes!(plan::put_plan))
+        .routes(routes!(plan::quote))
+        .routes(routes!(refunds::refund))
+        .routes(routes!(refunds::reconciliation))
         .routes(routes!(
             payments::get_auto_refill,
             payments::put_auto_refill
@@ -101,6 +108,7 @@ fn list_catalog_ids(doc: &mut utoipa::openapi::OpenApi, catalog: &creditbar_ledg
     let fields = [
         ("CreateAccountRequest", "plan", &plans),
         ("PlanRequest", "plan", &plans),
+        ("UserPlanRequest", "plan", &plans),
         ("PurchaseRequest", "pack", &packs),
         ("AutoRefillRequest", "pack", &packs),
         ("UsageRequest", "model", &models),

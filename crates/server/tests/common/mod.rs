@@ -23,6 +23,8 @@ pub struct Options {
     pub test_clock: Option<String>,
     pub rate_limit: u32,
     pub extra: Vec<String>,
+    /// Environment for the server process (e.g. `CREDITBAR_FAULT`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -31,6 +33,7 @@ impl Default for Options {
             test_clock: Some(START.into()),
             rate_limit: 0,
             extra: vec![],
+            env: vec![],
         }
     }
 }
@@ -56,6 +59,7 @@ impl Server {
             cmd.arg("--test-clock").env("CREDITBAR_TEST_CLOCK_START", t);
         }
         cmd.args(&opts.extra);
+        cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
         cmd.env("RUST_LOG", "warn");
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("start creditbar-server");
@@ -226,6 +230,157 @@ impl Server {
 
     pub fn check_db(&self) -> (bool, String) {
         check_db(&self.db_path())
+    }
+
+    /// The payment processor's own record (the test gateway's database), read by this
+    /// process: the independent witness of what was charged.
+    pub fn gateway(&self) -> Gateway {
+        Gateway::of(&self.db_path())
+    }
+
+    /// kill -9 of the process, leaving this handle to be restarted.
+    pub fn kill_now(&self) {
+        Command::new("kill")
+            .args(["-9", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+
+    /// Kills (if still running) and starts again on the same database.
+    pub fn restart(self) -> Server {
+        let dir = self.kill();
+        Server::start_in(dir, Options::default())
+    }
+
+    /// A request whose answer does not matter (load while the server may be killed).
+    pub fn call_quietly(&self, method: &str, path: &str, token: &str, body: Value) -> Option<u16> {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = self
+            .http
+            .request(m, self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .ok()?;
+        Some(resp.status().as_u16())
+    }
+
+    /// Waits for the process to end by itself (a fault point killed it) and hands back
+    /// its directory for a restart.
+    pub fn wait_dead(mut self) -> tempfile::TempDir {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if self.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not die"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+}
+
+/// One record of the test gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayCharge {
+    pub key: String,
+    pub customer: String,
+    pub kind: String,
+    pub cents: i64,
+    pub outcome: String,
+}
+
+/// The test gateway's database, opened by the test: what the processor did, and the mode
+/// it runs in (`normal`, `timeout`, `down`, plus a delay).
+pub struct Gateway {
+    path: PathBuf,
+}
+
+impl Gateway {
+    pub fn of(db: &Path) -> Gateway {
+        let mut name = db.file_name().unwrap().to_os_string();
+        name.push("-gateway");
+        Gateway {
+            path: db.with_file_name(name),
+        }
+    }
+
+    fn conn(&self) -> rusqlite::Connection {
+        let c = rusqlite::Connection::open(&self.path).unwrap();
+        c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        c
+    }
+
+    pub fn set_mode(&self, mode: &str, delay_ms: u64) {
+        self.conn()
+            .execute(
+                "UPDATE gateway_settings SET mode = ?1, delay_ms = ?2",
+                rusqlite::params![mode, delay_ms as i64],
+            )
+            .unwrap();
+    }
+
+    pub fn records(&self) -> Vec<GatewayCharge> {
+        let c = self.conn();
+        let mut stmt = c
+            .prepare(
+                "SELECT key, customer, kind, cents, outcome FROM gateway_charges ORDER BY rowid",
+            )
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok(GatewayCharge {
+                key: r.get(0)?,
+                customer: r.get(1)?,
+                kind: r.get(2)?,
+                cents: r.get(3)?,
+                outcome: r.get(4)?,
+            })
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    /// Keys of the succeeded charges (not refunds), sorted.
+    pub fn charged_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .records()
+            .into_iter()
+            .filter(|r| r.kind == "charge" && r.outcome == "succeeded")
+            .map(|r| r.key)
+            .collect();
+        keys.sort();
+        keys
+    }
+}
+
+/// The ledger's side, read from its SQLite file by this process: (id, source, status,
+/// price_cents) of every charge intent.
+pub fn ledger_purchases(db: &Path) -> Vec<(String, String, String, i64)> {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    let mut stmt = c
+        .prepare("SELECT id, source, status, price_cents FROM purchases WHERE kind = 'charge' ORDER BY n")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Polls `done` every 50 ms until it holds; fails after `seconds`.
+pub fn within(seconds: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {seconds} s: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
