@@ -426,3 +426,76 @@ fn kill_9_storms_over_purchases_and_refills_lose_no_money() {
     assert!(ledger.iter().any(|p| p.1 == "auto_refill"), "{ledger:?}");
     assert_agree(&server, &[(&account, &t)]);
 }
+
+#[test]
+fn a_refund_returns_the_money_and_takes_back_what_is_left_never_more() {
+    let s = Server::start();
+    let (account, t) = s.account("free", "UTC");
+    let pm = save(&s, &t);
+    let (st, p) = buy(&s, &t, "k", &pack(&pm, "pack_500"));
+    assert_eq!(st, 201, "{p}");
+    let purchase = p["id"].as_str().unwrap().to_owned();
+    // 105 free credits go first (burn order), then 195 of the 500 bought.
+    let (st, v) = s.call(
+        "POST",
+        "/v1/usage",
+        Some(&t),
+        Some(usage("u1", "lite", 6_000_000, 0, 0)),
+    );
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(s.available(&t), 305 * CREDIT);
+    let refund = |id: &str| {
+        s.admin(
+            "POST",
+            &format!("/v1/admin/purchases/{purchase}/refund"),
+            json!({"id": id, "reason": "asked for by the customer"}),
+        )
+    };
+    let (st, r) = refund("ref-1");
+    assert_eq!(st, 201, "{r}");
+    assert_eq!(r["refunded_cents"], 2000);
+    assert_eq!(r["credits_removed"], 305 * CREDIT, "what was left, no more");
+    assert_eq!(s.available(&t), 0);
+    let entries = s.ledger(&t);
+    let refunds: Vec<_> = entries.iter().filter(|e| e["type"] == "refund").collect();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0]["amount"], -305 * CREDIT);
+    let notice = s
+        .notices(&t)
+        .into_iter()
+        .find(|n| n["type"] == "refund")
+        .expect("a refund notice");
+    assert_eq!(notice["data"]["purchase_id"], purchase.as_str());
+    assert_eq!(
+        s.get(&format!("/v1/purchases/{purchase}"), &t)["status"],
+        "refunded"
+    );
+    // The processor returned the money, once.
+    let returned: Vec<_> = s
+        .gateway()
+        .records()
+        .into_iter()
+        .filter(|r| r.kind == "refund" && r.outcome == "succeeded")
+        .collect();
+    assert_eq!(returned.len(), 1);
+    assert_eq!(returned[0].cents, 2000);
+    // A retry is the same refund; another one is refused.
+    let (st, again) = refund("ref-1");
+    assert_eq!((st, &again), (201, &r));
+    let (st, v) = refund("ref-2");
+    assert_eq!(st, 409, "{v}");
+    assert_eq!(s.gateway().records().len(), 2);
+    let rec = reconciliation(&s, &account);
+    assert_eq!(rec["gateway"]["refunded_cents"], 2000, "{rec}");
+    assert_eq!(rec["ledger"]["refunded_cents"], 2000, "{rec}");
+    assert_agree(&s, &[(&account, &t)]);
+    // Another account's purchase is not found from there.
+    let (_, other) = s.account("free", "UTC");
+    let (st, _) = s.call(
+        "GET",
+        &format!("/v1/purchases/{purchase}"),
+        Some(&other),
+        None,
+    );
+    assert_eq!(st, 404);
+}

@@ -189,6 +189,11 @@ impl Server {
         v
     }
 
+    /// The test clock's now.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        time_of(&self.advance(0)["now"])
+    }
+
     /// Every ledger entry of the account, following cursors.
     pub fn ledger(&self, token: &str) -> Vec<Value> {
         let mut out = Vec::new();
