@@ -138,7 +138,7 @@ fn each_renewal_is_charged_before_its_credits_across_month_ends() {
     let (_, t) = s.account("free", "UTC");
     on_pro(&s, &t);
     let account = s.get("/v1/account", &t);
-    let mut seen = subscription_grants(&s, &t).len();
+    let seen = subscription_grants(&s, &t).len();
     // The free period ends 30 days after sign-up; pro renews monthly from there.
     let mut end = time_of(&account["period_end"]);
     for round in 1..=3 {
