@@ -222,6 +222,40 @@ impl ApiClient {
         self.get("/v1/auto-refill").await
     }
 
+    pub async fn plan(&self) -> Result<PlanState, ClientError> {
+        self.get("/v1/account").await
+    }
+
+    pub async fn plan_catalog(&self) -> Result<PlanCatalog, ClientError> {
+        self.get("/v1/catalog").await
+    }
+
+    pub async fn plan_quote(&self, plan: &str) -> Result<PlanQuote, ClientError> {
+        let plan: String = url::form_urlencoded::byte_serialize(plan.as_bytes()).collect();
+        let path = format!("/v1/plan/quote?plan={plan}");
+        self.get(&path).await
+    }
+
+    /// Changes the plan. PUT is idempotent (choosing the plan again charges nothing more),
+    /// so it is retried. Returns the plan and whether its charge is still being confirmed.
+    pub async fn set_plan(
+        &self,
+        plan: &str,
+        payment_token: Option<&SecretString>,
+    ) -> Result<(PlanState, bool), ClientError> {
+        let mut body = json!({ "plan": plan });
+        if let Some(t) = payment_token {
+            body["payment_token"] = json!(t.expose_secret());
+        }
+        let resp = self
+            .send(Retry::Safe, || {
+                Ok(self.request(Method::PUT, "/v1/plan")?.json(&body))
+            })
+            .await?;
+        let pending = resp.status() == StatusCode::ACCEPTED;
+        Ok((self.json("/v1/plan", resp).await?, pending))
+    }
+
     pub async fn set_auto_refill(
         &self,
         enabled: bool,

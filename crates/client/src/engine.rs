@@ -531,6 +531,9 @@ impl Engine {
             }
         };
         match client.purchase(&key, &item, &payment).await {
+            // Recorded, the charge's outcome not known yet: the server finishes it. The key
+            // stays pending here, so asking again joins that purchase, never a new one.
+            Ok(result) if result.status == "pending" => Ok(result),
             Ok(result) => {
                 self.cache.finish_purchase(&key, "done")?;
                 // The purchase is done; a failed refresh only leaves the cache a little behind.
@@ -546,6 +549,39 @@ impl Engine {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The account's plan, from the server.
+    pub async fn plan(&mut self) -> Result<PlanState, ClientError> {
+        self.client()?.plan().await
+    }
+
+    /// The plans the catalog offers.
+    pub async fn plan_offers(&mut self) -> Result<Vec<PlanOffer>, ClientError> {
+        Ok(self.client()?.plan_catalog().await?.plans)
+    }
+
+    /// What changing to `plan` would do now (price and credits of an upgrade), to show
+    /// before the person confirms.
+    pub async fn plan_quote(&mut self, plan: &str) -> Result<PlanQuote, ClientError> {
+        self.client()?.plan_quote(plan).await
+    }
+
+    /// Changes the plan, paid with the saved card (which becomes the plan's card). Returns
+    /// the plan and whether an upgrade's charge is still being confirmed.
+    pub async fn change_plan(&mut self, plan: &str) -> Result<(PlanState, bool), ClientError> {
+        let client = self.client()?;
+        let payment = self.secrets.get(Item::PaymentToken)?;
+        let result = client.set_plan(plan, payment.as_ref()).await?;
+        if let Err(e) = self.sync().await {
+            tracing::warn!(error = %e, "refresh after a plan change failed");
+        }
+        Ok(result)
+    }
+
+    /// Every purchase the cache holds (after a sync: all of them), oldest first.
+    pub fn purchases(&self) -> Result<Vec<Purchase>, ClientError> {
+        self.cache.purchases()
     }
 
     pub async fn set_auto_refill(
