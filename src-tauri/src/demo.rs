@@ -23,6 +23,7 @@ pub async fn start() -> anyhow::Result<DemoServer> {
         rate_limit: 0,
         durability: Durability::Process,
         seed: None,
+        catalog: creditbar_ledger::Catalog::default(),
     })
     .await?;
     let token = creditbar_server::demo::create(&running.app).await?;

@@ -72,6 +72,8 @@ pub enum GrantReason {
     Promo,
     Community,
     Compensation,
+    /// The catalog's grant to every new account.
+    Signup,
 }
 
 impl GrantReason {
@@ -81,6 +83,7 @@ impl GrantReason {
             GrantReason::Promo => "promo",
             GrantReason::Community => "community",
             GrantReason::Compensation => "compensation",
+            GrantReason::Signup => "signup",
         }
     }
 }
@@ -422,6 +425,11 @@ impl Account {
             now,
             period_end,
         )?;
+        if catalog.signup_grant.is_positive() {
+            let id = format!("{}:signup", account.id);
+            let amount = catalog.signup_grant;
+            account.grant_bonus(&mut step, id, amount, GrantReason::Signup, None, None, now)?;
+        }
         step.reply = Some(Ok(Reply::Advanced));
         Ok((account, step))
     }
@@ -540,6 +548,7 @@ impl Account {
             Command::Charge { id, usage } => {
                 let key = format!("usage:{id}");
                 self.check_new(&key)?;
+                catalog.check_access(&self.plan, &usage.model)?;
                 let charge = price(catalog, &usage)?;
                 let available = self.available();
                 if charge > available {
@@ -590,6 +599,7 @@ impl Account {
                 Ok(Reply::HoldPlaced(hold))
             }
             Command::SettleHold { hold_id, usage } => {
+                catalog.check_access(&self.plan, &usage.model)?;
                 let charge = price(catalog, &usage)?;
                 let mut hold = self.active_hold(&hold_id)?.clone();
                 self.holds.remove(&hold_id);
@@ -617,6 +627,7 @@ impl Account {
                 let key = format!("purchase:{id}");
                 self.check_new(&key)?;
                 self.credit_purchase(
+                    catalog,
                     step,
                     &id,
                     credits,
@@ -652,6 +663,7 @@ impl Account {
                             .roll_month(local_month_key(self.timezone, now));
                         self.auto_refill.settle(&refill_id, true, None);
                         self.credit_purchase(
+                            catalog,
                             step,
                             &purchase_id,
                             credits,
@@ -986,8 +998,10 @@ impl Account {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn credit_purchase(
         &mut self,
+        catalog: &Catalog,
         step: &mut Step,
         id: &str,
         credits: Credits,
@@ -995,10 +1009,11 @@ impl Account {
         kind: crate::EntryKind,
         now: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
+        // Bought credits never expire, in whichever bucket the catalog puts them.
         self.add_lot(
             step,
             id.to_owned(),
-            Bucket::Purchased,
+            catalog.purchase_bucket,
             credits,
             now,
             None,

@@ -192,10 +192,10 @@ fn three_declines_move_the_account_to_free_and_grant_its_allowance() {
         Some(renewal + Duration::days(1))
     );
     let step = a.apply(&c, Command::Advance, renewal + Duration::days(1));
-    assert_eq!(charges(&step), [reference.clone()]);
+    assert_eq!(charges(&step), std::slice::from_ref(&reference));
     decline(&mut a, renewal + Duration::days(1));
     let step = a.apply(&c, Command::Advance, renewal + Duration::days(3));
-    assert_eq!(charges(&step), [reference.clone()]);
+    assert_eq!(charges(&step), std::slice::from_ref(&reference));
     let step = decline(&mut a, renewal + Duration::days(3));
     assert_eq!(a.plan, "free");
     assert_eq!(a.plan_billing.status, PlanStatus::Active);

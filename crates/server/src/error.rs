@@ -23,6 +23,9 @@ pub enum ApiError {
     CardDeclined(String),
     #[error("a saved payment method is required: add a card first")]
     PaymentMethodRequired,
+    /// The plan does not include the model (the message names the plans that do).
+    #[error("{0}")]
+    ModelNotInPlan(String),
     #[error("this idempotency key was already used with a different request")]
     IdempotencyConflict,
     #[error("{0}")]
@@ -68,6 +71,7 @@ impl ApiError {
             ApiError::PaymentMethodRequired => {
                 (StatusCode::PAYMENT_REQUIRED, "payment_method_required")
             }
+            ApiError::ModelNotInPlan(_) => (StatusCode::FORBIDDEN, "model_not_in_plan"),
             ApiError::IdempotencyConflict => (StatusCode::CONFLICT, "idempotency_conflict"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -120,6 +124,9 @@ impl From<LedgerError> for ApiError {
                 cents.0, min.0, max.0
             )),
             LedgerError::InvalidUsage(why) => ApiError::invalid(why),
+            e @ LedgerError::CustomAmountsNotSold => {
+                ApiError::invalid(format!("custom_cents: {e}"))
+            }
             LedgerError::Overflow => ApiError::invalid("amount: out of range"),
             LedgerError::NonPositiveAmount => ApiError::invalid("amount: must be positive"),
             LedgerError::ExpiryNotAfterGrant => {
@@ -127,6 +134,7 @@ impl From<LedgerError> for ApiError {
             }
             LedgerError::TimeWentBackwards => ApiError::invalid("now: time cannot go backwards"),
             e @ LedgerError::PlanPastDue(_) => ApiError::Conflict(e.to_string()),
+            e @ LedgerError::ModelNotInPlan { .. } => ApiError::ModelNotInPlan(e.to_string()),
         }
     }
 }

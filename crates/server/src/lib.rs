@@ -63,6 +63,8 @@ pub struct Config {
     pub rate_limit: u32,
     pub durability: Durability,
     pub seed: Option<u64>,
+    /// What is sold and charged (`--catalog FILE.toml`; default `catalogs/default.toml`).
+    pub catalog: Catalog,
 }
 
 pub struct Running {
@@ -88,7 +90,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Some(start) => Clock::test_starting_at(start),
         None => Clock::System,
     };
-    let catalog = Arc::new(Catalog::default());
+    let catalog = Arc::new(config.catalog);
     let views = Views::default();
     let (events, _) = broadcast::channel(4096);
     let (intents_tx, intents_rx) = mpsc::unbounded_channel();

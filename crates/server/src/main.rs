@@ -43,6 +43,10 @@ struct Args {
     /// What an acknowledged write survives: `process` (kill -9) or `power` (power loss).
     #[arg(long, value_enum, default_value = "process")]
     durability: Durability,
+    /// The catalog to sell and charge from (plans, packs, models, sign-up grant, unit): a
+    /// TOML file like catalogs/*.toml [default: catalogs/default.toml, built in].
+    #[arg(long, env = "CREDITBAR_CATALOG")]
+    catalog: Option<PathBuf>,
     /// Verify that every account's balance equals the sum of its ledger, then exit.
     #[arg(long)]
     check: bool,
@@ -116,6 +120,15 @@ async fn main() -> anyhow::Result<()> {
     let seed = std::env::var("CREDITBAR_SEED")
         .ok()
         .and_then(|s| s.parse().ok());
+    let catalog = match &args.catalog {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the catalog {}", path.display()))?;
+            creditbar_ledger::Catalog::from_toml(&text)
+                .map_err(|e| anyhow::anyhow!("catalog {}: {e}", path.display()))?
+        }
+        None => creditbar_ledger::Catalog::default(),
+    };
     let running = start(Config {
         db,
         listen: args.listen,
@@ -124,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
         rate_limit: args.rate_limit,
         durability: args.durability,
         seed,
+        catalog,
     })
     .await?;
     println!("listening on http://{}", running.addr);
