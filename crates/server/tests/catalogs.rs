@@ -176,7 +176,7 @@ fn easycoda_replays_its_credits_page() {
         .ledger(&t)
         .into_iter()
         .filter(|e| e["type"] == "grant" && e["bucket"] == "subscription")
-        .last()
+        .next_back()
         .unwrap()["seq"]
         .as_i64()
         .unwrap();
