@@ -175,8 +175,7 @@ fn easycoda_replays_its_credits_page() {
     let granted_at = s
         .ledger(&t)
         .into_iter()
-        .filter(|e| e["type"] == "grant" && e["bucket"] == "subscription")
-        .next_back()
+        .rfind(|e| e["type"] == "grant" && e["bucket"] == "subscription")
         .unwrap()["seq"]
         .as_i64()
         .unwrap();
