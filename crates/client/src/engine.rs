@@ -433,6 +433,16 @@ impl Engine {
         })
     }
 
+    /// The catalog's unit as last cached (no network): what a balance reads as beside
+    /// credits on this platform.
+    pub fn cached_unit(&self) -> Option<CatalogUnit> {
+        self.cache
+            .get_doc::<Catalog>("catalog")
+            .ok()
+            .flatten()
+            .and_then(|c| c.unit)
+    }
+
     /// Refuses a pack the catalog does not sell, or a custom amount outside its range, before
     /// anything else is looked at (the saved card included), so a typo is named as one
     /// (`creditbar buy 0` said "no saved card"). Without a catalog (never online) the

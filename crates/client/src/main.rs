@@ -198,13 +198,20 @@ fn open() -> anyhow::Result<Engine> {
     Ok(engine)
 }
 
-fn print_status(s: &Status) -> std::io::Result<()> {
+fn print_status(
+    s: &Status,
+    unit: Option<&creditbar_client::wire::CatalogUnit>,
+) -> std::io::Result<()> {
     let Some(b) = &s.balance else {
         out!("No balance yet: run `creditbar login --server URL`.");
         return Ok(());
     };
+    let hint = unit
+        .and_then(|u| creditbar_client::format::unit_hint(b.available, u))
+        .map(|h| format!(" ({h})"))
+        .unwrap_or_default();
     out!(
-        "{} available{}",
+        "{} available{hint}{}",
         credits_long(b.available),
         if b.held > 0 {
             format!(" ({} held)", credits_long(b.held))
@@ -297,12 +304,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .fresh_status(std::time::Duration::from_secs(3))
                     .await?
             };
+            if !offline && !json && !bar {
+                // The unit the platform reads balances in; best effort, cached for offline.
+                let _ = engine.catalog().await;
+            }
             if json {
                 out!("{}", serde_json::to_string_pretty(&status)?);
             } else if bar {
                 out!("{}", waybar(&status));
             } else {
-                print_status(&status)?;
+                print_status(&status, engine.cached_unit().as_ref())?;
             }
             return Ok(ExitCode::from(status.level.exit_code() as u8));
         }

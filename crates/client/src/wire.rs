@@ -238,6 +238,18 @@ pub struct CustomPricing {
 pub struct Catalog {
     pub packs: Vec<Pack>,
     pub custom: CustomPricing,
+    /// What the platform's people read beside credits (absent from older servers).
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub unit: Option<CatalogUnit>,
+}
+
+/// The catalog's unit: `credits`, `tokens` (per credit) or `requests` (per credit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogUnit {
+    pub kind: String,
+    #[serde(default)]
+    pub per_credit: Option<u64>,
 }
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
