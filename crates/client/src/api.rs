@@ -88,7 +88,14 @@ pub fn is_cleartext(url: &url::Url) -> bool {
 
 impl ApiClient {
     pub fn new(base: url::Url, token: SecretString) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if base.scheme() == "http" && is_loopback(&base) {
+            // Plain http is accepted to this machine because it never leaves it; a proxy
+            // from the environment (`http_proxy`) would carry the token, in cleartext, to
+            // wherever the proxy is.
+            builder = builder.no_proxy();
+        }
+        let http = builder
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(20))
             .user_agent(concat!("creditbar/", env!("CARGO_PKG_VERSION")))

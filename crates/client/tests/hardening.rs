@@ -172,19 +172,31 @@ fn allowed_plain_http_is_remembered_and_warned_about_by_status() {
 }
 
 #[test]
-fn loopback_http_needs_no_choice_and_shows_no_warning() {
+fn loopback_http_needs_no_choice_shows_no_warning_and_never_goes_through_a_proxy() {
     let server = Server::start();
     let account = server.account("pro");
     let session = Session::start();
+    // A proxy in the environment would carry plain http off the machine: it is bypassed.
+    let wire = Eavesdropper::start();
+    let env = through(&wire.base);
+    let env = env_refs(&env);
     let localhost = format!("http://localhost:{}", server.port);
-    let run = session.creditbar_stdin(
+    let run = session.creditbar_env(
         &["login", "--server", &localhost, "--token-stdin"],
         &format!("{}\n", account.token),
+        &env,
     );
     assert_eq!(run.code, Some(0), "{run:?}");
-    let status = session.creditbar(&["status"]).ok();
+    let status = session.creditbar_env(&["status"], "", &env).ok();
     assert!(!status.stdout.contains("Warning"), "{}", status.stdout);
+    assert!(
+        status.stdout.starts_with("505 credits available"),
+        "{}",
+        status.stdout
+    );
     assert_eq!(session.offline_status()["insecure_http"], false);
+    let heard = wire.heard();
+    assert!(heard.is_empty(), "the proxy heard: {heard}");
 }
 
 // ------------------------------------------------------------------------ bounded reads
