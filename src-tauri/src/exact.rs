@@ -7,7 +7,9 @@
 //! (counts, months, `u32`) stay numbers.
 //!
 //! `Exact(value)` serialises `value` through a serializer that changes only that: the same
-//! types that serde's JSON would write, with `i64`/`u64`/`i128`/`u128` as strings.
+//! types that serde's JSON would write, with `i64`/`u64`/`i128`/`u128` as strings. serde
+//! writes a `usize` as a `u64` (a string here) while ts-rs declares it `number`: IPC types
+//! use `u32` or `u64`, never `usize`.
 
 use serde::ser::{
     Serialize, SerializeMap, SerializeSeq, SerializeStruct, SerializeStructVariant, SerializeTuple,
