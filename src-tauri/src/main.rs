@@ -5,6 +5,7 @@
 mod actions;
 mod commands;
 mod demo;
+mod exact;
 mod ipc;
 mod state;
 mod tray;
@@ -70,7 +71,7 @@ fn main() -> anyhow::Result<()> {
             tauri::async_runtime::block_on(async {
                 if let Some(d) = &handle.state::<Desktop>().demo {
                     let (url, token) = (d.url.clone(), secrecy::SecretString::from(d.token.expose().to_owned()));
-                    handle.state::<Desktop>().engine.lock().await.login(&url, token).await?;
+                    handle.state::<Desktop>().engine.lock().await.login(&url, token, false).await?;
                 }
                 tray::create(&handle).await?;
                 anyhow::Ok(())

@@ -322,7 +322,7 @@ async fn live(server: &Server, http: &Http) -> Live {
     )
     .unwrap();
     engine
-        .login(&server.base, SecretString::from(token.clone()))
+        .login(&server.base, SecretString::from(token.clone()), false)
         .await
         .unwrap();
     let cache_path = engine.cache().path().to_owned();
@@ -478,8 +478,11 @@ fn first_sync_child(base: &str, dir: &Path) {
 
         // The ledger part alone, into another empty cache: fetch + decode vs. inserts.
         let (mut cache, _) = Cache::open(&dir.join("ledger-only.db")).unwrap();
-        let client =
-            ApiClient::new(parse_server_url(base).unwrap(), SecretString::from(token)).unwrap();
+        let client = ApiClient::new(
+            parse_server_url(base, false).unwrap(),
+            SecretString::from(token),
+        )
+        .unwrap();
         let (mut fetch, mut insert, mut pages) = (Duration::ZERO, Duration::ZERO, 0);
         loop {
             let t = Instant::now();

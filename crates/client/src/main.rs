@@ -42,6 +42,10 @@ enum Cmd {
         /// Read the token from standard input instead of prompting.
         #[arg(long)]
         token_stdin: bool,
+        /// Allow a plain http:// server that is not this machine: the token then travels
+        /// unencrypted. `status` and the tray keep warning about it.
+        #[arg(long)]
+        allow_insecure_http: bool,
     },
     /// Sign out: remove the keychain items and the local cache.
     Logout,
@@ -198,10 +202,24 @@ fn open() -> anyhow::Result<Engine> {
     Ok(engine)
 }
 
+/// The warning `status` prints while the server is reached over plain http:// elsewhere.
+fn insecure_warning(s: &Status) -> Option<String> {
+    s.insecure_http.then(|| {
+        format!(
+            "Warning: not encrypted — {} is plain http:// (signed in with --allow-insecure-http); \
+             your account token travels in cleartext.",
+            s.server.as_deref().unwrap_or("the server")
+        )
+    })
+}
+
 fn print_status(
     s: &Status,
     unit: Option<&creditbar_client::wire::CatalogUnit>,
 ) -> std::io::Result<()> {
+    if let Some(w) = insecure_warning(s) {
+        out!("{w}");
+    }
     let Some(b) = &s.balance else {
         out!("No balance yet: run `creditbar login --server URL`.");
         return Ok(());
@@ -247,6 +265,9 @@ fn waybar(s: &Status) -> serde_json::Value {
         .map(|b| credits_short(b.available))
         .unwrap_or_else(|| "— cr".into());
     let mut tooltip = Vec::new();
+    if let Some(w) = insecure_warning(s) {
+        tooltip.push(w);
+    }
     if let Some(b) = &s.balance {
         tooltip.push(format!("{} available", credits_long(b.available)));
         for (name, bucket) in [
@@ -274,6 +295,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Login {
             server,
             token_stdin,
+            allow_insecure_http,
         } => {
             let token = if token_stdin {
                 let mut t = String::new();
@@ -283,8 +305,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 read_secret("Account token: ")?
             };
             let mut engine = open()?;
-            let account = engine.login(&server, token).await?;
+            let account = engine.login(&server, token, allow_insecure_http).await?;
             out!("Signed in as {} ({} plan).", account.email, account.plan);
+            if let Some(w) = insecure_warning(&engine.status()?) {
+                eprintln!("{w}");
+            }
         }
         Cmd::Logout => {
             open()?.logout()?;

@@ -254,10 +254,20 @@ pub fn notifications(work: &Path, summary: &str) -> usize {
 /// Re-runs test `name` inside a private desktop session and returns None; inside it,
 /// returns the session's work directory.
 pub fn in_session(name: &str) -> Option<PathBuf> {
+    in_session_then(name, |_, _| {})
+}
+
+/// `in_session`, with everything the session printed (the app, the driver, the server, the
+/// test itself: stdout and stderr) captured; once the session has ended, `after` runs in the
+/// outer test process with the session's work directory and that output, before the
+/// directory is removed.
+pub fn in_session_then(name: &str, after: impl FnOnce(&Path, &[u8])) -> Option<PathBuf> {
     if let Some(work) = std::env::var_os("CREDITBAR_E2E_WORK") {
         return Some(PathBuf::from(work));
     }
     let work = tempfile::tempdir().unwrap();
+    let output = work.path().join("session.out");
+    let captured = std::fs::File::create(&output).unwrap();
     let status = Command::new("xvfb-run")
         .args([
             "-a",
@@ -271,8 +281,13 @@ pub fn in_session(name: &str) -> Option<PathBuf> {
         .arg(std::env::current_exe().unwrap())
         .args(["--exact", name, "--nocapture"])
         .env("CREDITBAR_E2E_WORK", work.path())
+        .stdout(captured.try_clone().unwrap())
+        .stderr(captured)
         .status()
         .expect("xvfb-run and dbus-run-session are needed (Debian: xvfb, dbus)");
+    let printed = std::fs::read(&output).unwrap_or_default();
+    // What the session printed, as a test that ran in the open would have shown it.
+    print!("{}", String::from_utf8_lossy(&printed));
     if !status.success() {
         let log = std::fs::read_to_string(work.path().join("driver.log")).unwrap_or_default();
         panic!(
@@ -280,11 +295,12 @@ pub fn in_session(name: &str) -> Option<PathBuf> {
             &log[log.len().saturating_sub(6000)..]
         );
     }
+    after(work.path(), &printed);
     None
 }
 
-/// Starts tauri-driver and the app, and signs in through the sign-in window.
-pub fn signed_in_app(work: &Path, server: &Server) -> (Killed, WebDriver, String) {
+/// A new account on the pro plan (505 credits at first); returns its token.
+pub fn new_account(server: &Server) -> String {
     let created: Value = server
         .http
         .post(format!("{}/v1/admin/accounts", server.base))
@@ -294,7 +310,12 @@ pub fn signed_in_app(work: &Path, server: &Server) -> (Killed, WebDriver, String
         .unwrap()
         .json()
         .unwrap();
-    let token = created["token"].as_str().unwrap().to_owned();
+    created["token"].as_str().unwrap().to_owned()
+}
+
+/// Starts tauri-driver and the app (with `env` added to the app's environment) and attaches
+/// to the sign-in window once its form is there.
+pub fn launch_app(work: &Path, env: &[(&str, &str)]) -> (Killed, WebDriver) {
     let (port, native) = (free_port(), free_port());
     let log = std::fs::File::create(work.join("driver.log")).unwrap();
     let driver = Command::new("tauri-driver")
@@ -309,6 +330,7 @@ pub fn signed_in_app(work: &Path, server: &Server) -> (Killed, WebDriver, String
         // WebKitWebDriver's screenshots never return without accelerated compositing
         // (which the app turns off by default): the screenshots need it on.
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "0")
+        .envs(env.iter().copied())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
@@ -350,6 +372,13 @@ pub fn signed_in_app(work: &Path, server: &Server) -> (Killed, WebDriver, String
         wd.switch_to(|_| true);
         wd.find("#token")
     });
+    (driver, wd)
+}
+
+/// Starts tauri-driver and the app, and signs in through the sign-in window.
+pub fn signed_in_app(work: &Path, server: &Server) -> (Killed, WebDriver, String) {
+    let token = new_account(server);
+    let (driver, wd) = launch_app(work, &[]);
     wd.type_into("#server", &server.base);
     wd.type_into("#token", &token);
     wd.screenshot("desktop-sign-in.png");
