@@ -52,7 +52,13 @@ function request()
   if purchase then
     local key = string.format("%s-%d-%d", tag, tid, n)
     local body = string.format('{"pack":"pack_500","payment_token":"%s"}', card)
-    return wrk.format("POST", "/v1/purchases", { ["Idempotency-Key"] = key }, body)
+    -- wrk.format's headers replace wrk.headers: give all of them.
+    local headers = {
+      ["Content-Type"] = "application/json",
+      ["Authorization"] = "Bearer " .. token,
+      ["Idempotency-Key"] = key,
+    }
+    return wrk.format("POST", "/v1/purchases", headers, body)
   end
   local body = string.format(
     '{"id":"%s-%d-%d","project":"bench","thread":"t%d","model":"lite","kind":"chat",' ..
