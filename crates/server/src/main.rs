@@ -76,15 +76,22 @@ async fn main() -> anyhow::Result<()> {
     if args.check {
         let conn = creditbar_server::store::open(&db, Durability::Process)
             .with_context(|| format!("cannot open {}", db.display()))?;
-        let mut problems = creditbar_server::store::check(&conn)?;
-        // Money: the ledger against the payment processor's own record beside it.
+        // Money: the ledger against the payment processor's own record beside it, read
+        // before and after the ledger (billing::report::compare says why).
         let gateway_path = creditbar_server::gateway::TestGateway::path_for(&db);
         let gateway = match gateway_path.exists() {
             true => Some(creditbar_server::store::open_reader(&gateway_path)?),
             false => None,
         };
+        let before = match &gateway {
+            Some(g) => creditbar_server::store::gateway_records(g, None)?,
+            None => Vec::new(),
+        };
+        // One read transaction: a consistent snapshot even while a server writes.
+        conn.execute_batch("BEGIN")?;
+        let mut problems = creditbar_server::store::check(&conn)?;
         let (money, pending) =
-            creditbar_server::billing::report::check_files(&conn, gateway.as_ref())?;
+            creditbar_server::billing::report::check_files(&conn, before, gateway.as_ref())?;
         problems.extend(money);
         if problems.is_empty() {
             println!("ok: every balance equals the sum of its ledger");

@@ -49,11 +49,18 @@ pub struct Reconciliation {
 /// Compares one account's intents, the ledger entries that moved bought credits
 /// (`(type, ref, amount)` of `purchase`, `refill`, `refund` entries), and the processor's
 /// records. A pending intent is not a mismatch: it is listed, and will be finished.
+///
+/// The processor is read twice, `before` and `after` the ledger, so a live system compares
+/// cleanly: an intent is recorded before its charge and completed after it, so every
+/// charge in `before` has its intent in the ledger's snapshot, and every intent completed
+/// in the snapshot has its charge in `after`.
 pub fn compare(
     intents: &[IntentRow],
     entries: &[(String, String, i64)],
-    gateway: &[GatewayRecord],
+    before: &[GatewayRecord],
+    after: &[GatewayRecord],
 ) -> Reconciliation {
+    let gateway = after;
     let mut out = Reconciliation {
         gateway: GatewaySide::default(),
         ledger: LedgerSide::default(),
@@ -70,6 +77,8 @@ pub fn compare(
             out.gateway.succeeded_cents += g.cents;
             out.gateway.charges += 1;
         }
+    }
+    for g in before.iter().filter(|g| g.succeeded) {
         match by_id.get(g.key.as_str()) {
             None => out.mismatches.push(format!(
                 "{}: the processor took {} cents under this key, and the ledger has no such payment",
@@ -138,29 +147,43 @@ pub fn compare(
 /// one line each, and how many intents are still pending (finished at the next start).
 pub fn check_files(
     ledger: &rusqlite::Connection,
+    before: Vec<crate::store::GatewayRow>,
     gateway: Option<&rusqlite::Connection>,
 ) -> rusqlite::Result<(Vec<String>, usize)> {
+    // `before` was read before the ledger's snapshot (the caller's read transaction), the
+    // processor is read again after it (see `compare`).
+    let accounts = crate::store::account_ids(ledger)?;
+    let mut intents_by_account = Vec::new();
+    for account in &accounts {
+        intents_by_account.push((
+            crate::store::intents_of(ledger, account)?,
+            crate::store::money_entries(ledger, account)?,
+        ));
+    }
     let records = match gateway {
         Some(g) => crate::store::gateway_records(g, None)?,
         None => Vec::new(),
     };
     let mut problems = Vec::new();
     let mut pending = 0;
-    let accounts = crate::store::account_ids(ledger)?;
-    for account in &accounts {
-        let intents = crate::store::intents_of(ledger, account)?;
-        let entries = crate::store::money_entries(ledger, account)?;
-        let mine: Vec<GatewayRecord> = records
-            .iter()
-            .filter(|r| &r.customer == account)
+    let of = |rows: &[crate::store::GatewayRow], account: &str| -> Vec<GatewayRecord> {
+        rows.iter()
+            .filter(|r| r.customer == account)
             .cloned()
             .map(GatewayRecord::from)
-            .collect();
-        let r = compare(&intents, &entries, &mine);
+            .collect()
+    };
+    for (account, (intents, entries)) in accounts.iter().zip(&intents_by_account) {
+        let r = compare(
+            intents,
+            entries,
+            &of(&before, account),
+            &of(&records, account),
+        );
         pending += r.pending.len();
         problems.extend(r.mismatches.into_iter().map(|m| format!("{account}: {m}")));
     }
-    for r in records.iter().filter(|r| {
+    for r in before.iter().filter(|r| {
         r.outcome == "succeeded" && !r.customer.is_empty() && !accounts.contains(&r.customer)
     }) {
         problems.push(format!(

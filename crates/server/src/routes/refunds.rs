@@ -76,18 +76,32 @@ pub async fn reconciliation(
     app.views
         .get(&q.account)
         .ok_or(ApiError::NotFound("account"))?;
+    // The processor before and after the ledger (billing::report::compare says why).
+    let before = gateway_records(&app, q.account.clone()).await?;
     let account = q.account.clone();
     let (intents, entries) = app
         .read(move |c| {
+            // One snapshot for both reads; rolled back (it wrote nothing) when dropped,
+            // on every path, so the pooled connection never keeps a transaction open.
+            let snapshot = c.unchecked_transaction()?;
             Ok((
-                store::intents_of(c, &account)?,
-                store::money_entries(c, &account)?,
+                store::intents_of(&snapshot, &account)?,
+                store::money_entries(&snapshot, &account)?,
             ))
         })
         .await?;
-    let (gw, account) = (app.gateway.clone(), q.account);
-    let records = tokio::task::spawn_blocking(move || gw.records(&account))
+    let after = gateway_records(&app, q.account).await?;
+    Ok(Json(report::compare(&intents, &entries, &before, &after)))
+}
+
+/// What the processor recorded for `account`, asked off the async threads.
+async fn gateway_records(
+    app: &App,
+    account: String,
+) -> Result<Vec<crate::gateway::GatewayRecord>, ApiError> {
+    let gw = app.gateway.clone();
+    tokio::task::spawn_blocking(move || gw.records(&account))
         .await
-        .map_err(|e| ApiError::Internal(format!("gateway task: {e}")))??;
-    Ok(Json(report::compare(&intents, &entries, &records)))
+        .map_err(|e| ApiError::Internal(format!("gateway task: {e}")))?
+        .map_err(ApiError::from)
 }
