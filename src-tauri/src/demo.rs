@@ -23,6 +23,7 @@ pub async fn start() -> anyhow::Result<DemoServer> {
         rate_limit: 0,
         durability: Durability::Process,
         seed: None,
+        limits: Default::default(),
     })
     .await?;
     let token = creditbar_server::demo::create(&running.app).await?;

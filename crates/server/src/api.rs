@@ -351,11 +351,42 @@ pub struct CreatedAccount {
     pub account: AccountBody,
     /// Shown once; the server keeps only its hash.
     pub token: String,
+    /// The token's id, for listing and revoking it.
+    pub token_id: String,
+}
+
+/// A new token: the secret (shown once) and its id.
+#[derive(Serialize, ToSchema)]
+pub struct TokenBody {
+    pub token_id: String,
+    /// Shown once; the server keeps only its hash.
+    pub token: String,
+    /// When it stops working; null: never (until revoked).
+    pub expires_at: Option<String>,
+}
+
+/// POST /v1/admin/accounts/{id}/tokens (the body is optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// The token stops working this many days after it is made (1..=3650); absent: never.
+    #[schema(minimum = 1, maximum = 3650)]
+    pub expires_in_days: Option<i64>,
+}
+
+/// One token of an account, without its secret.
+#[derive(Serialize, ToSchema)]
+pub struct TokenInfo {
+    pub token_id: String,
+    pub created_at: String,
+    /// Within a minute: use is recorded in memory and saved once a minute.
+    pub last_used_at: Option<String>,
+    pub expires_at: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct TokenBody {
-    pub token: String,
+pub struct TokenList {
+    pub items: Vec<TokenInfo>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

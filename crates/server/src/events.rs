@@ -17,7 +17,8 @@ use tokio::sync::{broadcast, mpsc};
 use crate::api::BalanceBody;
 use crate::app::App;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::AccountId;
+use crate::extract::{bearer_hash, AccountId};
+use crate::secret::TokenHash;
 use crate::store;
 use crate::writer::Publish;
 
@@ -67,6 +68,58 @@ impl Publish for Publisher {
 
     fn effect(&self, account: &str, effect: Effect) {
         let _ = self.effects.send((account.to_owned(), effect));
+    }
+}
+
+/// How many event streams each token has open, to cap them (api.md: 8 per token). A slot
+/// is taken when a stream is accepted and given back when the stream ends or its client
+/// goes away (the guard lives in the stream).
+pub struct StreamSlots {
+    max: usize,
+    open: std::sync::Mutex<std::collections::HashMap<TokenHash, usize>>,
+}
+
+impl StreamSlots {
+    pub fn new(max: usize) -> Self {
+        StreamSlots {
+            max,
+            open: Default::default(),
+        }
+    }
+
+    fn take(app: &App, token: TokenHash) -> Result<StreamSlot, ApiError> {
+        let mut open = app.streams.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(token).or_insert(0);
+        if *n >= app.streams.max {
+            return Err(ApiError::TooManyStreams(app.streams.max));
+        }
+        *n += 1;
+        Ok(StreamSlot {
+            app: app.clone(),
+            token,
+        })
+    }
+}
+
+struct StreamSlot {
+    app: App,
+    token: TokenHash,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .app
+            .streams
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.token) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.token);
+            }
+        }
     }
 }
 
@@ -143,8 +196,12 @@ pub async fn events(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse::<u64>().ok());
+    // AccountId has checked the token; its hash is there.
+    let token = bearer_hash(&headers).ok_or(ApiError::Unauthorized)?;
+    let slot = StreamSlots::take(&app, token)?;
     // Subscribe before reading the backlog so nothing falls between the two.
     let rx = app.events.subscribe();
+    let app_stopping = app.stopping.clone();
     let (backlog, last_notice) = catch_up(&app, &account, after).await?;
     let live = stream::unfold(
         (rx, app, account, last_notice),
@@ -174,7 +231,19 @@ pub async fn events(
         },
     )
     .flatten();
-    let all = stream::iter(backlog).chain(live).map(Ok);
+    // A stopping server ends its streams, so the stop does not wait for them; the client
+    // reconnects (with `Last-Event-ID`) to whichever server comes up.
+    let mut stopping = app_stopping;
+    let all = stream::iter(backlog)
+        .chain(live)
+        .map(move |e| {
+            // The slot is the stream's: given back when the stream is dropped.
+            let _ = &slot;
+            Ok(e)
+        })
+        .take_until(async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        });
     Ok(Sse::new(all).keep_alive(
         KeepAlive::new()
             .interval(Duration::from_secs(15))

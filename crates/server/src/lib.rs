@@ -15,6 +15,7 @@ pub mod ids;
 pub mod rate_limit;
 pub mod routes;
 pub mod secret;
+pub mod serve;
 pub mod store;
 pub mod view;
 pub mod writer;
@@ -62,12 +63,28 @@ pub struct Config {
     pub rate_limit: u32,
     pub durability: Durability,
     pub seed: Option<u64>,
+    /// Timeouts and the connection cap (api.md "Limits every deployment has").
+    pub limits: serve::Limits,
 }
 
 pub struct Running {
     pub addr: SocketAddr,
     pub app: App,
+    /// Ends when the server has stopped (after `stop`, or if serving fails).
     pub serve: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Running {
+    /// A graceful stop (SIGTERM): stops accepting, ends the event streams, lets every
+    /// accepted request finish (at most `limits.shutdown_grace`) and returns when done.
+    /// Everything acknowledged before this returns is committed: a reply is sent only after
+    /// its write is.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.serve.await;
+        save_token_use(&self.app).await;
+    }
 }
 
 pub async fn start(config: Config) -> Result<Running, StartError> {
@@ -78,9 +95,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let conn = store::open(&config.db, config.durability).map_err(db_err)?;
     store::checkpoint::start(&conn, &config.db).map_err(db_err)?;
     let memory = Memory::load(&conn).map_err(db_err)?;
-    let tokens: HashMap<_, _> = store::load_tokens(&conn)
-        .map_err(db_err)?
+    let stored_tokens = store::load_tokens(&conn).map_err(db_err)?;
+    let token_expiry: HashMap<_, _> = stored_tokens
+        .iter()
+        .filter_map(|(h, t)| t.expires_at.map(|at| (*h, at)))
+        .collect();
+    let tokens: HashMap<_, _> = stored_tokens
         .into_iter()
+        .map(|(h, t)| (h, t.account))
         .collect();
     let gateway = TestGateway::open(&config.db).map_err(db_err)?;
     let clock = match config.test_clock {
@@ -90,6 +112,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let catalog = Arc::new(Catalog::default());
     let views = Views::default();
     let (events, _) = broadcast::channel(4096);
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let (effects_tx, effects_rx) = mpsc::unbounded_channel();
     let publisher = Publisher {
         events: events.clone(),
@@ -108,6 +131,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         writer,
         views,
         tokens: RwLock::new(tokens),
+        token_expiry: RwLock::new(token_expiry),
+        token_used: Mutex::new(HashMap::new()),
         admin: config.admin_token.hash(),
         readers: ReadPool::new(config.db.clone()),
         clock: clock.clone(),
@@ -115,13 +140,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         ids: IdGen::new(config.seed),
         events,
         gateway: Arc::new(gateway),
-        rate: RateLimiter::new(config.rate_limit),
+        rate: RateLimiter::new(config.rate_limit, config.limits.auth_failures_per_minute),
+        streams: crate::events::StreamSlots::new(config.limits.streams_per_token),
         purchase_locks: Mutex::new(HashMap::new()),
+        stopping: stopping.clone(),
     });
     tokio::spawn(run_effects(app.clone(), effects_rx));
     if !clock.is_test() {
         tokio::spawn(run_scheduler(app.clone()));
     }
+    tokio::spawn(run_maintenance(app.clone()));
     // Whatever fell due while the server was down happens before the first request.
     let _ = app.writer.run(|ctx| ctx.advance_due()).await;
     routes::payments::resume_refills(&app).await;
@@ -137,12 +165,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         source,
     })?;
     let router = routes::router(app.clone());
-    let serve = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
-    Ok(Running { addr, app, serve })
+    let serve = tokio::spawn(serve::run(listener, router, config.limits, stopping));
+    Ok(Running {
+        addr,
+        app,
+        serve,
+        stop,
+    })
 }
 
 /// Performs resets, expiries and hold lapses when due. Once a second is enough: a reset is
@@ -155,6 +184,37 @@ async fn run_scheduler(app: App) {
         if let Err(e) = app.writer.run(|ctx| ctx.advance_due()).await {
             tracing::warn!(error = %e, "scheduler tick failed");
         }
+    }
+}
+
+/// Once a minute (wall time, test clock or not): saves when tokens were last used and lets
+/// the rate limiters forget clients that have gone quiet.
+async fn run_maintenance(app: App) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        save_token_use(&app).await;
+        app.rate.prune();
+    }
+}
+
+/// Saves when tokens were last used (`GET /v1/admin/accounts/{id}/tokens`).
+pub async fn save_token_use(app: &App) {
+    let used: Vec<_> =
+        std::mem::take(&mut *app.token_used.lock().unwrap_or_else(|p| p.into_inner()))
+            .into_iter()
+            .collect();
+    if used.is_empty() {
+        return;
+    }
+    if let Err(e) = app
+        .writer
+        .run(move |ctx| store::touch_tokens(ctx.tx, &used).map_err(Into::into))
+        .await
+    {
+        tracing::warn!(error = %e, "saving token use failed");
     }
 }
 
