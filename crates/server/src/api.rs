@@ -134,14 +134,20 @@ pub struct NoticePage {
 }
 
 /// The schema of a client-chosen id or label, as `routes::usage::check_label` checks it:
-/// 1 to 200 characters, none of them a control character (Unicode Cc).
+/// 1 to 200 characters, none of them a control character (Unicode Cc) nor an invisible or
+/// text-direction one (`routes::usage::is_invisible`; the pattern lists those of the Basic
+/// Multilingual Plane, JSON Schema's regexes have no astral escapes everywhere).
 fn label() -> utoipa::openapi::schema::Object {
     utoipa::openapi::schema::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
         .min_length(Some(1))
         .max_length(Some(200))
-        .pattern(Some("^[^\\u0000-\\u001F\\u007F-\\u009F]*$"))
-        .description(Some("1 to 200 characters, no control characters."))
+        .pattern(Some(
+            "^[^\\u0000-\\u001F\\u007F-\\u009F\\u061C\\u115F\\u1160\\u180B-\\u180F\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u206F\\u3164\\uFE00-\\uFE0F\\uFEFF\\uFFA0\\uFFF0-\\uFFF8]*$",
+        ))
+        .description(Some(
+            "1 to 200 characters, no control, invisible or text-direction characters.",
+        ))
         .build()
 }
 

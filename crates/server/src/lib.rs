@@ -12,6 +12,7 @@ pub mod events;
 pub mod extract;
 pub mod gateway;
 pub mod ids;
+pub mod limits;
 pub mod rate_limit;
 pub mod routes;
 pub mod secret;
@@ -47,6 +48,11 @@ pub enum StartError {
     Database {
         path: PathBuf,
         source: rusqlite::Error,
+    },
+    #[error("cannot make {path} private to this user: {source}")]
+    Files {
+        path: PathBuf,
+        source: std::io::Error,
     },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -92,6 +98,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         path: config.db.clone(),
         source,
     };
+    private_files(&config.db)?;
+    private_files(&TestGateway::path_for(&config.db))?;
     let conn = store::open(&config.db, config.durability).map_err(db_err)?;
     store::checkpoint::start(&conn, &config.db).map_err(db_err)?;
     let memory = Memory::load(&conn).map_err(db_err)?;
@@ -172,6 +180,40 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         serve,
         stop,
     })
+}
+
+/// Makes a database and its WAL and shared-memory files readable by this user only (0600):
+/// they hold emails and the ledger. A missing database is created empty with that mode
+/// first, so SQLite, which gives the WAL and shared-memory files the database's mode, makes
+/// them 0600 too; files a previous version left 0644 are tightened.
+fn private_files(db: &std::path::Path) -> Result<(), StartError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let err = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| StartError::Files { path, source }
+    };
+    if !db.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(db)
+            .map_err(err(db))?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_os_string();
+        name.push(suffix);
+        let path = PathBuf::from(name);
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(err(&path))?;
+        }
+    }
+    Ok(())
 }
 
 /// Performs resets, expiries and hold lapses when due. Once a second is enough: a reset is

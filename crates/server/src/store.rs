@@ -1188,12 +1188,36 @@ pub fn backup(from: &std::path::Path, to: &std::path::Path) -> rusqlite::Result<
         })?;
     let mut dst = Connection::open(to)?;
     let pages = {
+        use rusqlite::backup::StepResult;
         let b = rusqlite::backup::Backup::new(&src, &mut dst)?;
-        b.run_to_completion(-1, std::time::Duration::ZERO, None)?;
+        // -1: every page in one step (rusqlite's run_to_completion only takes steps of a
+        // few pages, which restart whenever the server commits between two of them).
+        loop {
+            match b.step(-1)? {
+                StepResult::Done => break,
+                StepResult::More => continue,
+                _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
         b.progress().pagecount
     };
     dst.pragma_update(None, "journal_mode", "DELETE")?;
     Ok(pages)
+}
+
+/// Open usage reviews of an account (a review's status lives in its JSON body).
+pub fn count_open_reviews(conn: &Connection, account: &str) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM usage_reviews
+         WHERE account_id = ?1 AND json_extract(body, '$.status') = 'open'",
+    )?
+    .query_row(params![account], |r| r.get(0))
+}
+
+/// Saved cards of an account.
+pub fn count_payment_methods(conn: &Connection, account: &str) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT COUNT(*) FROM payment_methods WHERE account_id = ?1")?
+        .query_row(params![account], |r| r.get(0))
 }
 
 /// Records when tokens were last used (kept in memory between saves).

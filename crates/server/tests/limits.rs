@@ -108,3 +108,110 @@ fn at_most_eight_event_streams_per_token() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Labels that would display as something they are not are refused, naming the field and
+/// the character; ordinary non-ASCII labels are fine.
+#[test]
+fn labels_refuse_control_bidi_and_zero_width_characters() {
+    let s = Server::start();
+    let (_, t) = s.account("pro", "UTC");
+    let bad = [
+        ("thread", "inv\u{202e}gnp.exe", "U+202E"),
+        ("project", "pay\u{200b}ments", "U+200B"),
+        ("id", "u-\u{2066}1", "U+2066"),
+        ("thread", "a\u{200f}b", "U+200F"),
+        ("project", "x\u{feff}", "U+FEFF"),
+        ("thread", "tab\there", "U+0009"),
+    ];
+    for (field, value, code) in bad {
+        let mut body = usage("u-ok", "lite", 10, 0, 1);
+        body[field] = json!(value);
+        let (st, v) = s.call("POST", "/v1/usage", Some(&t), Some(body));
+        assert_error(st, &v, 400, "invalid_request");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{field}:")) && message.contains(code),
+            "{field} {value:?}: {message}"
+        );
+    }
+    // A review's thread and a hold's too.
+    let review = json!({"id": "r1", "thread": "inv\u{202e}gnp.exe", "description": "x"});
+    let (st, v) = s.call("POST", "/v1/usage-reviews", Some(&t), Some(review));
+    assert_error(st, &v, 400, "invalid_request");
+    let mut body = usage("fine", "lite", 10, 0, 1);
+    body["project"] = json!("Café — 日本語 🚀");
+    body["thread"] = json!("résumé/feature-x");
+    let (st, v) = s.call("POST", "/v1/usage", Some(&t), Some(body));
+    assert_eq!(st, 201, "{v}");
+}
+
+/// 1,000 open usage reviews per account: the next is 422 `limit_reached`, a repeat of an
+/// existing one still answers as before, and resolving one frees a place.
+#[test]
+fn at_most_a_thousand_open_reviews_per_account() {
+    let s = Server::start();
+    let (_, t) = s.account("pro", "UTC");
+    let report = |id: &str| json!({"id": id, "thread": "t", "description": "looped"});
+    let url = s.url("/v1/usage-reviews");
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (url, t) = (url.clone(), t.clone());
+            std::thread::spawn(move || {
+                let http = client();
+                for i in (w..1000).step_by(4) {
+                    let r = http
+                        .post(&url)
+                        .bearer_auth(&t)
+                        .json(
+                            &json!({"id": format!("r{i}"), "thread": "t", "description": "looped"}),
+                        )
+                        .send()
+                        .unwrap();
+                    assert_eq!(r.status().as_u16(), 201, "review {i}");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let (st, v) = s.call("POST", "/v1/usage-reviews", Some(&t), Some(report("r1000")));
+    assert_error(st, &v, 422, "limit_reached");
+    let (st, v) = s.call("POST", "/v1/usage-reviews", Some(&t), Some(report("r7")));
+    assert_eq!(st, 201, "a repeat is not a new review: {v}");
+    let (st, v) = s.admin(
+        "POST",
+        "/v1/admin/usage-reviews/r7/resolve",
+        json!({"grant_amount": 0, "note": "no"}),
+    );
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = s.call("POST", "/v1/usage-reviews", Some(&t), Some(report("r1000")));
+    assert_eq!(st, 201, "{v}");
+    // Another account has its own thousand.
+    let (_, other) = s.account("free", "UTC");
+    let (st, _) = s.call(
+        "POST",
+        "/v1/usage-reviews",
+        Some(&other),
+        Some(report("r1")),
+    );
+    assert_eq!(st, 201);
+}
+
+/// 20 saved cards per account; the 21st is 422 `limit_reached`.
+#[test]
+fn at_most_twenty_saved_cards_per_account() {
+    let s = Server::start();
+    let (_, t) = s.account("pro", "UTC");
+    let card =
+        json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"});
+    for i in 0..20 {
+        let (st, v) = s.call("POST", "/v1/payment-methods", Some(&t), Some(card.clone()));
+        assert_eq!(st, 201, "card {i}: {v}");
+    }
+    let (st, v) = s.call("POST", "/v1/payment-methods", Some(&t), Some(card.clone()));
+    assert_error(st, &v, 422, "limit_reached");
+    let (_, other) = s.account("pro", "UTC");
+    let (st, _) = s.call("POST", "/v1/payment-methods", Some(&other), Some(card));
+    assert_eq!(st, 201);
+}

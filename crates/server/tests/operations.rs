@@ -197,3 +197,371 @@ fn sigterm_with_an_open_event_stream_exits_promptly() {
     assert_eq!(status.code(), Some(0), "{status}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
+
+fn bin() -> String {
+    std::env::var("CREDITBAR_TEST_SERVER_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_creditbar-server").to_owned())
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Starts the binary with `args`, reads its standard output until it listens, and hands
+/// back the child, the base URL and everything it printed so far.
+fn spawn_listening(args: &[&str], env: &[(&str, &str)]) -> (std::process::Child, String, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    loop {
+        let Some(Ok(line)) = lines.next() else {
+            let mut err = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut err).ok();
+            child.wait().ok();
+            panic!("the server exited before listening: {printed}{err}");
+        };
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(addr) = line.strip_prefix("listening on ") {
+            let base = addr.trim().to_owned();
+            std::thread::spawn(move || for _ in lines {});
+            return (child, base, printed);
+        }
+    }
+}
+
+/// The database, its WAL and shared memory, and the gateway's, are 0600, whatever the
+/// umask; a database a previous version left 0644 is tightened on start.
+#[test]
+fn database_files_are_private_to_the_user() {
+    let s = Server::start();
+    let (_, t) = s.account("pro", "UTC");
+    let (st, _) = s.call(
+        "POST",
+        "/v1/usage",
+        Some(&t),
+        Some(usage("u1", "lite", 10, 0, 1)),
+    );
+    assert_eq!(st, 201);
+    let card =
+        json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"});
+    let (st, _) = s.call("POST", "/v1/payment-methods", Some(&t), Some(card));
+    assert_eq!(st, 201);
+    let db = s.db_path();
+    let files = [
+        "server.db",
+        "server.db-wal",
+        "server.db-shm",
+        "server.db-gateway",
+        "server.db-gateway-wal",
+        "server.db-gateway-shm",
+    ];
+    for f in files {
+        let p = db.with_file_name(f);
+        assert_eq!(mode(&p), 0o600, "{f}");
+    }
+    // Loosened by hand (or by an older version): tightened at the next start.
+    let dir = s.kill();
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["server.db", "server.db-wal", "server.db-shm"] {
+        let p = dir.path().join(f);
+        if p.exists() {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let s = Server::start_in(dir, Options::default());
+    assert_eq!(mode(&s.db_path()), 0o600);
+    assert!(s.available(&t) > 0);
+}
+
+/// Admin token rules: shorter than 32 characters is refused at start; a file works; with
+/// neither, a token is generated into `admin-token` beside the database (0600), reused at
+/// the next start, and never printed.
+#[test]
+fn admin_token_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("server.db");
+    let db = db.to_str().unwrap();
+    let out = std::process::Command::new(bin())
+        .args([
+            "--db",
+            db,
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            "short-token",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a short admin token was accepted");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at least 32"), "{err}");
+
+    // Generated: into a 0600 file, not onto standard output (nor the log).
+    let (mut child, base, printed) = spawn_listening(&["--db", db, "--listen", "127.0.0.1:0"], &[]);
+    let file = dir.path().join("admin-token");
+    assert_eq!(mode(&file), 0o600);
+    let token = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    assert!(token.len() >= 32, "{token}");
+    assert!(
+        !printed.contains(&token),
+        "the admin token was printed: {printed}"
+    );
+    let http = client();
+    let st = http
+        .get(format!("{base}/v1/admin/accounts/none/tokens"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(st.as_u16(), 404, "the generated token is the admin token");
+    child.kill().ok();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).ok();
+    child.wait().ok();
+    assert!(!err.contains(&token), "the admin token was logged: {err}");
+    // The next start reuses it.
+    let (mut child, base, _) = spawn_listening(&["--db", db, "--listen", "127.0.0.1:0"], &[]);
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token);
+    let st = http
+        .get(format!("{base}/v1/admin/accounts/none/tokens"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(st.as_u16(), 404);
+    child.kill().ok();
+    child.wait().ok();
+
+    // --admin-token-file.
+    let tf = dir.path().join("given-token");
+    std::fs::write(&tf, "  given-admin-token-0123456789abcdef-xyz\n").unwrap();
+    let (mut child, base, _) = spawn_listening(
+        &[
+            "--db",
+            db,
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token-file",
+            tf.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let st = http
+        .get(format!("{base}/v1/admin/accounts/none/tokens"))
+        .bearer_auth("given-admin-token-0123456789abcdef-xyz")
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(st.as_u16(), 404);
+    child.kill().ok();
+    child.wait().ok();
+}
+
+/// CREDITBAR_SEED makes tokens predictable: honoured with --test-clock only.
+#[test]
+fn the_seed_is_ignored_without_the_test_clock() {
+    let token_of = |test_clock: bool| {
+        let s = Server::start_with(Options {
+            test_clock: test_clock.then(|| START.to_owned()),
+            env: vec![("CREDITBAR_SEED".into(), "42".into())],
+            ..Options::default()
+        });
+        s.account("free", "UTC").1
+    };
+    assert_eq!(token_of(true), token_of(true), "seeded under --test-clock");
+    assert_ne!(
+        token_of(false),
+        token_of(false),
+        "seeded without --test-clock"
+    );
+}
+
+/// --check opens the database read-only: it creates nothing, changes nothing (not even the
+/// journal mode of a copy), and works on a database whose server stopped cleanly.
+#[test]
+fn check_is_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.db");
+    let (ok, _) = check_db(&missing);
+    assert!(!ok, "--check on a missing file succeeded");
+    assert!(!missing.exists(), "--check created {}", missing.display());
+
+    let s = Server::start();
+    let (_, t) = s.account("pro", "UTC");
+    let (st, _) = s.call(
+        "POST",
+        "/v1/usage",
+        Some(&t),
+        Some(usage("u1", "lite", 10, 0, 1)),
+    );
+    assert_eq!(st, 201);
+    // A copy in rollback-journal mode: opening it for writing the way the server does
+    // would turn it to WAL; --check must not.
+    let copy = dir.path().join("copy.db");
+    let out = std::process::Command::new(bin())
+        .args([
+            "backup",
+            "--db",
+            s.db_path().to_str().unwrap(),
+            "--to",
+            copy.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = std::fs::read(&copy).unwrap();
+    let (ok, text) = check_db(&copy);
+    assert!(ok, "{text}");
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        before,
+        "--check changed the file"
+    );
+    assert!(!dir.path().join("copy.db-wal").exists());
+    // After a clean stop (no WAL or shared-memory file left).
+    let (status, _, dir2) = s.terminate();
+    assert!(status.success());
+    let (ok, text) = check_db(&dir2.path().join("server.db"));
+    assert!(ok, "{text}");
+}
+
+/// `backup` while four clients charge: the copy passes --check, holds every charge
+/// acknowledged before the backup started, and a server started on it serves them.
+#[test]
+fn backup_under_load_is_consistent() {
+    let s = Server::start();
+    let (_, token) = s.account("pro", "UTC");
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let done = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (acked, done) = (acked.clone(), done.clone());
+            let (url, token) = (s.url("/v1/usage"), token.clone());
+            std::thread::spawn(move || {
+                let http = client();
+                for n in 0.. {
+                    if done.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let id = format!("w{w}-{n}");
+                    let r = http
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&event(&id))
+                        .send()
+                        .unwrap();
+                    assert_eq!(r.status().as_u16(), 201);
+                    acked.lock().unwrap().push(id);
+                }
+            })
+        })
+        .collect();
+    while acked.lock().unwrap().len() < 300 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let before: Vec<String> = acked.lock().unwrap().clone();
+    let out_dir = tempfile::tempdir().unwrap();
+    let copy = out_dir.path().join("server.db");
+    let out = std::process::Command::new(bin())
+        .args([
+            "backup",
+            "--db",
+            s.db_path().to_str().unwrap(),
+            "--to",
+            copy.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let during = acked.lock().unwrap().len();
+    done.store(true, Ordering::SeqCst);
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(during > before.len(), "the load went on during the backup");
+    assert_eq!(mode(&copy), 0o600);
+    let (ok, text) = check_db(&copy);
+    assert!(ok, "{text}");
+    // A second backup onto the same file is refused (nothing is overwritten).
+    let again = std::process::Command::new(bin())
+        .args([
+            "backup",
+            "--db",
+            s.db_path().to_str().unwrap(),
+            "--to",
+            copy.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    // Restore: a server on the copy has every charge acknowledged before the backup.
+    drop(s);
+    let r = Server::start_in(out_dir, Options::default());
+    let recorded: std::collections::BTreeSet<String> = r.get("/v1/usage?group_by=thread", &token)
+        ["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap().to_owned())
+        .collect();
+    let missing: Vec<_> = before.iter().filter(|id| !recorded.contains(*id)).collect();
+    assert!(missing.is_empty(), "missing from the copy: {missing:?}");
+    r.assert_balance_is_ledger_sum(&token);
+}
+
+/// A TOML config file sets options; the environment wins over it; an unknown key is refused.
+#[test]
+fn config_file_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("server.toml");
+    std::fs::write(&cfg, "auth-failures-per-minute = 2\nrate_limit = 0\n").unwrap();
+    let failures_until_429 = |env: Vec<(String, String)>| {
+        let s = Server::start_with(Options {
+            extra: vec!["--config".into(), cfg.to_str().unwrap().into()],
+            env,
+            ..Options::default()
+        });
+        (1..100)
+            .find(|_| s.call("GET", "/v1/balance", Some("cb_wrong"), None).0 == 429)
+            .unwrap()
+    };
+    assert_eq!(failures_until_429(vec![]), 3, "from the file");
+    assert_eq!(
+        failures_until_429(vec![(
+            "CREDITBAR_AUTH_FAILURES_PER_MINUTE".into(),
+            "5".into()
+        )]),
+        6,
+        "the environment wins"
+    );
+    std::fs::write(&cfg, "listen = \"127.0.0.1:0\"\nadmin-tokn = \"x\"\n").unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("admin-tokn"), "{err}");
+}
