@@ -183,10 +183,70 @@ async fn catch_up(
     Ok((out, cursor.max(0) as u64))
 }
 
+/// One event of `GET /v1/events` as it is sent, for the OpenAPI document: what an SSE client
+/// (EventSource, schemathesis) reads is `{event, id, data}` with `data` a JSON text, not the
+/// JSON value itself. Before OpenAPI 3.2's `itemSchema`, a `text/event-stream` schema
+/// describes one event.
+pub struct StreamEvent;
+
+impl utoipa::PartialSchema for StreamEvent {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+        let event = |name: &str, what: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property(
+                    "event",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some([name])),
+                )
+                .required("event")
+                .property(
+                    "id",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some("^[0-9]+$"))
+                        .description(Some(
+                            "The account's seq: send it back as Last-Event-ID to resume",
+                        )),
+                )
+                .required("id")
+                .property(
+                    "data",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .content_media_type("application/json")
+                        .description(Some(what)),
+                )
+                .required("data")
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+                .build()
+        };
+        OneOfBuilder::new()
+            .item(event(
+                "balance",
+                "The balance after a committed change, as JSON: the body of GET /v1/balance (BalanceBody)",
+            ))
+            .item(event(
+                "notice",
+                "A notice as JSON: an item of GET /v1/notices (NoticeBody)",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for StreamEvent {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "StreamEvent".into()
+    }
+}
+
 #[utoipa::path(get, path = "/v1/events", tag = "account", security(("bearer" = [])),
     params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this seq")),
-    responses((status = 200, description = "text/event-stream: `balance` and `notice` events; `id:` is the seq; a comment heartbeat every 15 s", content_type = "text/event-stream", body = String),
-        (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, description = "text/event-stream: `balance` and `notice` events (the schema describes one event as an SSE client reads it: `{event, id, data}`); `id:` is the seq; a comment heartbeat every 15 s; the stream ends when the server stops", content_type = "text/event-stream", body = StreamEvent),
+        (status = 401, body = ErrorBody),
+        (status = 429, description = "rate_limited: too many requests, or already 8 open streams for this token", body = ErrorBody)))]
 pub async fn events(
     State(app): State<App>,
     AccountId(account): AccountId,

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod gateway;
 pub mod ids;
 pub mod limits;
+pub mod metrics;
 pub mod rate_limit;
 pub mod routes;
 pub mod secret;
@@ -98,6 +99,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         path: config.db.clone(),
         source,
     };
+    metrics::install();
     private_files(&config.db)?;
     private_files(&TestGateway::path_for(&config.db))?;
     let conn = store::open(&config.db, config.durability).map_err(db_err)?;
@@ -229,16 +231,24 @@ async fn run_scheduler(app: App) {
     }
 }
 
-/// Once a minute (wall time, test clock or not): saves when tokens were last used and lets
-/// the rate limiters forget clients that have gone quiet.
+/// Every 10 s (wall time, test clock or not): counts pending purchases for the metrics;
+/// once a minute: saves when tokens were last used and lets the rate limiters forget
+/// clients that have gone quiet.
 async fn run_maintenance(app: App) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
+    let mut ticks: u64 = 0;
     loop {
         tick.tick().await;
-        save_token_use(&app).await;
-        app.rate.prune();
+        if let Ok(n) = app.read(store::count_pending_purchases).await {
+            metrics::set_pending_purchases(n.max(0) as u64);
+        }
+        ticks += 1;
+        if ticks == 6 {
+            ticks = 0;
+            save_token_use(&app).await;
+            app.rate.prune();
+        }
     }
 }
 

@@ -91,6 +91,16 @@ struct Args {
     /// every client has the proxy's address: raise it there, and limit at the proxy.
     #[arg(long, env = "CREDITBAR_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
     auth_failures_per_minute: u32,
+    /// Log lines on standard error as `text` (for a terminal) or `json` (one object per
+    /// line, with the request's id, for a log pipeline). RUST_LOG filters them (default info).
+    #[arg(long, env = "CREDITBAR_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -228,13 +238,21 @@ fn stored_admin_token(db: &Path) -> anyhow::Result<Secret> {
     Ok(token)
 }
 
-fn init_logs() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+fn init_logs(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .flatten_event(true)
+            .init(),
+    }
 }
 
 #[tokio::main]
@@ -246,7 +264,7 @@ async fn main() -> anyhow::Result<()> {
         libc::umask(0o077);
     }
     let args = parse_args()?;
-    init_logs();
+    init_logs(args.log_format);
     if let Some(Cmd::Backup { db, to }) = args.command {
         let pages = creditbar_server::store::backup(&db, &to)
             .with_context(|| format!("cannot back up {} to {}", db.display(), to.display()))?;

@@ -1205,6 +1205,20 @@ pub fn backup(from: &std::path::Path, to: &std::path::Path) -> rusqlite::Result<
     Ok(pages)
 }
 
+/// A write that changes nothing, to learn whether the store takes writes now: it needs the
+/// write lock like any write, and commits no page.
+pub fn probe_write(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE accounts SET email = email WHERE 0")?
+        .execute([])?;
+    Ok(())
+}
+
+/// Purchases whose outcome is not known yet (the `creditbar_pending_purchases` gauge).
+pub fn count_pending_purchases(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT COUNT(*) FROM purchases WHERE status = 'pending'")?
+        .query_row([], |r| r.get(0))
+}
+
 /// Open usage reviews of an account (a review's status lives in its JSON body).
 pub fn count_open_reviews(conn: &Connection, account: &str) -> rusqlite::Result<i64> {
     conn.prepare_cached(

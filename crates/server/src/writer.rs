@@ -301,6 +301,7 @@ fn run(
                 Err(_) => break,
             }
         }
+        crate::metrics::writer_batch(jobs.len());
         let now = clock.now();
         let outcome = run_batch(&mut conn, &mut memory, &catalog, now, jobs);
         match outcome {

@@ -218,8 +218,8 @@ fn spawn_listening(args: &[&str], env: &[(&str, &str)]) -> (std::process::Child,
     use std::io::BufRead;
     let mut child = std::process::Command::new(bin())
         .args(args)
-        .envs(env.iter().copied())
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -295,7 +295,7 @@ fn admin_token_rules() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("server.db");
     let db = db.to_str().unwrap();
-    let out = std::process::Command::new(bin())
+    let mut short = std::process::Command::new(bin())
         .args([
             "--db",
             db,
@@ -304,10 +304,25 @@ fn admin_token_rules() {
             "--admin-token",
             "short-token",
         ])
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(!out.status.success(), "a short admin token was accepted");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(st) = short.try_wait().unwrap() {
+            break st;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            short.kill().ok();
+            short.wait().ok();
+            panic!("a short admin token was accepted (the server is still running)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success(), "a short admin token was accepted");
+    let mut err = String::new();
+    short.stderr.take().unwrap().read_to_string(&mut err).ok();
     assert!(err.contains("at least 32"), "{err}");
 
     // Generated: into a 0600 file, not onto standard output (nor the log).
@@ -564,4 +579,161 @@ fn config_file_and_environment() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("admin-tokn"), "{err}");
+}
+
+/// GET /v1/ready is 200 while the store takes writes, 503 while another process holds the
+/// database's write lock, and 200 again once it lets go.
+#[test]
+fn ready_follows_whether_the_store_takes_writes() {
+    let s = Server::start();
+    let (st, v) = s.call("GET", "/v1/ready", None, None);
+    assert_eq!(st, 200, "{v}");
+    let mut locker = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3, sys, time\n\
+             c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)\n\
+             c.execute('BEGIN IMMEDIATE')\n\
+             print('locked', flush=True)\n\
+             sys.stdin.read()\n",
+        )
+        .arg(s.db_path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(locker.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let asked = Instant::now();
+    let (st, v) = s.call("GET", "/v1/ready", None, None);
+    assert_error(st, &v, 503, "unavailable");
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    drop(locker.stdin.take());
+    locker.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (st, _) = s.call("GET", "/v1/ready", None, None);
+        if st == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// GET /metrics: admin only; Prometheus text with requests by route and status, the charge
+/// latency histogram, writer batch sizes, pending purchases and refill outcomes.
+#[test]
+fn metrics_in_prometheus_text() {
+    let s = Server::start();
+    let (_, t) = s.account("pro", "UTC");
+    for i in 0..5 {
+        let (st, _) = s.call(
+            "POST",
+            "/v1/usage",
+            Some(&t),
+            Some(usage(&format!("m{i}"), "lite", 10, 0, 1)),
+        );
+        assert_eq!(st, 201);
+    }
+    let (st, _) = s.call("GET", "/v1/holds/nope", Some(&t), None);
+    assert_eq!(st, 404);
+    let (st, _) = s.call("GET", "/metrics", Some(&t), None);
+    assert_eq!(st, 401, "an account token does not read metrics");
+    let a = s.send("GET", "/metrics", Some(ADMIN), &[], None);
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert!(a.header("content-type").unwrap().starts_with("text/plain"));
+    let text = a.text;
+    for want in [
+        r#"creditbar_http_requests_total{method="POST",route="/v1/usage",status="201"} 5"#,
+        r#"creditbar_http_requests_total{method="POST",route="/v1/admin/accounts",status="201"} 1"#,
+        r#"route="unmatched",status="404""#,
+        "creditbar_charge_duration_seconds_bucket{le=",
+        "creditbar_charge_duration_seconds_count 5",
+        "creditbar_writer_batch_size_bucket{le=",
+        r#"creditbar_refills_total{outcome="succeeded"} 0"#,
+        "# TYPE creditbar_http_request_duration_seconds histogram",
+    ] {
+        assert!(text.contains(want), "missing `{want}` in:\n{text}");
+    }
+    // The pending-purchases gauge is set within 10 s of start.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = s.send("GET", "/metrics", Some(ADMIN), &[], None).text;
+        if text.contains("creditbar_pending_purchases 0") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no pending purchases gauge:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// --log-format json: one JSON object per line on standard error; every request has an id,
+/// the client's X-Request-Id when sent, echoed in the response and in its log line.
+#[test]
+fn json_logs_carry_request_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("server.db");
+    let (mut child, base, _) = spawn_listening(
+        &[
+            "--db",
+            db.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            ADMIN,
+            "--log-format",
+            "json",
+        ],
+        &[("RUST_LOG", "info")],
+    );
+    let http = client();
+    let r = http
+        .get(format!("{base}/v1/health"))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-me-123");
+    let r = http.get(format!("{base}/v1/balance")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let fresh = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(fresh.len(), 16, "{fresh}");
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    child.wait().unwrap();
+    let lines: Vec<Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let answered = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["span"]["request_id"] == json!(id) && l["message"] == json!("answered"))
+            .unwrap_or_else(|| panic!("no log line for request {id}: {err}"))
+            .clone()
+    };
+    assert_eq!(answered("trace-me-123")["status"], json!(200));
+    assert_eq!(answered(&fresh)["status"], json!(401));
+    assert!(!err.contains(ADMIN), "the admin token was logged");
 }
