@@ -262,6 +262,7 @@ pub async fn events(
     // Subscribe before reading the backlog so nothing falls between the two.
     let rx = app.events.subscribe();
     let app_stopping = app.stopping.clone();
+    let app_tokens = app.clone();
     let (backlog, last_notice) = catch_up(&app, &account, after).await?;
     let live = stream::unfold(
         (rx, app, account, last_notice),
@@ -293,6 +294,16 @@ pub async fn events(
     .flatten();
     // A stopping server ends its streams, so the stop does not wait for them; the client
     // reconnects (with `Last-Event-ID`) to whichever server comes up.
+    // A revoked token's stream ends at its next event (the heartbeat is not one): what it
+    // has not been sent yet, it may no longer see.
+    let live = live.take_while(move |_| {
+        let valid = app_tokens
+            .tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&token);
+        std::future::ready(valid)
+    });
     let mut stopping = app_stopping;
     let all = stream::iter(backlog)
         .chain(live)

@@ -114,3 +114,47 @@ fn tokens_have_ids_expire_list_without_secrets_and_revoke() {
     let (_, list) = s.call("GET", &path, Some(ADMIN), None);
     assert_eq!(list["items"].as_array().unwrap().len(), 2, "{list}");
 }
+
+/// An open event stream of a token that is revoked ends at its next event.
+#[test]
+fn a_revoked_tokens_event_stream_ends() {
+    use std::io::{Read, Write};
+    let s = Server::start();
+    let (account, token) = s.account("pro", "UTC");
+    let path = format!("/v1/admin/accounts/{account}/tokens");
+    let (_, list) = s.call("GET", &path, Some(ADMIN), None);
+    let id = list["items"][0]["token_id"].as_str().unwrap().to_owned();
+    let host = s.base.trim_start_matches("http://").to_owned();
+    let mut c = std::net::TcpStream::connect(&host).unwrap();
+    write!(
+        c,
+        "GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 8192];
+    let n = c.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let (st, _) = s.call("DELETE", &format!("{path}/{id}"), Some(ADMIN), None);
+    assert_eq!(st, 204);
+    // A change of the account makes an event; the stream ends instead of carrying it.
+    s.grant(&account, "after-revoke", 5 * CREDIT);
+    let mut rest = Vec::new();
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => rest.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("the stream stayed open after revocation: {e}"),
+        }
+        // The chunked body's last chunk ends the response.
+        if rest.ends_with(b"0\r\n\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&rest);
+    assert!(
+        !text.contains("after-revoke"),
+        "an event after revocation: {text}"
+    );
+}
