@@ -12,7 +12,8 @@
 //! - `creditbar_pending_purchases`: purchases whose outcome is not known yet;
 //! - `creditbar_refills_total{outcome}`: auto-refills by outcome.
 
-use std::sync::OnceLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -86,23 +87,87 @@ pub fn render() -> Option<String> {
     HANDLE.get().and_then(|h| h.as_ref()).map(|h| h.render())
 }
 
-/// One answered request. `route` is the matched template, or `unmatched`.
-pub fn request(method: &str, route: &str, status: u16, took: Duration) {
-    let labels = [
-        ("method", method.to_owned()),
-        ("route", route.to_owned()),
-        ("status", status.to_string()),
-    ];
-    metrics::counter!("creditbar_http_requests_total", &labels).increment(1);
-    metrics::histogram!(
-        "creditbar_http_request_duration_seconds",
-        "method" => method.to_owned(),
-        "route" => route.to_owned()
-    )
-    .record(took.as_secs_f64());
+/// The metric handles of one (method, route, status): looked up once, then used without
+/// building a key, allocating or hashing labels again (a request would otherwise pay for
+/// six allocations and three registry lookups).
+struct RequestHandles {
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+    charge: Option<metrics::Histogram>,
+}
+
+type HandleMap = HashMap<(&'static str, &'static str, u16), Arc<RequestHandles>>;
+
+static HANDLES: OnceLock<RwLock<HandleMap>> = OnceLock::new();
+static ROUTES: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
+
+/// A route template as a `&'static str`. Only templates the router registered (and
+/// `unmatched`) get here, a few dozen, so what is leaked is bounded.
+fn intern(route: &str) -> &'static str {
+    let routes = ROUTES.get_or_init(Default::default);
+    if let Some(r) = routes.read().unwrap_or_else(|p| p.into_inner()).get(route) {
+        return r;
+    }
+    let mut w = routes.write().unwrap_or_else(|p| p.into_inner());
+    if let Some(r) = w.get(route) {
+        return r;
+    }
+    let leaked: &'static str = Box::leak(route.to_owned().into_boxed_str());
+    w.insert(leaked);
+    leaked
+}
+
+fn method_str(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+fn handles(method: &'static str, route: &'static str, status: u16) -> Arc<RequestHandles> {
+    let map = HANDLES.get_or_init(Default::default);
+    if let Some(h) = map
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&(method, route, status))
+    {
+        return h.clone();
+    }
     let charge = method == "POST" && (route == "/v1/usage" || route == "/v1/holds/{id}/settle");
-    if charge {
-        metrics::histogram!("creditbar_charge_duration_seconds").record(took.as_secs_f64());
+    let h = Arc::new(RequestHandles {
+        requests: metrics::counter!(
+            "creditbar_http_requests_total",
+            "method" => method,
+            "route" => route,
+            "status" => status.to_string()
+        ),
+        duration: metrics::histogram!(
+            "creditbar_http_request_duration_seconds",
+            "method" => method,
+            "route" => route
+        ),
+        charge: charge.then(|| metrics::histogram!("creditbar_charge_duration_seconds")),
+    });
+    map.write()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert((method, route, status), h.clone());
+    h
+}
+
+/// One answered request. `route` is the matched template, or `unmatched`.
+pub fn request(method: &axum::http::Method, route: &str, status: u16, took: Duration) {
+    let h = handles(method_str(method), intern(route), status);
+    h.requests.increment(1);
+    h.duration.record(took.as_secs_f64());
+    if let Some(c) = &h.charge {
+        c.record(took.as_secs_f64());
     }
 }
 
