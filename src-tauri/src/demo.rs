@@ -24,6 +24,7 @@ pub async fn start() -> anyhow::Result<DemoServer> {
         durability: Durability::Process,
         seed: None,
         catalog: creditbar_ledger::Catalog::default(),
+        limits: Default::default(),
     })
     .await?;
     let token = creditbar_server::demo::create(&running.app).await?;

@@ -119,7 +119,7 @@ fn server_bin() -> PathBuf {
 
 fn start_server() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let admin = format!("bench-admin-{}", std::process::id());
+    let admin = format!("bench-admin-{}-0123456789abcdef0123", std::process::id());
     let bin = server_bin();
     let err = std::fs::File::create(dir.path().join("server.err")).unwrap();
     let mut child = Command::new(&bin)

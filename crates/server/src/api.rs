@@ -153,14 +153,20 @@ pub struct NoticePage {
 }
 
 /// The schema of a client-chosen id or label, as `routes::usage::check_label` checks it:
-/// 1 to 200 characters, none of them a control character (Unicode Cc).
+/// 1 to 200 characters, none of them a control character (Unicode Cc) nor an invisible or
+/// text-direction one (`routes::usage::is_invisible`; the pattern lists those of the Basic
+/// Multilingual Plane, JSON Schema's regexes have no astral escapes everywhere).
 fn label() -> utoipa::openapi::schema::Object {
     utoipa::openapi::schema::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
         .min_length(Some(1))
         .max_length(Some(200))
-        .pattern(Some("^[^\\u0000-\\u001F\\u007F-\\u009F]*$"))
-        .description(Some("1 to 200 characters, no control characters."))
+        .pattern(Some(
+            "^[^\\u0000-\\u001F\\u007F-\\u009F\\u061C\\u115F\\u1160\\u180B-\\u180F\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u206F\\u3164\\uFE00-\\uFE0F\\uFEFF\\uFFA0\\uFFF0-\\uFFF8]*$",
+        ))
+        .description(Some(
+            "1 to 200 characters, no control, invisible or text-direction characters.",
+        ))
         .build()
 }
 
@@ -370,11 +376,42 @@ pub struct CreatedAccount {
     pub account: AccountBody,
     /// Shown once; the server keeps only its hash.
     pub token: String,
+    /// The token's id, for listing and revoking it.
+    pub token_id: String,
+}
+
+/// A new token: the secret (shown once) and its id.
+#[derive(Serialize, ToSchema)]
+pub struct TokenBody {
+    pub token_id: String,
+    /// Shown once; the server keeps only its hash.
+    pub token: String,
+    /// When it stops working; null: never (until revoked).
+    pub expires_at: Option<String>,
+}
+
+/// POST /v1/admin/accounts/{id}/tokens (the body is optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// The token stops working this many days after it is made (1..=3650); absent: never.
+    #[schema(minimum = 1, maximum = 3650)]
+    pub expires_in_days: Option<i64>,
+}
+
+/// One token of an account, without its secret.
+#[derive(Serialize, ToSchema)]
+pub struct TokenInfo {
+    pub token_id: String,
+    pub created_at: String,
+    /// Within a minute: use is recorded in memory and saved once a minute.
+    pub last_used_at: Option<String>,
+    pub expires_at: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct TokenBody {
-    pub token: String,
+pub struct TokenList {
+    pub items: Vec<TokenInfo>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -209,6 +209,18 @@ CREATE TABLE plan_methods (
 );
 "#,
     ),
+    // Tokens get an id (to list and revoke them without their secret), an expiry, and when
+    // they were last used. Tokens made before get a random id.
+    M::up(
+        r#"
+ALTER TABLE tokens ADD COLUMN id TEXT;
+ALTER TABLE tokens ADD COLUMN expires_at TEXT;
+ALTER TABLE tokens ADD COLUMN last_used_at TEXT;
+UPDATE tokens SET id = 'tok_' || lower(hex(randomblob(8))) WHERE id IS NULL;
+CREATE UNIQUE INDEX tokens_by_id ON tokens (id);
+CREATE INDEX tokens_by_account ON tokens (account_id);
+"#,
+    ),
 ];
 
 /// The test gateway's own database (see `open_gateway`).
@@ -338,18 +350,26 @@ pub fn load_accounts(conn: &Connection) -> rusqlite::Result<Vec<StoredAccount>> 
     Ok(out)
 }
 
-pub fn load_tokens(conn: &Connection) -> rusqlite::Result<Vec<(TokenHash, String)>> {
-    let mut stmt = conn.prepare("SELECT hash, account_id FROM tokens")?;
+pub fn load_tokens(conn: &Connection) -> rusqlite::Result<Vec<(TokenHash, StoredToken)>> {
+    let mut stmt = conn.prepare("SELECT hash, account_id, expires_at FROM tokens")?;
     let rows = stmt.query_map([], |r| {
         let hash: Vec<u8> = r.get(0)?;
         let account: String = r.get(1)?;
-        Ok((hash, account))
+        let expires: Option<String> = r.get(2)?;
+        Ok((hash, account, expires))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (hash, account) = row?;
+        let (hash, account, expires) = row?;
         if let Ok(h) = <[u8; 32]>::try_from(hash.as_slice()) {
-            out.push((TokenHash(h), account));
+            let expires_at = expires.as_deref().map(parse_ts).transpose()?;
+            out.push((
+                TokenHash(h),
+                StoredToken {
+                    account,
+                    expires_at,
+                },
+            ));
         }
     }
     Ok(out)
@@ -397,9 +417,7 @@ pub fn insert_token(
     account: &str,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    tx.prepare_cached("INSERT INTO tokens (hash, account_id, created_at) VALUES (?1, ?2, ?3)")?
-        .execute(params![hash.0.as_slice(), account, ts(now)])?;
-    Ok(())
+    insert_token_expiring(tx, hash, account, now, None).map(drop)
 }
 
 // ---------------------------------------------------------------- what a step produced
@@ -1305,6 +1323,166 @@ pub fn usage_events_page(
         })
     })?;
     rows.collect()
+}
+
+// ---------------------------------------------------------------- token lifecycle (issue 15)
+
+/// What authentication needs to know about a token.
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    pub account: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// One token as the admin lists it (never its secret or hash).
+#[derive(Debug)]
+pub struct TokenRow {
+    pub hash: TokenHash,
+    pub id: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+/// Stores a new token; returns its id (`tok_` + 16 hex digits from SQLite's random source,
+/// so every writer, whatever process, makes its own without coordination).
+pub fn insert_token_expiring(
+    tx: &Transaction,
+    hash: &TokenHash,
+    account: &str,
+    now: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+) -> rusqlite::Result<String> {
+    tx.prepare_cached(
+        "INSERT INTO tokens (hash, account_id, created_at, id, expires_at)
+         VALUES (?1, ?2, ?3, 'tok_' || lower(hex(randomblob(8))), ?4) RETURNING id",
+    )?
+    .query_row(
+        params![hash.0.as_slice(), account, ts(now), expires_at.map(ts)],
+        |r| r.get(0),
+    )
+}
+
+/// The token with this hash, read from the store (a token another process made).
+pub fn token_by_hash(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Option<StoredToken>> {
+    let row: Option<(String, Option<String>)> = conn
+        .prepare_cached("SELECT account_id, expires_at FROM tokens WHERE hash = ?1")?
+        .query_row(params![hash.0.as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((account, expires)) => Ok(Some(StoredToken {
+            account,
+            expires_at: expires.as_deref().map(parse_ts).transpose()?,
+        })),
+    }
+}
+
+pub fn list_tokens(conn: &Connection, account: &str) -> rusqlite::Result<Vec<TokenRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, created_at, last_used_at, expires_at, hash FROM tokens
+         WHERE account_id = ?1 ORDER BY created_at, id",
+    )?;
+    let rows = stmt.query_map(params![account], |r| {
+        let hash: Vec<u8> = r.get(4)?;
+        Ok(TokenRow {
+            hash: TokenHash(<[u8; 32]>::try_from(hash.as_slice()).unwrap_or([0; 32])),
+            id: r.get(0)?,
+            created_at: r.get(1)?,
+            last_used_at: r.get(2)?,
+            expires_at: r.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Deletes an account's token; returns its hash, or None when the account has no such token.
+pub fn delete_token(
+    tx: &Transaction,
+    account: &str,
+    id: &str,
+) -> rusqlite::Result<Option<TokenHash>> {
+    let hash: Option<Vec<u8>> = tx
+        .prepare_cached("DELETE FROM tokens WHERE account_id = ?1 AND id = ?2 RETURNING hash")?
+        .query_row(params![account, id], |r| r.get(0))
+        .optional()?;
+    Ok(hash
+        .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
+        .map(TokenHash))
+}
+
+/// A consistent copy of the database at `from` into a new file `to` (mode 0600), taken with
+/// SQLite's online backup API in one step: one read transaction, so the copy is the state
+/// of one commit, and the server's writer is never blocked (WAL readers do not block it).
+/// The copy is a single file (rollback journal mode), ready to be put in place of a lost
+/// database. Returns the number of pages copied.
+pub fn backup(from: &std::path::Path, to: &std::path::Path) -> rusqlite::Result<i32> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let src = open_reader(from)?;
+    // Refuse to overwrite anything, and make the file 0600 before SQLite writes into it.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(to)
+        .map_err(|e| {
+            rusqlite::Error::InvalidPath(std::path::PathBuf::from(format!("{}: {e}", to.display())))
+        })?;
+    let mut dst = Connection::open(to)?;
+    let pages = {
+        use rusqlite::backup::StepResult;
+        let b = rusqlite::backup::Backup::new(&src, &mut dst)?;
+        // -1: every page in one step (rusqlite's run_to_completion only takes steps of a
+        // few pages, which restart whenever the server commits between two of them).
+        loop {
+            match b.step(-1)? {
+                StepResult::Done => break,
+                StepResult::More => continue,
+                _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
+        b.progress().pagecount
+    };
+    dst.pragma_update(None, "journal_mode", "DELETE")?;
+    Ok(pages)
+}
+
+/// A write that changes nothing, to learn whether the store takes writes now: it needs the
+/// write lock like any write, and commits no page.
+pub fn probe_write(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE accounts SET email = email WHERE 0")?
+        .execute([])?;
+    Ok(())
+}
+
+/// Purchases whose outcome is not known yet (the `creditbar_pending_purchases` gauge).
+pub fn count_pending_purchases(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT COUNT(*) FROM purchases WHERE status = 'pending'")?
+        .query_row([], |r| r.get(0))
+}
+
+/// Open usage reviews of an account (a review's status lives in its JSON body).
+pub fn count_open_reviews(conn: &Connection, account: &str) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM usage_reviews
+         WHERE account_id = ?1 AND json_extract(body, '$.status') = 'open'",
+    )?
+    .query_row(params![account], |r| r.get(0))
+}
+
+/// Saved cards of an account.
+pub fn count_payment_methods(conn: &Connection, account: &str) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT COUNT(*) FROM payment_methods WHERE account_id = ?1")?
+        .query_row(params![account], |r| r.get(0))
+}
+
+/// Records when tokens were last used (kept in memory between saves).
+pub fn touch_tokens(tx: &Transaction, used: &[(TokenHash, DateTime<Utc>)]) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached("UPDATE tokens SET last_used_at = ?2 WHERE hash = ?1")?;
+    for (hash, at) in used {
+        stmt.execute(params![hash.0.as_slice(), ts(*at)])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

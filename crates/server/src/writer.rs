@@ -343,6 +343,7 @@ fn run(
                 Err(_) => break,
             }
         }
+        crate::metrics::writer_batch(jobs.len());
         let now = clock.now();
         // SQLite refuses to change the safety level inside a transaction: it is chosen for
         // the whole batch before BEGIN.

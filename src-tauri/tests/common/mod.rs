@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-pub const ADMIN: &str = "e2e-admin";
+pub const ADMIN: &str = "e2e-admin-token-0123456789abcdef0123";
 pub const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 pub fn repo() -> PathBuf {

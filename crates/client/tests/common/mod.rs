@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-pub const ADMIN: &str = "client-tests-admin-token";
+pub const ADMIN: &str = "client-tests-admin-token-0123456789abcdef";
 /// Where the server's test clock starts: 18:00 UTC, six hours before a daily reset.
 pub const START: &str = "2026-11-21T18:00:00Z";
 pub const CREDIT: i64 = 1_000_000;

@@ -194,6 +194,7 @@ pub fn complete(
                 },
             };
             ctx.apply(account, Command::RefillResult { refill_id, outcome })?;
+            crate::metrics::refill_outcome(if paid { "succeeded" } else { "failed" });
         }
         Source::Plan => {
             let plan = detail.plan.clone().unwrap_or_default();

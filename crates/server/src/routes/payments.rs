@@ -63,7 +63,9 @@ pub(crate) fn payment_token(field: &str, token: &str) -> Result<TokenHash, ApiEr
         (status = 400, description = "invalid_request naming the field (bad number, expired, bad cvc)", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 402, description = "card_declined: the card refuses charges", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "limit_reached: the account has 20 saved cards", body = ErrorBody),
+        (status = 429, body = ErrorBody),
         (status = 503, description = "The payment gateway is unavailable", body = ErrorBody)))]
 pub async fn post_payment_method(
     State(app): State<App>,
@@ -105,6 +107,7 @@ pub async fn post_payment_method(
     app.writer
         .run(move |ctx| {
             ctx.account(&row.account_id)?;
+            crate::limits::check_saved_cards(ctx.tx, &row.account_id)?;
             store::insert_payment_method(ctx.tx, &hash, &row, ctx.now)?;
             Ok(())
         })

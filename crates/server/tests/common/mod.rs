@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
 
-pub const ADMIN: &str = "test-admin-token";
+pub const ADMIN: &str = "test-admin-token-0123456789abcdef";
 /// The instant the test clock starts at unless a test says otherwise.
 pub const START: &str = "2026-11-21T18:00:00Z";
 
@@ -23,7 +23,10 @@ pub struct Options {
     pub test_clock: Option<String>,
     pub rate_limit: u32,
     pub extra: Vec<String>,
-    /// Environment for the server process (e.g. `CREDITBAR_FAULT`).
+    /// A command the server runs under, e.g. `prlimit --nofile=256:256 --` (it must exec
+    /// the server, so the child's pid stays the server's).
+    pub wrapper: Vec<String>,
+    /// Environment variables for the server.
     pub env: Vec<(String, String)>,
 }
 
@@ -33,6 +36,7 @@ impl Default for Options {
             test_clock: Some(START.into()),
             rate_limit: 0,
             extra: vec![],
+            wrapper: vec![],
             env: vec![],
         }
     }
@@ -51,7 +55,18 @@ impl Server {
     /// Starts on an existing directory (the database is `dir/server.db`): for restarts.
     pub fn start_in(dir: tempfile::TempDir, opts: Options) -> Server {
         let db = dir.path().join("server.db");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_creditbar-server"));
+        // CREDITBAR_TEST_SERVER_BIN runs the suite against another build (e.g. an older one,
+        // to see a test fail without the change it tests).
+        let bin = std::env::var("CREDITBAR_TEST_SERVER_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_creditbar-server").to_owned());
+        let mut cmd = match opts.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         cmd.arg("--db").arg(&db).arg("--listen").arg("127.0.0.1:0");
         cmd.arg("--admin-token").arg(ADMIN);
         cmd.arg("--rate-limit").arg(opts.rate_limit.to_string());
@@ -59,8 +74,8 @@ impl Server {
             cmd.arg("--test-clock").env("CREDITBAR_TEST_CLOCK_START", t);
         }
         cmd.args(&opts.extra);
-        cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
         cmd.env("RUST_LOG", "warn");
+        cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("start creditbar-server");
         let stdout = child.stdout.take().unwrap();
@@ -101,6 +116,37 @@ impl Server {
         self.child.kill().ok();
         self.child.wait().ok();
         std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
+    /// Sends SIGTERM and waits (at most 30 s) for the process to exit; hands back how it
+    /// exited, how long that took, and its directory for a restart.
+    pub fn terminate(
+        mut self,
+    ) -> (
+        std::process::ExitStatus,
+        std::time::Duration,
+        tempfile::TempDir,
+    ) {
+        let sent = std::time::Instant::now();
+        let ok = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -TERM failed");
+        let status = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(
+                sent.elapsed() < std::time::Duration::from_secs(30),
+                "the server did not exit within 30 s of SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let took = sent.elapsed();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (status, took, dir)
     }
 
     pub fn call(
