@@ -23,7 +23,7 @@ pub async fn start() -> anyhow::Result<DemoServer> {
         rate_limit: 0,
         durability: Durability::Process,
         seed: None,
-        catalog: creditbar_ledger::Catalog::default(),
+        catalog: creditbar_server::Catalog::default(),
         limits: Default::default(),
     })
     .await?;

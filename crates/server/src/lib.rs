@@ -29,7 +29,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use creditbar_ledger::Catalog;
+/// The catalog type of `Config::catalog`, for embedders (the desktop's `--demo`).
+pub use creditbar_ledger::Catalog;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 
