@@ -9,6 +9,10 @@
 -- same load generator doing the same per-request Lua work against an endpoint that touches
 -- no storage, i.e. the most any request can do through this HTTP stack on this machine
 -- (the "HTTP ceiling" row of scripts/bench-server). non201= then counts answers other than 200.
+--
+-- With a third argument `purchase` and a fourth, a payment token, it sends `POST
+-- /v1/purchases` (pack_500) with a fresh Idempotency-Key per request: every request is a
+-- new payment intent, recorded and completed with fsync, and a charge of the test gateway.
 
 local threads = {}
 local next_thread = 0
@@ -19,7 +23,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local token, tag, health
+local token, tag, health, purchase, card
 local expected = 201
 local n = 0
 non201 = 0
@@ -29,6 +33,8 @@ function init(args)
   token = args[1] or error("usage.lua: pass the account token after --")
   tag = args[2] or "run"
   health = args[3] == "health"
+  purchase = args[3] == "purchase"
+  card = args[4]
   if health then
     expected = 200
     return
@@ -42,6 +48,17 @@ function request()
   n = n + 1
   if health then
     return wrk.format("GET", "/v1/health")
+  end
+  if purchase then
+    local key = string.format("%s-%d-%d", tag, tid, n)
+    local body = string.format('{"pack":"pack_500","payment_token":"%s"}', card)
+    -- wrk.format's headers replace wrk.headers: give all of them.
+    local headers = {
+      ["Content-Type"] = "application/json",
+      ["Authorization"] = "Bearer " .. token,
+      ["Idempotency-Key"] = key,
+    }
+    return wrk.format("POST", "/v1/purchases", headers, body)
   end
   local body = string.format(
     '{"id":"%s-%d-%d","project":"bench","thread":"t%d","model":"lite","kind":"chat",' ..

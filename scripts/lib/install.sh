@@ -58,9 +58,20 @@ install_test_deps() {
   apt_install "${DESKTOP_BUILD_PACKAGES[@]}" python3 python3-venv dbus dbus-x11 gnome-keyring \
     libsecret-tools python3-dbusmock python3-gi xvfb xauth webkit2gtk-driver \
     "${PACKAGE_CHECK_PACKAGES[@]}"
+  install_packaging_tools
   if ! command -v tauri-driver >/dev/null 2>&1; then
     echo "== installing tauri-driver 2"
     cargo install tauri-driver --version '^2' --locked
+  fi
+}
+
+# The server's package and its checks (crates/server/tests/packaging.rs): cargo-deb builds
+# the .deb, lintian checks it, systemd-analyze checks the unit.
+install_packaging_tools() {
+  apt_install lintian systemd
+  if ! command -v cargo-deb >/dev/null 2>&1; then
+    echo "== installing cargo-deb 3"
+    cargo install cargo-deb --version '^3' --locked
   fi
 }
 

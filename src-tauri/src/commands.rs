@@ -4,6 +4,7 @@ use creditbar_client::glance::{glance as glance_of, Glance};
 use secrecy::SecretString;
 use tauri::{AppHandle, Manager, State};
 
+use crate::exact::Exact;
 use crate::ipc::IpcError;
 use crate::state::{Desktop, LogDir};
 
@@ -13,19 +14,21 @@ async fn current(state: &Desktop) -> Result<Glance, IpcError> {
     Ok(glance_of(&status, engine.auto_refill()?.as_ref()))
 }
 
-/// Signs in; the token goes straight to the keychain through the engine.
+/// Signs in; the token goes straight to the keychain through the engine. Plain http:// to
+/// another machine needs the window's explicit "Allow unencrypted http" (`allow_insecure_http`).
 #[tauri::command]
 pub async fn sign_in(
     app: AppHandle,
     state: State<'_, Desktop>,
     server: String,
     token: String,
+    allow_insecure_http: bool,
 ) -> Result<Glance, IpcError> {
     state
         .engine
         .lock()
         .await
-        .login(&server, SecretString::from(token))
+        .login(&server, SecretString::from(token), allow_insecure_http)
         .await?;
     crate::actions::after_sign_in(&app);
     crate::tray::render(&app).await;
@@ -85,10 +88,10 @@ pub async fn dashboard(
     state: State<'_, Desktop>,
     group_by: String,
     period_days: Option<u32>,
-) -> Result<DashboardData, IpcError> {
+) -> Result<Exact<DashboardData>, IpcError> {
     // From the cache only: the window opens at once, offline too; the live sync keeps the
     // cache current and the window reloads on each change (the glance event).
-    dashboard_data(&*state.engine.lock().await, &group_by, period_days)
+    dashboard_data(&*state.engine.lock().await, &group_by, period_days).map(Exact)
 }
 
 fn dashboard_data(
@@ -161,7 +164,8 @@ fn first_script(data: DashboardData) -> Option<String> {
         period_days: Some(FIRST_PERIOD_DAYS),
         data,
     };
-    let json = serde_json::to_string(&first).ok()?;
+    // Exact, like every command's answer: the page reads the same types either way.
+    let json = serde_json::to_string(&Exact(&first)).ok()?;
     let literal = serde_json::to_string(&json).ok()?;
     Some(format!(
         "window.__CREDITBAR_FIRST__ = JSON.parse({literal});"
@@ -184,15 +188,17 @@ pub struct PurchaseOptions {
 }
 
 #[tauri::command]
-pub async fn purchase_options(state: State<'_, Desktop>) -> Result<PurchaseOptions, IpcError> {
+pub async fn purchase_options(
+    state: State<'_, Desktop>,
+) -> Result<Exact<PurchaseOptions>, IpcError> {
     let mut engine = state.engine.lock().await;
     let catalog = engine.catalog().await?;
     let available = engine.status()?.balance.map(|b| b.available);
-    Ok(PurchaseOptions {
+    Ok(Exact(PurchaseOptions {
         catalog,
         card: engine.card()?,
         available,
-    })
+    }))
 }
 
 /// The number and CVC pass through once to the engine; only the payment token is kept,
@@ -220,7 +226,8 @@ pub async fn add_card(
 #[serde(rename_all = "snake_case")]
 pub enum PurchaseChoice {
     Pack(String),
-    CustomCents(i64),
+    /// Cents as the decimal string of the other 64-bit amounts (or a number).
+    CustomCents(#[ts(type = "string")] Micros),
 }
 
 #[derive(Debug, Serialize, TS)]
@@ -238,18 +245,18 @@ pub async fn buy(
     state: State<'_, Desktop>,
     key: String,
     choice: PurchaseChoice,
-) -> Result<PurchaseOutcome, IpcError> {
+) -> Result<Exact<PurchaseOutcome>, IpcError> {
     let item = match choice {
         PurchaseChoice::Pack(p) => PurchaseItem::Pack(p),
-        PurchaseChoice::CustomCents(c) => PurchaseItem::CustomCents(c),
+        PurchaseChoice::CustomCents(c) => PurchaseItem::CustomCents(c.0),
     };
     let r = state.engine.lock().await.buy_with_key(&key, item).await?;
     crate::tray::render(&app).await;
-    Ok(PurchaseOutcome {
+    Ok(Exact(PurchaseOutcome {
         credits: r.credits,
         price_cents: r.price_cents,
         available: r.balance.available,
-    })
+    }))
 }
 
 #[derive(Debug, Serialize, TS)]
@@ -269,7 +276,7 @@ pub async fn settings(
     app: AppHandle,
     state: State<'_, Desktop>,
     logs: State<'_, LogDir>,
-) -> Result<SettingsData, IpcError> {
+) -> Result<Exact<SettingsData>, IpcError> {
     let data = {
         let mut engine = state.engine.lock().await;
         // Live sync does not re-read the auto-refill settings when a refill is charged or
@@ -288,34 +295,52 @@ pub async fn settings(
     };
     // The sync may have changed what the tray shows (the auto-refill toggle).
     crate::tray::render(&app).await;
-    Ok(data)
+    Ok(Exact(data))
 }
 
 /// How long opening the settings window waits for the server before showing the cache.
 const SETTINGS_SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// The alert settings as the settings window sends them: `AlertSettings` with its threshold
+/// as the decimal string of the generated type (or a number).
+#[derive(Debug, Deserialize)]
+pub struct AlertsInput {
+    #[serde(deserialize_with = "crate::exact::input::i64")]
+    low_threshold: i64,
+    #[serde(default)]
+    overrides: std::collections::BTreeMap<creditbar_client::alerts::AlertKind, bool>,
+}
+
 #[tauri::command]
-pub async fn save_alerts(state: State<'_, Desktop>, alerts: AlertSettings) -> Result<(), IpcError> {
+pub async fn save_alerts(state: State<'_, Desktop>, alerts: AlertsInput) -> Result<(), IpcError> {
+    let alerts = AlertSettings {
+        low_threshold: alerts.low_threshold,
+        overrides: alerts.overrides,
+    };
     Ok(state.engine.lock().await.set_settings(&alerts)?)
 }
+
+/// A 64-bit amount from the UI (micro-credits, cents): a decimal string, or a number.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Micros(#[serde(deserialize_with = "crate::exact::input::i64")] pub i64);
 
 #[tauri::command]
 pub async fn save_auto_refill(
     app: AppHandle,
     state: State<'_, Desktop>,
     enabled: bool,
-    threshold: i64,
+    threshold: Micros,
     pack: String,
     monthly_limit: u32,
-) -> Result<AutoRefill, IpcError> {
+) -> Result<Exact<AutoRefill>, IpcError> {
     let a = state
         .engine
         .lock()
         .await
-        .set_auto_refill(enabled, threshold, &pack, monthly_limit)
+        .set_auto_refill(enabled, threshold.0, &pack, monthly_limit)
         .await?;
     crate::tray::render(&app).await;
-    Ok(a)
+    Ok(Exact(a))
 }
 
 #[tauri::command]

@@ -25,6 +25,8 @@ pub async fn start() -> anyhow::Result<DemoServer> {
         rate_limit: 0,
         durability: Durability::Process,
         seed: None,
+        catalog: creditbar_server::Catalog::default(),
+        limits: Default::default(),
     })
     .await?;
     let token = creditbar_server::demo::create(&running.app).await?;
@@ -42,7 +44,12 @@ pub async fn sign_in(app: &tauri::AppHandle) -> anyhow::Result<()> {
     let desktop = app.state::<crate::state::Desktop>();
     if let Some(d) = &desktop.demo {
         let token = secrecy::SecretString::from(d.token.expose().to_owned());
-        desktop.engine.lock().await.login(&d.url, token).await?;
+        desktop
+            .engine
+            .lock()
+            .await
+            .login(&d.url, token, false)
+            .await?;
     }
     Ok(())
 }

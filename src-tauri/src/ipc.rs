@@ -20,6 +20,8 @@ impl From<ClientError> for IpcError {
             ClientError::Api { code, .. } => code.clone(),
             ClientError::Unreachable { .. } => "unreachable".into(),
             ClientError::Decode { .. } => "bad_response".into(),
+            ClientError::Cleartext { .. } => "insecure_http".into(),
+            ClientError::TooMuch { .. } => "server_sent_too_much".into(),
             ClientError::NotSignedIn => "not_signed_in".into(),
             ClientError::NoCard => "no_card".into(),
             ClientError::KeychainUnavailable { .. } => "keychain_unavailable".into(),
@@ -39,7 +41,8 @@ impl From<ClientError> for IpcError {
 #[cfg_attr(not(test), allow(dead_code))]
 pub fn export_types(dir: &std::path::Path, check: bool) -> std::io::Result<Vec<String>> {
     use creditbar_client::{alerts, engine, glance, wire};
-    let cfg = ts_rs::Config::new().with_large_int("number");
+    // 64-bit integers cross as decimal strings (crate::exact), and are declared so.
+    let cfg = ts_rs::Config::new().with_large_int("string");
     let decls: Vec<(&str, Result<String, ts_rs::ExportError>)> = vec![
         ("IpcError", IpcError::export_to_string(&cfg)),
         ("Glance", glance::Glance::export_to_string(&cfg)),

@@ -7,6 +7,7 @@ mod actions;
 mod commands;
 #[cfg(feature = "demo")]
 mod demo;
+mod exact;
 mod ipc;
 mod state;
 mod tray;

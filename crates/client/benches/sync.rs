@@ -119,7 +119,7 @@ fn server_bin() -> PathBuf {
 
 fn start_server() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let admin = format!("bench-admin-{}", std::process::id());
+    let admin = format!("bench-admin-{}-0123456789abcdef0123", std::process::id());
     let bin = server_bin();
     let err = std::fs::File::create(dir.path().join("server.err")).unwrap();
     let mut child = Command::new(&bin)
@@ -322,7 +322,7 @@ async fn live(server: &Server, http: &Http) -> Live {
     )
     .unwrap();
     engine
-        .login(&server.base, SecretString::from(token.clone()))
+        .login(&server.base, SecretString::from(token.clone()), false)
         .await
         .unwrap();
     let cache_path = engine.cache().path().to_owned();
@@ -478,8 +478,11 @@ fn first_sync_child(base: &str, dir: &Path) {
 
         // The ledger part alone, into another empty cache: fetch + decode vs. inserts.
         let (mut cache, _) = Cache::open(&dir.join("ledger-only.db")).unwrap();
-        let client =
-            ApiClient::new(parse_server_url(base).unwrap(), SecretString::from(token)).unwrap();
+        let client = ApiClient::new(
+            parse_server_url(base, false).unwrap(),
+            SecretString::from(token),
+        )
+        .unwrap();
         let (mut fetch, mut insert, mut pages) = (Duration::ZERO, Duration::ZERO, 0);
         loop {
             let t = Instant::now();

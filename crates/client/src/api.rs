@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::error::ClientError;
+use crate::limits;
 use crate::wire::*;
 
 const ATTEMPTS: u32 = 4;
@@ -36,7 +37,11 @@ pub enum Conditional<T> {
     NotModified,
 }
 
-pub fn parse_server_url(raw: &str) -> Result<url::Url, ClientError> {
+/// Reads a server address. Plain `http://` is accepted only to this machine (`localhost`,
+/// 127.0.0.0/8, `::1`): anywhere else the account token would cross the network in
+/// cleartext on every request, so it takes the person's explicit `allow_insecure_http`.
+/// Credentials in the address are refused: the address is kept in the cache, in clear.
+pub fn parse_server_url(raw: &str, allow_insecure_http: bool) -> Result<url::Url, ClientError> {
     let url = url::Url::parse(raw.trim())
         .map_err(|e| ClientError::Invalid(format!("server URL `{raw}`: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -44,15 +49,59 @@ pub fn parse_server_url(raw: &str) -> Result<url::Url, ClientError> {
             "server URL `{raw}`: must start with http:// or https://"
         )));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ClientError::Invalid(format!(
+            "server URL `{}`: must not contain a user name or password (the address is stored \
+             in clear; the account token is the only credential)",
+            url.host_str().unwrap_or(raw)
+        )));
+    }
+    if is_cleartext(&url) && !allow_insecure_http {
+        return Err(ClientError::Cleartext {
+            url: url.to_string(),
+        });
+    }
     Ok(url)
+}
+
+/// Whether `url`'s host is this machine: `localhost`, an address in 127.0.0.0/8, or `::1`
+/// (also written as `::ffff:127.x.y.z`). Traffic to it never leaves the machine.
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.strip_suffix('.').unwrap_or(d);
+            d.eq_ignore_ascii_case("localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        None => false,
+    }
+}
+
+/// Whether requests to `url` would carry the token unencrypted over a network: `http://`
+/// to anything but this machine.
+pub fn is_cleartext(url: &url::Url) -> bool {
+    url.scheme() == "http" && !is_loopback(url)
 }
 
 impl ApiClient {
     pub fn new(base: url::Url, token: SecretString) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if base.scheme() == "http" && is_loopback(&base) {
+            // Plain http is accepted to this machine because it never leaves it; a proxy
+            // from the environment (`http_proxy`) would carry the token, in cleartext, to
+            // wherever the proxy is.
+            builder = builder.no_proxy();
+        }
+        let http = builder
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(20))
             .user_agent(concat!("creditbar/", env!("CARGO_PKG_VERSION")))
+            // An API answer never redirects; following one could carry the token to another
+            // scheme or host than the one the person chose.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ClientError::Invalid(format!("HTTP client: {e}")))?;
         Ok(ApiClient { base, http, token })
@@ -113,7 +162,19 @@ impl ApiClient {
         what: &str,
         resp: reqwest::Response,
     ) -> Result<T, ClientError> {
-        let bytes = resp.bytes().await.map_err(|e| self.unreachable(e))?;
+        let bytes = read_limited(resp, limits::MAX_BODY_BYTES)
+            .await
+            .map_err(|e| match e {
+                Read::TooLarge => ClientError::TooMuch {
+                    url: self.base.to_string(),
+                    what: format!(
+                        "an answer to {} larger than {}",
+                        what.split('?').next().unwrap_or(what),
+                        limits::bytes(limits::MAX_BODY_BYTES)
+                    ),
+                },
+                Read::Failed(e) => self.unreachable(e),
+            })?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
             what: what.to_owned(),
             detail: e.to_string(),
@@ -220,6 +281,40 @@ impl ApiClient {
 
     pub async fn auto_refill(&self) -> Result<AutoRefill, ClientError> {
         self.get("/v1/auto-refill").await
+    }
+
+    pub async fn plan(&self) -> Result<PlanState, ClientError> {
+        self.get("/v1/account").await
+    }
+
+    pub async fn plan_catalog(&self) -> Result<PlanCatalog, ClientError> {
+        self.get("/v1/catalog").await
+    }
+
+    pub async fn plan_quote(&self, plan: &str) -> Result<PlanQuote, ClientError> {
+        let plan: String = url::form_urlencoded::byte_serialize(plan.as_bytes()).collect();
+        let path = format!("/v1/plan/quote?plan={plan}");
+        self.get(&path).await
+    }
+
+    /// Changes the plan. PUT is idempotent (choosing the plan again charges nothing more),
+    /// so it is retried. Returns the plan and whether its charge is still being confirmed.
+    pub async fn set_plan(
+        &self,
+        plan: &str,
+        payment_token: Option<&SecretString>,
+    ) -> Result<(PlanState, bool), ClientError> {
+        let mut body = json!({ "plan": plan });
+        if let Some(t) = payment_token {
+            body["payment_token"] = json!(t.expose_secret());
+        }
+        let resp = self
+            .send(Retry::Safe, || {
+                Ok(self.request(Method::PUT, "/v1/plan")?.json(&body))
+            })
+            .await?;
+        let pending = resp.status() == StatusCode::ACCEPTED;
+        Ok((self.json("/v1/plan", resp).await?, pending))
     }
 
     pub async fn set_auto_refill(
@@ -341,13 +436,37 @@ pub enum PurchaseItem {
     CustomCents(i64),
 }
 
+enum Read {
+    TooLarge,
+    Failed(reqwest::Error),
+}
+
+/// The body, or `TooLarge` as soon as it passes `limit` bytes (announced or sent): reading
+/// stops there, so a server cannot make the client hold more.
+async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, Read> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(Read::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(Read::Failed)? {
+        if body.len() + chunk.len() > limit {
+            return Err(Read::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Turns an error status into a typed error with the server's code and message.
 async fn check(resp: reqwest::Response) -> Result<reqwest::Response, ClientError> {
     let status = resp.status();
     if status.is_success() || status == StatusCode::NOT_MODIFIED {
         return Ok(resp);
     }
-    let bytes = resp.bytes().await.unwrap_or_default();
+    // An error body larger than any api.md error is read no further and not shown.
+    let bytes = read_limited(resp, limits::MAX_ERROR_BODY_BYTES)
+        .await
+        .unwrap_or_default();
     let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
         Ok(b) => (b.error.code, b.error.message),
         Err(_) => (

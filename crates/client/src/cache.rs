@@ -120,6 +120,8 @@ pub mod meta {
     pub const ACCOUNT_ID: &str = "account_id";
     pub const LAST_CONTACT: &str = "last_contact_at";
     pub const BALANCE_ETAG: &str = "balance_etag";
+    /// "1" when the person allowed plain http:// to a server that is not this machine.
+    pub const ALLOW_INSECURE_HTTP: &str = "allow_insecure_http";
 }
 
 pub struct Cache {

@@ -34,8 +34,10 @@ pub struct Engine {
 }
 
 /// The file beside the cache that remembers which server the keychain token belongs to, so
-/// a cache that had to be rebuilt can be refilled without signing in again.
+/// a cache that had to be rebuilt can be refilled without signing in again. Its first line
+/// is the address; a second line `allow-insecure-http` records that choice with it.
 const SERVER_FILE: &str = "server-url";
+const INSECURE_MARK: &str = "allow-insecure-http";
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,6 +73,9 @@ pub struct Status {
     pub level: Level,
     pub low_threshold: i64,
     pub now: DateTime<Utc>,
+    /// The server is reached over plain http:// across a network (signed in with
+    /// `--allow-insecure-http`): the token travels in cleartext. Shown as a warning.
+    pub insecure_http: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -117,23 +122,40 @@ impl Engine {
         (self.clock)()
     }
 
-    fn client(&self) -> Result<ApiClient, ClientError> {
-        let server = match self.cache.get_meta(meta::SERVER)? {
-            Some(s) => s,
-            // A rebuilt cache has forgotten the server; the sign-in has not.
-            None => {
-                let s = std::fs::read_to_string(self.dir.join(SERVER_FILE))
-                    .map_err(|_| ClientError::NotSignedIn)?;
-                let s = s.trim().to_owned();
-                self.cache.set_meta(meta::SERVER, &s)?;
-                s
-            }
+    /// The server of the sign-in and whether plain http:// to it was allowed.
+    fn server(&self) -> Result<Option<(String, bool)>, ClientError> {
+        if let Some(s) = self.cache.get_meta(meta::SERVER)? {
+            let allow = self.cache.get_meta(meta::ALLOW_INSECURE_HTTP)?.as_deref() == Some("1");
+            return Ok(Some((s, allow)));
+        }
+        // A rebuilt cache has forgotten the server; the sign-in has not.
+        let Ok(file) = std::fs::read_to_string(self.dir.join(SERVER_FILE)) else {
+            return Ok(None);
         };
+        let mut lines = file.lines().map(str::trim);
+        let Some(s) = lines.next().filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        let allow = lines.any(|l| l == INSECURE_MARK);
+        self.remember_server(s, allow)?;
+        Ok(Some((s.to_owned(), allow)))
+    }
+
+    fn remember_server(&self, server: &str, allow_insecure_http: bool) -> Result<(), ClientError> {
+        self.cache.set_meta(meta::SERVER, server)?;
+        self.cache.set_meta(
+            meta::ALLOW_INSECURE_HTTP,
+            if allow_insecure_http { "1" } else { "0" },
+        )
+    }
+
+    fn client(&self) -> Result<ApiClient, ClientError> {
+        let (server, allow) = self.server()?.ok_or(ClientError::NotSignedIn)?;
         let token = self
             .secrets
             .get(Item::AccountToken)?
             .ok_or(ClientError::NotSignedIn)?;
-        ApiClient::new(api::parse_server_url(&server)?, token)
+        ApiClient::new(api::parse_server_url(&server, allow)?, token)
     }
 
     pub fn settings(&self) -> Result<AlertSettings, ClientError> {
@@ -151,12 +173,15 @@ impl Engine {
 
     /// Signs in: checks the token against the server, then keeps it in the keychain and
     /// makes a first full sync. A cache of another account or server is cleared first.
+    /// `allow_insecure_http` is the person's explicit choice to use plain http:// to a
+    /// server that is not this machine; it is kept with the address for later commands.
     pub async fn login(
         &mut self,
         server: &str,
         token: SecretString,
+        allow_insecure_http: bool,
     ) -> Result<Account, ClientError> {
-        let url = api::parse_server_url(server)?;
+        let url = api::parse_server_url(server, allow_insecure_http)?;
         let client = ApiClient::new(url.clone(), token.clone())?;
         let account = client.account().await?;
         let same = self.cache.get_meta(meta::ACCOUNT_ID)?.as_deref() == Some(account.id.as_str())
@@ -165,8 +190,13 @@ impl Engine {
             self.cache.clear()?;
         }
         self.secrets.set(Item::AccountToken, &token)?;
-        self.cache.set_meta(meta::SERVER, url.as_str())?;
-        std::fs::write(self.dir.join(SERVER_FILE), url.as_str())
+        self.remember_server(url.as_str(), allow_insecure_http)?;
+        let mut file = format!("{url}\n");
+        if allow_insecure_http {
+            file.push_str(INSECURE_MARK);
+            file.push('\n');
+        }
+        std::fs::write(self.dir.join(SERVER_FILE), file)
             .map_err(|e| ClientError::Cache(format!("cannot write {}: {e}", self.dir.display())))?;
         self.cache.set_meta(meta::ACCOUNT_ID, &account.id)?;
         self.sync().await?;
@@ -360,8 +390,13 @@ impl Engine {
             Some(b) if b.available < low_threshold => Level::Low,
             Some(_) => Level::Ok,
         };
+        let server = self.cache.get_meta(meta::SERVER)?;
+        let insecure_http = server
+            .as_deref()
+            .and_then(|s| url::Url::parse(s).ok())
+            .is_some_and(|u| api::is_cleartext(&u));
         Ok(Status {
-            server: self.cache.get_meta(meta::SERVER)?,
+            server,
             account: self.cache.account()?,
             balance,
             last_contact,
@@ -369,6 +404,7 @@ impl Engine {
             level,
             low_threshold,
             now,
+            insecure_http,
         })
     }
 
@@ -431,6 +467,16 @@ impl Engine {
         self.cache.get_doc("catalog")?.ok_or_else(|| {
             ClientError::Invalid("the catalog is not cached yet: connect once to the server".into())
         })
+    }
+
+    /// The catalog's unit as last cached (no network): what a balance reads as beside
+    /// credits on this platform.
+    pub fn cached_unit(&self) -> Option<CatalogUnit> {
+        self.cache
+            .get_doc::<Catalog>("catalog")
+            .ok()
+            .flatten()
+            .and_then(|c| c.unit)
     }
 
     /// Refuses a pack the catalog does not sell, or a custom amount outside its range, before
@@ -531,6 +577,9 @@ impl Engine {
             }
         };
         match client.purchase(&key, &item, &payment).await {
+            // Recorded, the charge's outcome not known yet: the server finishes it. The key
+            // stays pending here, so asking again joins that purchase, never a new one.
+            Ok(result) if result.status == "pending" => Ok(result),
             Ok(result) => {
                 self.cache.finish_purchase(&key, "done")?;
                 // The purchase is done; a failed refresh only leaves the cache a little behind.
@@ -546,6 +595,39 @@ impl Engine {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The account's plan, from the server.
+    pub async fn plan(&mut self) -> Result<PlanState, ClientError> {
+        self.client()?.plan().await
+    }
+
+    /// The plans the catalog offers.
+    pub async fn plan_offers(&mut self) -> Result<Vec<PlanOffer>, ClientError> {
+        Ok(self.client()?.plan_catalog().await?.plans)
+    }
+
+    /// What changing to `plan` would do now (price and credits of an upgrade), to show
+    /// before the person confirms.
+    pub async fn plan_quote(&mut self, plan: &str) -> Result<PlanQuote, ClientError> {
+        self.client()?.plan_quote(plan).await
+    }
+
+    /// Changes the plan, paid with the saved card (which becomes the plan's card). Returns
+    /// the plan and whether an upgrade's charge is still being confirmed.
+    pub async fn change_plan(&mut self, plan: &str) -> Result<(PlanState, bool), ClientError> {
+        let client = self.client()?;
+        let payment = self.secrets.get(Item::PaymentToken)?;
+        let result = client.set_plan(plan, payment.as_ref()).await?;
+        if let Err(e) = self.sync().await {
+            tracing::warn!(error = %e, "refresh after a plan change failed");
+        }
+        Ok(result)
+    }
+
+    /// Every purchase the cache holds (after a sync: all of them), oldest first.
+    pub fn purchases(&self) -> Result<Vec<Purchase>, ClientError> {
+        self.cache.purchases()
     }
 
     pub async fn set_auto_refill(
@@ -625,9 +707,11 @@ impl Engine {
                     status: 404 | 405 | 501,
                     ..
                 }) => polling = true,
-                Err(e @ (ClientError::NotSignedIn | ClientError::KeychainUnavailable { .. })) => {
-                    return Err(e)
-                }
+                Err(
+                    e @ (ClientError::NotSignedIn
+                    | ClientError::KeychainUnavailable { .. }
+                    | ClientError::Cleartext { .. }),
+                ) => return Err(e),
                 Err(ClientError::Api {
                     status: 401,
                     code,
@@ -638,6 +722,11 @@ impl Engine {
                         code,
                         message,
                     })
+                }
+                // A server that sends more than the client takes is worth telling about.
+                Err(e @ ClientError::TooMuch { .. }) => {
+                    failures += 1;
+                    tracing::warn!("live sync interrupted: {e}; retrying");
                 }
                 Err(e) => {
                     failures += 1;
@@ -652,13 +741,20 @@ impl Engine {
         }
     }
 
-    /// One connection of the event stream, until it ends.
+    /// One connection of the event stream, until it ends. What the server sends is bounded
+    /// (crate::limits): each event's size, how many come in a second, and how many are held
+    /// decoded before they reach the cache.
     async fn stream_round(&mut self, notifier: &dyn Notifier) -> Result<(), ClientError> {
         let client = self.client()?;
         let resume = self.cache.notice_cursor()?;
         let resp = client.events(resume).await?;
         let mut parser = SseParser::default();
+        let mut rate = EventRate::default();
         let mut body = resp.bytes_stream();
+        let too_much = |what: String| ClientError::TooMuch {
+            url: client.base().to_string(),
+            what,
+        };
         // No byte for this long (heartbeats come every 15 s) means the connection is dead.
         let silence = Duration::from_secs(45);
         loop {
@@ -679,45 +775,79 @@ impl Engine {
                 Ok(Some(Ok(bytes))) => bytes,
             };
             self.cache.touch_contact(self.now())?;
-            let events = parser.feed(&chunk);
-            if events.is_empty() {
-                continue;
-            }
-            let mut notices = Vec::new();
-            let mut balance: Option<Balance> = None;
-            for ev in events {
-                match ev.event.as_str() {
-                    "balance" => balance = Some(decode("balance event", &ev.data)?),
-                    "notice" => notices.push(decode::<Notice>("notice event", &ev.data)?),
-                    _ => {}
+            parser.feed(&chunk);
+            loop {
+                let mut batch = Vec::new();
+                while batch.len() < crate::limits::MAX_EVENTS_PER_BATCH {
+                    match parser.next_event() {
+                        Ok(Some(ev)) => {
+                            if !rate.admit(tokio::time::Instant::now()) {
+                                return Err(too_much(format!(
+                                    "more than {} events in one second",
+                                    crate::limits::MAX_EVENTS_PER_SECOND
+                                )));
+                            }
+                            batch.push(ev);
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            return Err(too_much(format!(
+                                "an event larger than {}",
+                                crate::limits::bytes(e.limit)
+                            )))
+                        }
+                    }
                 }
+                if batch.is_empty() {
+                    break;
+                }
+                self.apply_events(&client, notifier, batch).await?;
             }
-            let ledger_behind = match &balance {
-                Some(b) => b.seq > self.cache.ledger_cursor()?.max(self.cache.notice_cursor()?),
-                None => false,
-            };
-            let fresh = self.cache.insert_notices(&notices)?;
-            // The entries behind a balance are cached before the balance itself, so whoever
-            // reads the cache never sees a balance that is not the sum of its ledger.
-            if ledger_behind || !fresh.is_empty() {
-                self.pull_ledger(&client).await?;
-            }
-            // A refill (or its failure, which turns auto-refill off) changes the settings
-            // the tray's toggle shows: re-read them.
-            if fresh
-                .iter()
-                .any(|n| n.kind == "refill_charged" || n.kind == "refill_failed")
-            {
-                let settings = client.auto_refill().await?;
-                self.cache
-                    .put_doc(doc::AUTO_REFILL, &settings, self.now())?;
-            }
-            if let Some(b) = balance {
-                self.cache.put_doc(doc::BALANCE, &b, self.now())?;
-            }
-            let alerts = self.run_alerts()?;
-            show(notifier, &alerts);
         }
+    }
+
+    /// Writes a batch of stream events to the cache, then runs the alert policy.
+    async fn apply_events(
+        &mut self,
+        client: &ApiClient,
+        notifier: &dyn Notifier,
+        events: Vec<crate::sse::SseEvent>,
+    ) -> Result<(), ClientError> {
+        let mut notices = Vec::new();
+        let mut balance: Option<Balance> = None;
+        for ev in events {
+            match ev.event.as_str() {
+                "balance" => balance = Some(decode("balance event", &ev.data)?),
+                "notice" => notices.push(decode::<Notice>("notice event", &ev.data)?),
+                _ => {}
+            }
+        }
+        let ledger_behind = match &balance {
+            Some(b) => b.seq > self.cache.ledger_cursor()?.max(self.cache.notice_cursor()?),
+            None => false,
+        };
+        let fresh = self.cache.insert_notices(&notices)?;
+        // The entries behind a balance are cached before the balance itself, so whoever
+        // reads the cache never sees a balance that is not the sum of its ledger.
+        if ledger_behind || !fresh.is_empty() {
+            self.pull_ledger(client).await?;
+        }
+        // A refill (or its failure, which turns auto-refill off) changes the settings
+        // the tray's toggle shows: re-read them.
+        if fresh
+            .iter()
+            .any(|n| n.kind == "refill_charged" || n.kind == "refill_failed")
+        {
+            let settings = client.auto_refill().await?;
+            self.cache
+                .put_doc(doc::AUTO_REFILL, &settings, self.now())?;
+        }
+        if let Some(b) = balance {
+            self.cache.put_doc(doc::BALANCE, &b, self.now())?;
+        }
+        let alerts = self.run_alerts()?;
+        show(notifier, &alerts);
+        Ok(())
     }
 
     /// Polling fallback: the balance every 30 s with If-None-Match, a full sync on change.
@@ -736,6 +866,28 @@ impl Engine {
                 show(notifier, &self.run_alerts()?);
             }
         }
+    }
+}
+
+/// Counts stream events in one-second windows: false once a window has had more than
+/// `MAX_EVENTS_PER_SECOND`.
+#[derive(Default)]
+struct EventRate {
+    window: Option<tokio::time::Instant>,
+    count: u32,
+}
+
+impl EventRate {
+    fn admit(&mut self, now: tokio::time::Instant) -> bool {
+        match self.window {
+            Some(start) if now.duration_since(start) < Duration::from_secs(1) => {}
+            _ => {
+                self.window = Some(now);
+                self.count = 0;
+            }
+        }
+        self.count += 1;
+        self.count <= crate::limits::MAX_EVENTS_PER_SECOND
     }
 }
 
@@ -780,7 +932,31 @@ pub fn uuid_like() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::unknown_thread;
+    use super::{unknown_thread, EventRate};
+    use crate::limits::MAX_EVENTS_PER_SECOND;
+    use std::time::Duration;
+
+    #[test]
+    fn the_stream_takes_a_thousand_events_a_second_and_no_more() {
+        let t0 = tokio::time::Instant::now();
+        let mut rate = EventRate::default();
+        for _ in 0..MAX_EVENTS_PER_SECOND {
+            assert!(rate.admit(t0 + Duration::from_millis(999)));
+        }
+        assert!(
+            !rate.admit(t0 + Duration::from_millis(999)),
+            "one more in the same second"
+        );
+        let mut rate = EventRate::default();
+        for i in 0..3 * MAX_EVENTS_PER_SECOND {
+            // Three seconds at the limit, spread evenly: always admitted.
+            let at = t0
+                + Duration::from_micros(
+                    u64::from(i) * 1_000_000 / u64::from(MAX_EVENTS_PER_SECOND),
+                );
+            assert!(rate.admit(at), "event {i}");
+        }
+    }
 
     #[test]
     fn an_unknown_thread_is_named_with_the_threads_that_have_usage() {

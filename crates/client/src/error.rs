@@ -14,6 +14,21 @@ pub enum ClientError {
     Unreachable { url: String, detail: String },
     #[error("the server sent something unexpected for {what}: {detail}")]
     Decode { what: String, detail: String },
+    /// A server address that would send the token unencrypted over a network.
+    #[error(
+        "{url} is not encrypted: http:// is only used to this machine (localhost, 127.0.0.0/8, \
+         ::1), because the account token would cross the network in cleartext and anyone on the \
+         path could spend your credits. Use https://, or allow unencrypted http on purpose \
+         (`creditbar login --allow-insecure-http`, or \"Allow unencrypted http\" in the sign-in \
+         window)"
+    )]
+    Cleartext { url: String },
+    /// The server sent more than the client takes (crate::limits); reading stopped.
+    #[error(
+        "the server at {url} sent {what}, more than this client accepts; it stopped reading and \
+         keeps showing what it has cached"
+    )]
+    TooMuch { url: String, what: String },
     #[error("not signed in: run `creditbar login --server URL` first")]
     NotSignedIn,
     #[error("no saved card: run `creditbar card add` first")]

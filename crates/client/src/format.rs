@@ -176,3 +176,65 @@ mod tests {
         assert_eq!(NumberLocale::of(""), NumberLocale::EN);
     }
 }
+
+/// What `micros` credits stand for in the catalog's own unit, rounded down (never more than
+/// is there): "≈ 4.2 M tokens", "≈ 130 requests"; `None` when the unit is credits.
+pub fn unit_hint(micros: i64, unit: &crate::wire::CatalogUnit) -> Option<String> {
+    let per = i128::from(unit.per_credit?);
+    let whole = i128::from(micros.max(0)) * per / i128::from(creditbar_ledger::MICROS_PER_CREDIT);
+    let noun = match unit.kind.as_str() {
+        "tokens" => "tokens",
+        "requests" => "requests",
+        _ => return None,
+    };
+    let scaled = |div: i128, suffix: &str| {
+        let tenths = whole * 10 / div;
+        format!("≈ {}.{} {suffix} {noun}", tenths / 10, tenths % 10)
+    };
+    Some(match whole {
+        w if w >= 1_000_000_000 => scaled(1_000_000_000, "G"),
+        w if w >= 1_000_000 => scaled(1_000_000, "M"),
+        w if w >= 10_000 => scaled(1_000, "k"),
+        w => format!("≈ {w} {noun}"),
+    })
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+    use crate::wire::CatalogUnit;
+
+    #[test]
+    fn a_balance_reads_in_the_catalogs_unit_rounded_down() {
+        let tokens = CatalogUnit {
+            kind: "tokens".into(),
+            per_credit: Some(10_000),
+        };
+        let requests = CatalogUnit {
+            kind: "requests".into(),
+            per_credit: Some(1),
+        };
+        let credits = CatalogUnit {
+            kind: "credits".into(),
+            per_credit: None,
+        };
+        let cr = creditbar_ledger::MICROS_PER_CREDIT;
+        assert_eq!(
+            unit_hint(500 * cr, &tokens).as_deref(),
+            Some("≈ 5.0 M tokens")
+        );
+        assert_eq!(
+            unit_hint(429 * cr + 999_999, &tokens).as_deref(),
+            Some("≈ 4.2 M tokens")
+        );
+        assert_eq!(
+            unit_hint(130 * cr + 999_999, &requests).as_deref(),
+            Some("≈ 130 requests")
+        );
+        assert_eq!(
+            unit_hint(25 * cr, &requests).as_deref(),
+            Some("≈ 25 requests")
+        );
+        assert_eq!(unit_hint(500 * cr, &credits), None);
+    }
+}

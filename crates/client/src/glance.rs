@@ -22,6 +22,9 @@ pub struct Glance {
     pub signed_in: bool,
 }
 
+/// The first menu line while the server is reached over plain http:// across a network.
+pub const INSECURE_LINE: &str = "⚠ Not encrypted: your token travels in cleartext (http://)";
+
 /// `3.50`: credits with two decimals, rounded down, grouped by the user's locale (the
 /// same rule as the UI and the CLI: `crate::format::NumberLocale`).
 pub fn credits_2dp(micros: i64) -> String {
@@ -67,7 +70,11 @@ pub fn glance(status: &Status, auto_refill: Option<&AutoRefill>) -> Glance {
             signed_in,
         };
     };
-    let mut lines = vec![format!("{} credits available", credits_2dp(b.available))];
+    let mut lines = Vec::new();
+    if status.insecure_http {
+        lines.push(INSECURE_LINE.to_owned());
+    }
+    lines.push(format!("{} credits available", credits_2dp(b.available)));
     if b.held > 0 {
         lines.push(format!("{} held for running tasks", credits_2dp(b.held)));
     }
@@ -132,6 +139,7 @@ mod tests {
             level,
             low_threshold: 50 * CR,
             now,
+            insecure_http: false,
         }
     }
 
@@ -158,6 +166,15 @@ mod tests {
         assert_eq!(g.title, "10 cr");
         assert_eq!(g.level, Level::Stale);
         assert_eq!(g.lines.last().unwrap(), "Offline — showing cached");
+    }
+
+    #[test]
+    fn an_unencrypted_server_is_the_first_line() {
+        let mut s = status(487_250_000, false, Level::Ok);
+        s.insecure_http = true;
+        let g = glance(&s, None);
+        assert_eq!(g.lines[0], INSECURE_LINE);
+        assert_eq!(g.lines[1], "487.25 credits available");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod error;
 pub mod format;
 pub mod glance;
 pub mod keychain;
+pub mod limits;
 pub mod logs;
 pub mod notify;
 pub mod sse;

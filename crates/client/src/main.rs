@@ -50,6 +50,10 @@ enum Cmd {
         /// Read the token from standard input instead of prompting.
         #[arg(long)]
         token_stdin: bool,
+        /// Allow a plain http:// server that is not this machine: the token then travels
+        /// unencrypted. `status` and the tray keep warning about it.
+        #[arg(long)]
+        allow_insecure_http: bool,
     },
     /// Sign out: remove the keychain items and the local cache.
     Logout,
@@ -95,6 +99,22 @@ enum Cmd {
         /// A custom amount in US cents (25 credits per dollar).
         #[arg(long)]
         custom_cents: Option<i64>,
+    },
+    /// Show the plan, or change it: `creditbar plan pro` shows the price and the prorated
+    /// credits of the change and asks before charging the saved card.
+    Plan {
+        /// The plan to change to (with none: show the plan and the choices).
+        plan: Option<String>,
+        /// Change without asking (needed when standard input is not a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Every purchase: packs, auto-refills and plan charges, with their status
+    /// (pending, succeeded, failed, refunded).
+    Purchases {
+        /// The purchases as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Show or change auto-refill (with no subcommand: show it).
     AutoRefill {
@@ -234,13 +254,34 @@ fn open() -> anyhow::Result<Engine> {
     Ok(engine)
 }
 
-fn print_status(s: &Status) -> std::io::Result<()> {
+/// The warning `status` prints while the server is reached over plain http:// elsewhere.
+fn insecure_warning(s: &Status) -> Option<String> {
+    s.insecure_http.then(|| {
+        format!(
+            "Warning: not encrypted — {} is plain http:// (signed in with --allow-insecure-http); \
+             your account token travels in cleartext.",
+            s.server.as_deref().unwrap_or("the server")
+        )
+    })
+}
+
+fn print_status(
+    s: &Status,
+    unit: Option<&creditbar_client::wire::CatalogUnit>,
+) -> std::io::Result<()> {
+    if let Some(w) = insecure_warning(s) {
+        out!("{w}");
+    }
     let Some(b) = &s.balance else {
         out!("No balance yet: run `creditbar login --server URL`.");
         return Ok(());
     };
+    let hint = unit
+        .and_then(|u| creditbar_client::format::unit_hint(b.available, u))
+        .map(|h| format!(" ({h})"))
+        .unwrap_or_default();
     out!(
-        "{} available{}",
+        "{} available{hint}{}",
         credits_long(b.available),
         if b.held > 0 {
             format!(" ({} held)", credits_long(b.held))
@@ -276,6 +317,9 @@ fn waybar(s: &Status) -> serde_json::Value {
         .map(|b| credits_short(b.available))
         .unwrap_or_else(|| "— cr".into());
     let mut tooltip = Vec::new();
+    if let Some(w) = insecure_warning(s) {
+        tooltip.push(w);
+    }
     if let Some(b) = &s.balance {
         tooltip.push(format!("{} available", credits_long(b.available)));
         for (name, bucket) in [
@@ -303,6 +347,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Login {
             server,
             token_stdin,
+            allow_insecure_http,
         } => {
             let token = if token_stdin {
                 let mut t = String::new();
@@ -312,8 +357,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 read_secret("Account token: ")?
             };
             let mut engine = open()?;
-            let account = engine.login(&server, token).await?;
+            let account = engine.login(&server, token, allow_insecure_http).await?;
             out!("Signed in as {} ({} plan).", account.email, account.plan);
+            if let Some(w) = insecure_warning(&engine.status()?) {
+                eprintln!("{w}");
+            }
         }
         Cmd::Logout => {
             open()?.logout()?;
@@ -333,12 +381,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .fresh_status(std::time::Duration::from_secs(3))
                     .await?
             };
+            if !offline && !json && !bar {
+                // The unit the platform reads balances in; best effort, cached for offline.
+                let _ = engine.catalog().await;
+            }
             if json {
                 out!("{}", serde_json::to_string_pretty(&status)?);
             } else if bar {
                 out!("{}", waybar(&status));
             } else {
-                print_status(&status)?;
+                print_status(&status, engine.cached_unit().as_ref())?;
             }
             return Ok(ExitCode::from(status.level.exit_code() as u8));
         }
@@ -410,12 +462,96 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let mut engine = open()?;
             let r = engine.buy(item).await?;
-            out!(
-                "Bought {} for {}. Balance: {}.",
-                credits_long(r.credits),
-                creditbar_ledger::Cents(r.price_cents),
-                credits_long(r.balance.available)
-            );
+            if r.status == "pending" {
+                out!(
+                    "The payment of {} for {} is being confirmed; the server finishes it \
+                     by itself (see `creditbar purchases`). Running the same command again \
+                     never buys twice.",
+                    creditbar_ledger::Cents(r.price_cents),
+                    credits_long(r.credits)
+                );
+            } else {
+                out!(
+                    "Bought {} for {}. Balance: {}.",
+                    credits_long(r.credits),
+                    creditbar_ledger::Cents(r.price_cents),
+                    credits_long(r.balance.available)
+                );
+            }
+        }
+        Cmd::Plan { plan, yes } => {
+            let mut engine = open()?;
+            match plan {
+                None => {
+                    let p = engine.plan().await?;
+                    out!("{}", plan_line(&p));
+                    let offers = engine.plan_offers().await?;
+                    let choices: Vec<String> = offers
+                        .iter()
+                        .map(|o| format!("{} ({})", o.id, creditbar_ledger::Cents(o.price_cents)))
+                        .collect();
+                    out!("Plans: {}", choices.join(", "));
+                }
+                Some(plan) => {
+                    let q = engine.plan_quote(&plan).await?;
+                    let what = match q.change.as_str() {
+                        "upgrade" => format!(
+                            "Upgrade to {} now: {} charged to the saved card today, and {} \
+                             more until the period ends.",
+                            q.plan,
+                            creditbar_ledger::Cents(q.price_cents),
+                            credits_long(q.credits)
+                        ),
+                        "downgrade" => format!(
+                            "Change to {} at the end of this period ({}); nothing is charged.",
+                            q.plan,
+                            q.effective_at.format("%Y-%m-%d %H:%M UTC")
+                        ),
+                        _ => format!("You are on {} already.", q.plan),
+                    };
+                    out!("{what}");
+                    if q.change != "same" && !yes && !confirm("Confirm?")? {
+                        out!("Nothing changed.");
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    let (p, pending) = engine.change_plan(&plan).await?;
+                    if pending {
+                        out!("The payment is being confirmed; the plan changes once it succeeds.");
+                    }
+                    out!("{}", plan_line(&p));
+                }
+            }
+        }
+        Cmd::Purchases { json } => {
+            let mut engine = open()?;
+            if let Err(e) = engine.sync().await {
+                eprintln!("creditbar: offline ({e}); showing the purchases last synced");
+            }
+            let purchases = engine.purchases()?;
+            if json {
+                out!("{}", serde_json::to_string_pretty(&purchases)?);
+            } else if purchases.is_empty() {
+                out!("No purchases yet.");
+            } else {
+                for p in purchases {
+                    let when = p
+                        .created_at
+                        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or_default();
+                    let what = p
+                        .pack
+                        .clone()
+                        .unwrap_or_else(|| p.source.clone().unwrap_or_else(|| "custom".into()));
+                    out!(
+                        "{when}  {:<10} {:<12} {:>10}  {:>22}  {}",
+                        p.status,
+                        p.source.as_deref().unwrap_or("manual"),
+                        creditbar_ledger::Cents(p.price_cents).to_string(),
+                        credits_long(p.credits),
+                        what
+                    );
+                }
+            }
         }
         Cmd::AutoRefill { action } => {
             let mut engine = open()?;
@@ -538,6 +674,43 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// One line about the plan: status, renewal card, a change waiting.
+fn plan_line(p: &creditbar_client::wire::PlanState) -> String {
+    let mut line = format!("Plan: {}", p.plan);
+    if p.plan_status == "past_due" {
+        line.push_str(
+            " — PAST DUE: the renewal charge was declined; `creditbar card add` then \
+             `creditbar plan <current plan>` pays it now",
+        );
+    }
+    match &p.plan_payment_last4 {
+        Some(last4) => line.push_str(&format!(
+            "; renews {} on the card ending {last4}",
+            p.period_end.format("%Y-%m-%d")
+        )),
+        None => line.push_str(&format!(
+            "; period ends {}",
+            p.period_end.format("%Y-%m-%d")
+        )),
+    }
+    if let Some(next) = &p.next_plan {
+        line.push_str(&format!("; changes to {next} then"));
+    }
+    line
+}
+
+/// Asks a yes/no question on the terminal; refuses to guess when there is none.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("standard input is not a terminal: pass --yes to confirm");
+    }
+    print!("{question} [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 #[cfg(test)]

@@ -19,6 +19,55 @@ pub struct Account {
     pub next_daily_reset: DateTime<Utc>,
 }
 
+/// The account's plan as `GET /v1/account` (v1.1) describes it: what `creditbar plan`
+/// shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanState {
+    pub plan: String,
+    pub period_end: DateTime<Utc>,
+    /// `active` or `past_due`.
+    #[serde(default = "active")]
+    pub plan_status: String,
+    /// A change waiting for `period_end` (a downgrade).
+    #[serde(default)]
+    pub next_plan: Option<String>,
+    /// The card renewals are charged to; none for a free or staff-set plan.
+    #[serde(default)]
+    pub plan_payment_last4: Option<String>,
+}
+
+fn active() -> String {
+    "active".into()
+}
+
+/// `GET /v1/plan/quote`: what changing plan would do now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanQuote {
+    pub plan: String,
+    /// `upgrade`, `downgrade` or `same`.
+    pub change: String,
+    pub price_cents: i64,
+    pub credits: i64,
+    pub effective_at: DateTime<Utc>,
+}
+
+/// A plan of the catalog, as the plan chooser lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanOffer {
+    pub id: String,
+    pub price_cents: i64,
+    #[serde(default)]
+    pub subscription: i64,
+    #[serde(default)]
+    pub daily: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanCatalog {
+    #[serde(default)]
+    pub plans: Vec<PlanOffer>,
+}
+
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketBalance {
@@ -189,6 +238,18 @@ pub struct CustomPricing {
 pub struct Catalog {
     pub packs: Vec<Pack>,
     pub custom: CustomPricing,
+    /// What the platform's people read beside credits (absent from older servers).
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub unit: Option<CatalogUnit>,
+}
+
+/// The catalog's unit: `credits`, `tokens` (per credit) or `requests` (per credit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogUnit {
+    pub kind: String,
+    #[serde(default)]
+    pub per_credit: Option<u64>,
 }
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

@@ -13,6 +13,10 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use crate::plan_billing::{
+    fallback_plan, prorate, retry_delay, PlanBilling, PlanDue, PlanQuote, PlanStatus,
+    MAX_PLAN_ATTEMPTS,
+};
 use crate::schedule::{daily_window, local_month_key, BillingCycle};
 use crate::{
     price, AutoRefill, AutoRefillSettings, Bucket, BurnOrder, Catalog, Cents, Credits, Hold,
@@ -28,6 +32,8 @@ pub enum EntryKind {
     Expire,
     Purchase,
     Refill,
+    /// Credits taken back by a refund of the purchase named in `ref`.
+    Refund,
 }
 
 impl EntryKind {
@@ -39,6 +45,7 @@ impl EntryKind {
             EntryKind::Expire => "expire",
             EntryKind::Purchase => "purchase",
             EntryKind::Refill => "refill",
+            EntryKind::Refund => "refund",
         }
     }
 }
@@ -65,6 +72,8 @@ pub enum GrantReason {
     Promo,
     Community,
     Compensation,
+    /// The catalog's grant to every new account.
+    Signup,
 }
 
 impl GrantReason {
@@ -74,6 +83,7 @@ impl GrantReason {
             GrantReason::Promo => "promo",
             GrantReason::Community => "community",
             GrantReason::Compensation => "compensation",
+            GrantReason::Signup => "signup",
         }
     }
 }
@@ -110,6 +120,33 @@ pub enum NoticeKind {
         review_id: String,
         grant_amount: Credits,
     },
+    /// A purchase was refunded: its money returned, what was left of its credits removed.
+    Refund {
+        purchase_id: String,
+        refunded_cents: Cents,
+        credits_removed: Credits,
+    },
+    /// A plan's price was charged (an upgrade or a renewal); its credits follow.
+    PlanCharged {
+        purchase_id: String,
+        plan: String,
+        price_cents: Cents,
+    },
+    /// A renewal charge was declined: the plan is past due until `retry_at` (null: no
+    /// more retries; the account moved to the free plan, told by `plan_changed`).
+    PlanPaymentFailed {
+        purchase_id: String,
+        plan: String,
+        reason: String,
+        retry_at: Option<DateTime<Utc>>,
+    },
+    /// The account's plan changed (`reason`: `upgrade`, `downgrade`, `staff`,
+    /// `payment_failed`).
+    PlanChanged {
+        plan: String,
+        previous: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,18 +160,36 @@ pub struct Notice {
 /// Work the caller must do outside the rules: buying a refill talks to a payment gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    BuyRefill { refill_id: String, pack: String },
+    BuyRefill {
+        refill_id: String,
+        pack: String,
+    },
+    /// Charge the plan's price for the period named by `reference` (see `plan_billing`).
+    ChargePlan {
+        reference: String,
+        plan: String,
+        price_cents: Cents,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefillOutcome {
+    /// Charged as purchase `purchase_id`, whose lot carries that id.
     Charged {
+        purchase_id: String,
         credits: Credits,
         price_cents: Cents,
     },
     Declined {
         reason: String,
     },
+}
+
+/// What the processor said about a charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    Paid,
+    Declined { reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,8 +228,38 @@ pub enum Command {
         refill_id: String,
         outcome: RefillOutcome,
     },
+    /// A plan set by staff: at once when an upgrade (with the prorated credits), at the
+    /// period end otherwise; renewals are comped (no charge).
     ChangePlan {
         plan: String,
+    },
+    /// The user chose `plan` and its upgrade charge (`purchase_id`, `price_cents`) has
+    /// succeeded: it takes effect now and grants the `credits` quoted, until the period end.
+    /// From now on renewals are charged to the user's card.
+    UpgradePlan {
+        plan: String,
+        purchase_id: String,
+        credits: Credits,
+        price_cents: Cents,
+    },
+    /// The user chose `plan`, which is not an upgrade: it takes effect at the period end,
+    /// free (choosing the current plan cancels a pending change). While the plan is past
+    /// due, choosing it again asks for the overdue charge at once.
+    SchedulePlan {
+        plan: String,
+    },
+    /// The answer to a `ChargePlan` effect for `reference`.
+    PlanPayment {
+        reference: String,
+        purchase_id: String,
+        outcome: PaymentOutcome,
+    },
+    /// Refund `id` of purchase `purchase_id`: takes back what is left of the purchase's
+    /// lot, never more.
+    Refund {
+        id: String,
+        purchase_id: String,
+        refunded_cents: Cents,
     },
     SetTimezone {
         timezone: Tz,
@@ -221,6 +306,10 @@ pub enum Reply {
         available: Credits,
     },
     RefillRecorded,
+    PlanPaymentRecorded,
+    Refunded {
+        credits_removed: Credits,
+    },
     PlanChanged {
         plan: String,
         effective_at: DateTime<Utc>,
@@ -278,6 +367,9 @@ pub struct Account {
     pub lots: Vec<Lot>,
     pub holds: BTreeMap<String, Hold>,
     pub auto_refill: AutoRefill,
+    /// Whether the plan is paid by card, and the renewal charge waited for.
+    #[serde(default)]
+    pub plan_billing: PlanBilling,
     /// Last sequence number used by an entry or notice.
     pub seq: u64,
     /// The instant the state has been advanced to.
@@ -315,6 +407,7 @@ impl Account {
             lots: Vec::new(),
             holds: BTreeMap::new(),
             auto_refill: AutoRefill::default(),
+            plan_billing: PlanBilling::default(),
             seq: 0,
             clock: now,
             seen: HashSet::new(),
@@ -332,6 +425,11 @@ impl Account {
             now,
             period_end,
         )?;
+        if catalog.signup_grant.is_positive() {
+            let id = format!("{}:signup", account.id);
+            let amount = catalog.signup_grant;
+            account.grant_bonus(&mut step, id, amount, GrantReason::Signup, None, None, now)?;
+        }
         step.reply = Some(Ok(Reply::Advanced));
         Ok((account, step))
     }
@@ -387,6 +485,7 @@ impl Account {
             .filter(|h| h.status == HoldStatus::Active)
             .map(|h| h.expires_at);
         lots.chain(holds)
+            .chain(self.plan_billing.next_retry())
             .chain([self.next_daily_reset, self.period_end])
             .min()
             .unwrap_or(self.next_daily_reset)
@@ -449,6 +548,7 @@ impl Account {
             Command::Charge { id, usage } => {
                 let key = format!("usage:{id}");
                 self.check_new(&key)?;
+                catalog.check_access(&self.plan, &usage.model)?;
                 let charge = price(catalog, &usage)?;
                 let available = self.available();
                 if charge > available {
@@ -499,6 +599,7 @@ impl Account {
                 Ok(Reply::HoldPlaced(hold))
             }
             Command::SettleHold { hold_id, usage } => {
+                catalog.check_access(&self.plan, &usage.model)?;
                 let charge = price(catalog, &usage)?;
                 let mut hold = self.active_hold(&hold_id)?.clone();
                 self.holds.remove(&hold_id);
@@ -526,6 +627,7 @@ impl Account {
                 let key = format!("purchase:{id}");
                 self.check_new(&key)?;
                 self.credit_purchase(
+                    catalog,
                     step,
                     &id,
                     credits,
@@ -544,6 +646,7 @@ impl Account {
                 }
                 match outcome {
                     RefillOutcome::Charged {
+                        purchase_id,
                         credits,
                         price_cents,
                     } => {
@@ -560,8 +663,9 @@ impl Account {
                             .roll_month(local_month_key(self.timezone, now));
                         self.auto_refill.settle(&refill_id, true, None);
                         self.credit_purchase(
+                            catalog,
                             step,
-                            &refill_id,
+                            &purchase_id,
                             credits,
                             price_cents,
                             crate::EntryKind::Refill,
@@ -576,7 +680,101 @@ impl Account {
                 }
                 Ok(Reply::RefillRecorded)
             }
-            Command::ChangePlan { plan } => self.change_plan(catalog, &plan, now, step),
+            Command::ChangePlan { plan } => {
+                let previous = self.plan.clone();
+                let reply = self.change_plan(catalog, &plan, now, step)?;
+                // Staff set it: renewals are comped, nothing is overdue any more.
+                self.plan_billing = PlanBilling::default();
+                if self.plan != previous {
+                    let plan = self.plan.clone();
+                    self.plan_changed(step, now, plan, previous, "staff");
+                }
+                Ok(reply)
+            }
+            Command::UpgradePlan {
+                plan,
+                purchase_id,
+                credits,
+                price_cents,
+            } => self.upgrade_paid(
+                catalog,
+                &plan,
+                &purchase_id,
+                credits,
+                price_cents,
+                now,
+                step,
+            ),
+            Command::SchedulePlan { plan } => {
+                let new = catalog.plan(&plan)?;
+                if new.id == self.plan {
+                    self.pending_plan = None;
+                    if let Some(due) = self.plan_billing.due.as_mut() {
+                        // "Pay now": ask for the overdue charge at once.
+                        if !due.in_flight {
+                            due.retry_at = Some(now);
+                        }
+                    }
+                    self.advance_to(catalog, now, step)?;
+                    return Ok(Reply::PlanChanged {
+                        plan: new.id.clone(),
+                        effective_at: now,
+                    });
+                }
+                if self.plan_billing.status == PlanStatus::PastDue {
+                    return Err(LedgerError::PlanPastDue(self.plan.clone()));
+                }
+                self.pending_plan = Some(new.id.clone());
+                Ok(Reply::PlanChanged {
+                    plan: new.id.clone(),
+                    effective_at: self.period_end,
+                })
+            }
+            Command::PlanPayment {
+                reference,
+                purchase_id,
+                outcome,
+            } => self.plan_payment(catalog, &reference, &purchase_id, outcome, now, step),
+            Command::Refund {
+                id,
+                purchase_id,
+                refunded_cents,
+            } => {
+                let key = format!("refund:{id}");
+                self.check_new(&key)?;
+                let removed = match self.lots.iter().position(|l| l.id == purchase_id) {
+                    Some(i) => {
+                        let left = self.lots[i].remaining;
+                        if left.is_positive() {
+                            self.post(
+                                step,
+                                now,
+                                crate::EntryKind::Refund,
+                                i,
+                                left.checked_neg()?,
+                                &purchase_id,
+                            )?;
+                        }
+                        self.lots.retain(|l| l.remaining.is_positive());
+                        left
+                    }
+                    // Spent to nothing (or never credited): there is nothing left to take.
+                    None => Credits::ZERO,
+                };
+                self.notice(
+                    step,
+                    now,
+                    NoticeKind::Refund {
+                        purchase_id,
+                        refunded_cents,
+                        credits_removed: removed,
+                    },
+                );
+                self.seen.insert(key);
+                Ok(Reply::Refunded {
+                    credits_removed: removed,
+                })
+            }
             Command::SetTimezone { timezone } => {
                 // Applies from the next daily reset: today's allowance keeps its expiry.
                 self.timezone = timezone;
@@ -800,8 +998,10 @@ impl Account {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn credit_purchase(
         &mut self,
+        catalog: &Catalog,
         step: &mut Step,
         id: &str,
         credits: Credits,
@@ -809,10 +1009,11 @@ impl Account {
         kind: crate::EntryKind,
         now: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
+        // Bought credits never expire, in whichever bucket the catalog puts them.
         self.add_lot(
             step,
             id.to_owned(),
-            Bucket::Purchased,
+            catalog.purchase_bucket,
             credits,
             now,
             None,
@@ -872,6 +1073,218 @@ impl Account {
             uncollected: Credits::ZERO,
             available: self.available(),
         })
+    }
+
+    /// What changing to `plan` would do at `now`: the price and credits of an upgrade, or
+    /// when a downgrade takes effect. The server charges exactly the quoted price and the
+    /// ledger grants exactly the quoted credits (`UpgradePlan`).
+    pub fn plan_quote(
+        &self,
+        catalog: &Catalog,
+        plan: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PlanQuote, LedgerError> {
+        let new = catalog.plan(plan)?;
+        let old = catalog.plan(&self.plan)?;
+        if new.id == old.id {
+            return Ok(PlanQuote::Same);
+        }
+        if !new.is_upgrade_from(old) {
+            return Ok(PlanQuote::Downgrade {
+                effective_at: self.period_end,
+            });
+        }
+        let now = now.max(self.clock);
+        let (credits, price_cents) = prorate(
+            old,
+            new,
+            (self.period_start, self.period_end),
+            now,
+            self.billing.cadence,
+        )?;
+        Ok(PlanQuote::Upgrade {
+            price_cents,
+            credits,
+            period_end: self.period_end,
+        })
+    }
+
+    fn plan_changed(
+        &mut self,
+        step: &mut Step,
+        now: DateTime<Utc>,
+        plan: String,
+        previous: String,
+        reason: &str,
+    ) {
+        self.notice(
+            step,
+            now,
+            NoticeKind::PlanChanged {
+                plan,
+                previous,
+                reason: reason.to_owned(),
+            },
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn upgrade_paid(
+        &mut self,
+        catalog: &Catalog,
+        plan: &str,
+        purchase_id: &str,
+        credits: Credits,
+        price_cents: Cents,
+        now: DateTime<Utc>,
+        step: &mut Step,
+    ) -> Result<Reply, LedgerError> {
+        let key = format!("upgrade:{purchase_id}");
+        self.check_new(&key)?;
+        let new = catalog.plan(plan)?;
+        if credits.is_negative() {
+            return Err(LedgerError::NonPositiveAmount);
+        }
+        let previous = self.plan.clone();
+        self.plan = new.id.clone();
+        self.pending_plan = None;
+        self.plan_billing.by_card = true;
+        if price_cents.0 > 0 {
+            self.notice(
+                step,
+                now,
+                NoticeKind::PlanCharged {
+                    purchase_id: purchase_id.to_owned(),
+                    plan: new.id.clone(),
+                    price_cents,
+                },
+            );
+        }
+        if credits.is_positive() && self.period_end > now {
+            let end = self.period_end;
+            self.add_lot(
+                step,
+                format!("{purchase_id}:upgrade"),
+                Bucket::Subscription,
+                credits,
+                now,
+                Some(end),
+                crate::EntryKind::Grant,
+                "upgrade",
+            )?;
+        }
+        self.plan_changed(step, now, new.id.clone(), previous, "upgrade");
+        self.seen.insert(key);
+        Ok(Reply::PlanChanged {
+            plan: new.id.clone(),
+            effective_at: now,
+        })
+    }
+
+    fn plan_payment(
+        &mut self,
+        catalog: &Catalog,
+        reference: &str,
+        purchase_id: &str,
+        outcome: PaymentOutcome,
+        now: DateTime<Utc>,
+        step: &mut Step,
+    ) -> Result<Reply, LedgerError> {
+        let Some(due) = self.plan_billing.due.clone() else {
+            return Err(LedgerError::Duplicate(reference.to_owned()));
+        };
+        if due.reference != reference || !due.in_flight {
+            return Err(LedgerError::Duplicate(reference.to_owned()));
+        }
+        match outcome {
+            PaymentOutcome::Paid => {
+                self.plan_billing.due = None;
+                self.plan_billing.status = PlanStatus::Active;
+                self.notice(
+                    step,
+                    now,
+                    NoticeKind::PlanCharged {
+                        purchase_id: purchase_id.to_owned(),
+                        plan: due.plan.clone(),
+                        price_cents: due.price_cents,
+                    },
+                );
+                let plan = catalog.plan(&due.plan)?;
+                // The credits of the period paid for, from the payment to the period end
+                // (none if the period is already over: the next renewal charges again).
+                if self.period_end == due.period_end && due.period_end > now {
+                    let id = format!("{}:subscription:{}", self.id, due.period_start.timestamp());
+                    self.grant_scheduled(
+                        step,
+                        Bucket::Subscription,
+                        plan.subscription,
+                        id,
+                        now,
+                        due.period_end,
+                    )?;
+                }
+            }
+            PaymentOutcome::Declined { reason } => {
+                let failures = due.failures + 1;
+                self.plan_billing.status = PlanStatus::PastDue;
+                let retry_at = if failures < MAX_PLAN_ATTEMPTS {
+                    retry_delay(failures)
+                        .and_then(|d| due.period_start.checked_add_signed(d))
+                        .map(|t| t.max(now))
+                } else {
+                    None
+                };
+                self.notice(
+                    step,
+                    now,
+                    NoticeKind::PlanPaymentFailed {
+                        purchase_id: purchase_id.to_owned(),
+                        plan: due.plan.clone(),
+                        reason,
+                        retry_at,
+                    },
+                );
+                match retry_at {
+                    Some(at) => {
+                        self.plan_billing.due = Some(PlanDue {
+                            failures,
+                            in_flight: false,
+                            retry_at: Some(at),
+                            ..due
+                        });
+                    }
+                    None => self.fall_back_to_free(catalog, now, step)?,
+                }
+            }
+        }
+        Ok(Reply::PlanPaymentRecorded)
+    }
+
+    /// A paid plan that could not be collected: the account moves to the free plan now,
+    /// with a new free period (and its allowance) starting at once.
+    fn fall_back_to_free(
+        &mut self,
+        catalog: &Catalog,
+        now: DateTime<Utc>,
+        step: &mut Step,
+    ) -> Result<(), LedgerError> {
+        self.plan_billing = PlanBilling::default();
+        let Some(free) = fallback_plan(catalog) else {
+            return Ok(());
+        };
+        let previous = std::mem::replace(&mut self.plan, free.id.clone());
+        self.pending_plan = None;
+        self.billing = BillingCycle::new(now, free.cadence);
+        let (start, end) = self.billing.period_at(now);
+        self.period_start = start;
+        self.period_end = end;
+        let (amount, id) = (
+            free.subscription,
+            format!("{}:subscription:{}", self.id, start.timestamp()),
+        );
+        self.grant_scheduled(step, Bucket::Subscription, amount, id, now, end)?;
+        self.plan_changed(step, now, free.id.clone(), previous, "payment_failed");
+        Ok(())
     }
 
     fn change_plan(
@@ -952,6 +1365,9 @@ impl Account {
             let before = self.available();
             self.expire_lots(step, due)?;
             self.lapse_holds(step, due);
+            if self.plan_billing.next_retry().is_some_and(|t| t <= due) {
+                self.retry_plan_charge(step);
+            }
             if self.period_end <= due {
                 self.renew_period(catalog, step, due)?;
             }
@@ -966,6 +1382,19 @@ impl Account {
         }
         self.clock = now;
         Ok(())
+    }
+
+    /// Asks again for the overdue plan charge (a retry after a decline).
+    fn retry_plan_charge(&mut self, step: &mut Step) {
+        if let Some(due) = self.plan_billing.due.as_mut() {
+            due.in_flight = true;
+            due.retry_at = None;
+            step.effects.push(Effect::ChargePlan {
+                reference: due.reference.clone(),
+                plan: due.plan.clone(),
+                price_cents: due.price_cents,
+            });
+        }
     }
 
     fn expire_lots(&mut self, step: &mut Step, at: DateTime<Utc>) -> Result<(), LedgerError> {
@@ -1002,7 +1431,11 @@ impl Account {
         at: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
         if let Some(pending) = self.pending_plan.take() {
-            self.plan = pending;
+            let previous = std::mem::replace(&mut self.plan, pending);
+            if previous != self.plan {
+                let plan = self.plan.clone();
+                self.plan_changed(step, self.period_end, plan, previous, "downgrade");
+            }
         }
         let plan = catalog.plan(&self.plan)?;
         if plan.cadence != self.billing.cadence {
@@ -1011,6 +1444,30 @@ impl Account {
         let (start, end) = self.billing.period_at(self.period_end);
         self.period_start = start;
         self.period_end = end;
+        if self.plan_billing.by_card && plan.price_cents.0 > 0 {
+            // Paid for first: the credits follow the payment (`plan_payment`). A charge
+            // still unanswered from an earlier period is not doubled.
+            if self.plan_billing.due.is_none() {
+                let reference = format!("{}:plan:{}", self.id, start.timestamp());
+                self.plan_billing.due = Some(PlanDue {
+                    reference: reference.clone(),
+                    plan: plan.id.clone(),
+                    price_cents: plan.price_cents,
+                    period_start: start,
+                    period_end: end,
+                    failures: 0,
+                    in_flight: true,
+                    retry_at: None,
+                });
+                step.effects.push(Effect::ChargePlan {
+                    reference,
+                    plan: plan.id.clone(),
+                    price_cents: plan.price_cents,
+                });
+            }
+            let _ = at;
+            return Ok(());
+        }
         let id = format!("{}:subscription:{}", self.id, start.timestamp());
         self.grant_scheduled(
             step,

@@ -1,9 +1,11 @@
-//! What can be bought and used: plans, packs, custom pricing, model rates. The defaults are
-//! the catalog of api.md; a server may load another, so nothing else hard-codes these figures.
+//! What can be bought and used: plans, packs, custom pricing, model rates, the sign-up
+//! grant, where bought credits land and the unit people read. A catalog comes from a file
+//! (`catalogs/*.toml`, parsed by `catalog_file`); the default is `catalogs/default.toml`,
+//! the catalog of api.md, so nothing here hard-codes a figure.
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Cadence, Cents, Credits, LedgerError};
+use crate::{Bucket, Cadence, Cents, Credits, LedgerError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -14,9 +16,18 @@ pub struct Plan {
     pub daily: Credits,
     pub price_cents: Cents,
     pub cadence: Cadence,
+    /// The models this plan may use; `None`: every model of the catalog.
+    #[serde(default)]
+    pub models: Option<Vec<String>>,
 }
 
 impl Plan {
+    pub fn allows(&self, model: &str) -> bool {
+        self.models
+            .as_ref()
+            .is_none_or(|m| m.iter().any(|x| x == model))
+    }
+
     /// The subscription allowance over a year, used to tell an upgrade from a downgrade
     /// across cadences (pro monthly and pro_annual both give 6,000 a year).
     pub fn yearly_allowance(&self) -> i128 {
@@ -53,6 +64,9 @@ impl CustomPricing {
     /// Credits bought for `cents`, or why that amount cannot be bought. Exact: 25 credits
     /// per dollar is 250,000 µcr per cent, so no rounding happens with the default rate.
     pub fn credits_for(&self, cents: Cents) -> Result<Credits, LedgerError> {
+        if self.credits_per_dollar <= 0 {
+            return Err(LedgerError::CustomAmountsNotSold);
+        }
         if cents < self.min_cents || cents > self.max_cents {
             return Err(LedgerError::CustomAmountOutOfRange {
                 cents,
@@ -74,14 +88,45 @@ pub struct Model {
     pub input_rate: i64,
     pub output_rate: i64,
     pub cached_input_rate: i64,
+    /// Priced per request instead of per token: this much per completed request.
+    #[serde(default)]
+    pub request_price: Option<Credits>,
+}
+
+/// What the clients show beside credits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Unit {
+    /// Credits only.
+    #[default]
+    Credits,
+    /// "≈ 4.2 M tokens": one credit buys `per_credit` tokens.
+    Tokens { per_credit: u64 },
+    /// "≈ 130 requests": one credit is `per_credit` requests.
+    Requests { per_credit: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalog {
+    /// The platform's name, for people.
+    #[serde(default)]
+    pub name: String,
     pub plans: Vec<Plan>,
     pub packs: Vec<Pack>,
     pub custom: CustomPricing,
     pub models: Vec<Model>,
+    /// A bonus grant every new account receives (never expires).
+    #[serde(default)]
+    pub signup_grant: Credits,
+    /// Where bought credits land: `purchased`, or `bonus` (seed 001). Never expire.
+    #[serde(default = "purchased")]
+    pub purchase_bucket: Bucket,
+    #[serde(default)]
+    pub unit: Unit,
+}
+
+fn purchased() -> Bucket {
+    Bucket::Purchased
 }
 
 impl Catalog {
@@ -105,56 +150,33 @@ impl Catalog {
             .find(|m| m.id == id)
             .ok_or_else(|| LedgerError::UnknownModel(id.to_owned()))
     }
-}
 
-fn credits(whole: i64) -> Credits {
-    Credits::from_micros(whole * crate::MICROS_PER_CREDIT)
+    /// Refuses a model the plan does not include, naming the plans that do.
+    pub fn check_access(&self, plan: &str, model: &str) -> Result<(), LedgerError> {
+        self.model(model)?;
+        if self.plan(plan)?.allows(model) {
+            return Ok(());
+        }
+        Err(LedgerError::ModelNotInPlan {
+            model: model.to_owned(),
+            plan: plan.to_owned(),
+            plans: self
+                .plans
+                .iter()
+                .filter(|p| p.allows(model))
+                .map(|p| p.id.clone())
+                .collect(),
+        })
+    }
 }
 
 impl Default for Catalog {
-    /// The catalog of api.md.
+    /// The catalog of api.md: `catalogs/default.toml`, embedded at build time. Its parse is
+    /// checked by a test, so it cannot fail in a build that passed them.
+    #[allow(clippy::expect_used)]
     fn default() -> Self {
-        let plan = |id: &str, sub: i64, daily: i64, cents: i64, cadence| Plan {
-            id: id.to_owned(),
-            subscription: credits(sub),
-            daily: credits(daily),
-            price_cents: Cents(cents),
-            cadence,
-        };
-        let pack = |id: &str, c: i64, cents: i64| Pack {
-            id: id.to_owned(),
-            credits: credits(c),
-            price_cents: Cents(cents),
-        };
-        let model = |id: &str, rate: i64| Model {
-            id: id.to_owned(),
-            input_rate: rate,
-            output_rate: rate,
-            cached_input_rate: 0,
-        };
-        Catalog {
-            plans: vec![
-                plan("free", 100, 5, 0, Cadence::Days30),
-                plan("pro", 500, 5, 2000, Cadence::Monthly),
-                plan("pro_annual", 6000, 5, 20000, Cadence::Yearly),
-                plan("team", 2500, 10, 10000, Cadence::Monthly),
-            ],
-            packs: vec![
-                pack("pack_500", 500, 2000),
-                pack("pack_2500", 2500, 10000),
-                pack("pack_12500", 12500, 50000),
-            ],
-            custom: CustomPricing {
-                credits_per_dollar: 25,
-                min_cents: Cents(500),
-                max_cents: Cents(100_000),
-            },
-            models: vec![
-                model("lite", 50),
-                model("standard", 100),
-                model("premium", 300),
-            ],
-        }
+        Catalog::from_toml(crate::catalog_file::DEFAULT_CATALOG_TOML)
+            .expect("catalogs/default.toml is a valid catalog (tested)")
     }
 }
 

@@ -22,6 +22,8 @@ pub enum LedgerError {
         min: Cents,
         max: Cents,
     },
+    #[error("this platform sells no custom amounts: choose a pack")]
+    CustomAmountsNotSold,
     #[error("invalid usage: {0}")]
     InvalidUsage(&'static str),
     #[error("hold `{0}` not found")]
@@ -34,4 +36,12 @@ pub enum LedgerError {
     ExpiryNotAfterGrant,
     #[error("time cannot go backwards")]
     TimeWentBackwards,
+    #[error("model `{model}` is not in the `{plan}` plan; plans that include it: {}", plans.join(", "))]
+    ModelNotInPlan {
+        model: String,
+        plan: String,
+        plans: Vec<String>,
+    },
+    #[error("the `{0}` plan is past due: pay it (choose it again) before changing plans")]
+    PlanPastDue(String),
 }

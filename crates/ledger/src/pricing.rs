@@ -47,6 +47,9 @@ pub fn price(catalog: &Catalog, usage: &Usage) -> Result<Credits, LedgerError> {
     if usage.status == UsageStatus::Cancelled || usage.kind == UsageKind::Summarization {
         return Ok(Credits::ZERO);
     }
+    if let Some(per_request) = model.request_price {
+        return Ok(per_request);
+    }
     let missed = (usage.input_tokens - usage.cached_input_tokens) as i128;
     let cached = usage.cached_input_tokens as i128;
     let total = missed * model.input_rate as i128

@@ -346,6 +346,7 @@ impl Runner {
                     .unwrap_or_else(|| self.catalog.packs[0].clone());
                 let outcome = if *charged {
                     RefillOutcome::Charged {
+                        purchase_id: format!("pur-{refill_id}"),
                         credits: pack.credits,
                         price_cents: pack.price_cents,
                     }
@@ -471,7 +472,9 @@ impl Runner {
             }
         }
         for effect in &step.effects {
-            let Effect::BuyRefill { refill_id, .. } = effect;
+            let Effect::BuyRefill { refill_id, .. } = effect else {
+                continue;
+            };
             if self.check {
                 assert_eq!(self.outstanding, None, "two refills in flight");
             }
@@ -522,7 +525,7 @@ impl Runner {
                         assert_eq!(e.at, lot.effective_at);
                         assert_eq!(e.amount, lot.amount);
                     }
-                    EntryKind::Usage | EntryKind::Settle => {
+                    EntryKind::Usage | EntryKind::Settle | EntryKind::Refund => {
                         assert!(e.amount.is_negative());
                         assert_eq!(e.at, now);
                     }
@@ -634,7 +637,9 @@ impl Runner {
             assert!(a.ledger_balance() >= a.held(), "{cmd:?} spent held credits");
         }
         for effect in &step.effects {
-            let Effect::BuyRefill { pack, .. } = effect;
+            let Effect::BuyRefill { pack, .. } = effect else {
+                continue;
+            };
             let s = a.auto_refill.settings.as_ref().expect("settings");
             assert!(s.enabled && a.available() < s.threshold);
             assert!(

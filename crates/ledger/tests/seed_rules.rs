@@ -165,7 +165,10 @@ fn auto_refill(threshold: i64, monthly_limit: u32) -> Command {
 fn refills(step: &Step) -> Vec<String> {
     step.effects
         .iter()
-        .map(|Effect::BuyRefill { refill_id, .. }| refill_id.clone())
+        .filter_map(|e| match e {
+            Effect::BuyRefill { refill_id, .. } => Some(refill_id.clone()),
+            _ => None,
+        })
         .collect()
 }
 
@@ -173,6 +176,7 @@ fn refill_charged(refill_id: &str) -> Command {
     Command::RefillResult {
         refill_id: refill_id.into(),
         outcome: RefillOutcome::Charged {
+            purchase_id: format!("pur-{refill_id}"),
             credits: credits(500),
             price_cents: Cents(2000),
         },
@@ -738,7 +742,8 @@ fn a_charge_crossing_the_threshold_buys_exactly_one_refill() {
     assert_eq!(
         notice_kinds(&step),
         vec![NoticeKind::RefillCharged {
-            purchase_id: bought[0].clone(),
+            // The purchase (payment intent) the server made for the refill.
+            purchase_id: format!("pur-{}", bought[0]),
             credits: credits(500),
             price_cents: Cents(2000),
         }]
@@ -866,6 +871,7 @@ fn a_refill_answer_that_cannot_be_credited_keeps_the_refill_in_flight() {
     let huge = Command::RefillResult {
         refill_id: bought[0].clone(),
         outcome: RefillOutcome::Charged {
+            purchase_id: "pur-huge".into(),
             credits: Credits::from_micros(i64::MAX),
             price_cents: Cents(2000),
         },

@@ -26,6 +26,14 @@ pub struct AccountBody {
     pub next_daily_reset: String,
     /// A plan that takes effect at `period_end` (a downgrade), if any.
     pub pending_plan: Option<String>,
+    /// The same as `pending_plan` (api.md v1.1 names it so).
+    pub next_plan: Option<String>,
+    /// `active`, or `past_due` while a renewal charge is declined (no subscription credits
+    /// until it is paid; retried after 1 and 3 days, then the plan falls back to free).
+    pub plan_status: String,
+    /// Last 4 digits of the card the plan's renewals are charged to; null when the plan is
+    /// not paid by card (free, or set by staff).
+    pub plan_payment_last4: Option<String>,
 }
 
 impl AccountBody {
@@ -41,7 +49,18 @@ impl AccountBody {
             period_end: ts(a.period_end),
             next_daily_reset: ts(a.next_daily_reset),
             pending_plan: a.pending_plan.clone(),
+            next_plan: a.pending_plan.clone(),
+            plan_status: a.plan_billing.status.as_str().to_owned(),
+            plan_payment_last4: None,
         }
+    }
+
+    /// With the last 4 digits of the plan's card, when the plan is paid by card.
+    pub fn with_plan_card(mut self, a: &Account, last4: Option<String>) -> Self {
+        if a.plan_billing.by_card {
+            self.plan_payment_last4 = last4;
+        }
+        self
     }
 }
 
@@ -134,14 +153,20 @@ pub struct NoticePage {
 }
 
 /// The schema of a client-chosen id or label, as `routes::usage::check_label` checks it:
-/// 1 to 200 characters, none of them a control character (Unicode Cc).
+/// 1 to 200 characters, none of them a control character (Unicode Cc) nor an invisible or
+/// text-direction one (`routes::usage::is_invisible`; the pattern lists those of the Basic
+/// Multilingual Plane, JSON Schema's regexes have no astral escapes everywhere).
 fn label() -> utoipa::openapi::schema::Object {
     utoipa::openapi::schema::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
         .min_length(Some(1))
         .max_length(Some(200))
-        .pattern(Some("^[^\\u0000-\\u001F\\u007F-\\u009F]*$"))
-        .description(Some("1 to 200 characters, no control characters."))
+        .pattern(Some(
+            "^[^\\u0000-\\u001F\\u007F-\\u009F\\u061C\\u115F\\u1160\\u180B-\\u180F\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u206F\\u3164\\uFE00-\\uFE0F\\uFEFF\\uFFA0\\uFFF0-\\uFFF8]*$",
+        ))
+        .description(Some(
+            "1 to 200 characters, no control, invisible or text-direction characters.",
+        ))
         .build()
 }
 
@@ -351,11 +376,42 @@ pub struct CreatedAccount {
     pub account: AccountBody,
     /// Shown once; the server keeps only its hash.
     pub token: String,
+    /// The token's id, for listing and revoking it.
+    pub token_id: String,
+}
+
+/// A new token: the secret (shown once) and its id.
+#[derive(Serialize, ToSchema)]
+pub struct TokenBody {
+    pub token_id: String,
+    /// Shown once; the server keeps only its hash.
+    pub token: String,
+    /// When it stops working; null: never (until revoked).
+    pub expires_at: Option<String>,
+}
+
+/// POST /v1/admin/accounts/{id}/tokens (the body is optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// The token stops working this many days after it is made (1..=3650); absent: never.
+    #[schema(minimum = 1, maximum = 3650)]
+    pub expires_in_days: Option<i64>,
+}
+
+/// One token of an account, without its secret.
+#[derive(Serialize, ToSchema)]
+pub struct TokenInfo {
+    pub token_id: String,
+    pub created_at: String,
+    /// Within a minute: use is recorded in memory and saved once a minute.
+    pub last_used_at: Option<String>,
+    pub expires_at: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct TokenBody {
-    pub token: String,
+pub struct TokenList {
+    pub items: Vec<TokenInfo>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -513,7 +569,8 @@ pub struct PurchaseBody {
     pub id: String,
     pub credits: i64,
     pub price_cents: i64,
-    /// `succeeded` (a manual purchase is only recorded when the charge succeeded).
+    /// `succeeded` (201), or `pending` (202) while the outcome of the charge is not known:
+    /// the server finishes it by itself within seconds (`GET /v1/purchases/{id}`).
     pub status: String,
     pub balance: AvailableBody,
     /// `manual`.
@@ -521,19 +578,94 @@ pub struct PurchaseBody {
     /// The pack bought, or null for a custom amount.
     pub pack: Option<String>,
     pub created_at: String,
+    /// When the outcome was recorded; null while pending.
+    pub completed_at: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct PurchaseItem {
     pub id: String,
+    /// Micro-credits bought (for a plan charge: the plan's credits it pays for).
     pub credits: i64,
     pub price_cents: i64,
-    /// `succeeded`, or `declined` for an auto-refill the card refused.
+    /// `pending`, `succeeded`, `failed` (nothing was charged) or `refunded`.
     pub status: String,
-    /// `manual` or `auto_refill`.
+    /// `manual`, `auto_refill` or `plan`.
     pub source: String,
     pub pack: Option<String>,
     pub created_at: String,
+    /// When the outcome was recorded; null while pending.
+    pub completed_at: Option<String>,
+    /// Why the charge failed, for a failed one.
+    pub failure_reason: Option<String>,
+    /// The plan a `plan` charge paid for.
+    pub plan: Option<String>,
+}
+
+/// PUT /v1/plan.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPlanRequest {
+    /// A plan of `GET /v1/catalog`.
+    pub plan: String,
+    /// A saved card's payment token: it becomes the plan's card (upgrade and renewals).
+    pub payment_token: Option<String>,
+}
+
+impl std::fmt::Debug for UserPlanRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserPlanRequest")
+            .field("plan", &self.plan)
+            .field("payment_token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// GET /v1/plan/quote: what `PUT /v1/plan` would do now, to show before confirming.
+#[derive(Serialize, ToSchema)]
+pub struct PlanQuoteBody {
+    pub plan: String,
+    /// `upgrade` (charged now, credits now), `downgrade` (at `effective_at`, free) or `same`.
+    pub change: String,
+    /// Cents charged now: the prorated price difference for the rest of the period.
+    pub price_cents: i64,
+    /// Micro-credits granted now: the prorated allowance difference, until `period_end`.
+    pub credits: i64,
+    pub effective_at: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PlanQuoteQuery {
+    pub plan: String,
+}
+
+/// POST /v1/admin/purchases/{id}/refund.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// The refund's id: its idempotency key.
+    #[schema(min_length = 1, max_length = 200)]
+    pub id: String,
+    #[schema(min_length = 1, max_length = 1000)]
+    pub reason: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct RefundBody {
+    pub id: String,
+    pub purchase_id: String,
+    pub refunded_cents: i64,
+    /// Micro-credits taken back: what was left of the purchase's credits.
+    pub credits_removed: i64,
+    /// `succeeded`, or `pending` (202) while the processor has not answered.
+    pub status: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReconciliationQuery {
+    pub account: String,
 }
 
 #[derive(Serialize, ToSchema)]

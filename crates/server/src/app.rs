@@ -22,7 +22,16 @@ use crate::writer::Writer;
 pub struct AppInner {
     pub writer: Writer,
     pub views: Views,
+    /// The account of every token, a cache of the store's `tokens` table: filled at start,
+    /// on creation and on a miss (read through, so a token another process made works), and
+    /// emptied of a token when it is revoked. With SQLite one process owns the file, so the
+    /// cache is exact; a shared store must read through on every request (see `authenticate`).
     pub tokens: RwLock<HashMap<TokenHash, String>>,
+    /// When each expiring token expires (tokens without an entry never do).
+    pub token_expiry: RwLock<HashMap<TokenHash, chrono::DateTime<chrono::Utc>>>,
+    /// When each token was last used, since the last save (the scheduler saves them once a
+    /// minute: a write per request would halve the charge rate).
+    pub token_used: Mutex<HashMap<TokenHash, chrono::DateTime<chrono::Utc>>>,
     pub admin: TokenHash,
     pub readers: ReadPool,
     pub clock: Clock,
@@ -31,17 +40,75 @@ pub struct AppInner {
     pub events: broadcast::Sender<Arc<Event>>,
     pub gateway: Arc<dyn PaymentGateway>,
     pub rate: RateLimiter,
-    /// Serialises purchases that share an idempotency key, so 50 parallel retries make one
-    /// gateway charge.
-    pub purchase_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One driver per payment intent at a time in this process (billing/machine.rs).
+    pub billing_turns: crate::billing::machine::Turns,
+    /// Open event streams per token (api.md: at most 8).
+    pub streams: crate::events::StreamSlots,
+    /// Turns true when the server is stopping: event streams end so the stop can finish.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 pub type App = Arc<AppInner>;
 
 impl AppInner {
-    pub fn account_for(&self, token: &TokenHash) -> Option<String> {
-        let map = self.tokens.read().unwrap_or_else(|p| p.into_inner());
-        map.get(token).cloned()
+    /// The account a token belongs to, if it exists and has not expired; notes its use.
+    pub async fn authenticate(self: &Arc<Self>, token: &TokenHash) -> Option<String> {
+        let cached = {
+            let map = self.tokens.read().unwrap_or_else(|p| p.into_inner());
+            map.get(token).cloned()
+        };
+        let account = match cached {
+            Some(a) => a,
+            None => {
+                let hash = *token;
+                let stored = self
+                    .read(move |c| store::token_by_hash(c, &hash))
+                    .await
+                    .ok()??;
+                if let Some(at) = stored.expires_at {
+                    self.token_expiry
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(*token, at);
+                }
+                self.tokens
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(*token, stored.account.clone());
+                stored.account
+            }
+        };
+        let now = self.clock.now();
+        let expired = self
+            .token_expiry
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .is_some_and(|at| *at <= now);
+        if expired {
+            return None;
+        }
+        self.token_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(*token, now);
+        Some(account)
+    }
+
+    /// Forgets a revoked token at once (the row is already gone from the store).
+    pub fn forget_token(&self, token: &TokenHash) {
+        self.tokens
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(token);
+        self.token_expiry
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(token);
+        self.token_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(token);
     }
 
     /// Runs a read on a pooled read-only connection, off the async threads.

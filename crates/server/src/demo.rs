@@ -10,7 +10,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use creditbar_ledger::{
-    price, Account, AutoRefillSettings, Command, Credits, GrantReason, Usage, UsageKind,
+    price, Account, AutoRefillSettings, Catalog, Command, Credits, GrantReason, Usage, UsageKind,
     UsageStatus, MICROS_PER_CREDIT,
 };
 
@@ -21,9 +21,53 @@ use crate::secret::Secret;
 use crate::store::{self, PaymentMethodRow};
 
 pub const EMAIL: &str = "demo@creditbar.dev";
-const PLAN: &str = "pro";
+/// The plan the demo account is on: `pro` where the catalog has one, else its cheapest
+/// paid plan, else its first.
+fn demo_plan(c: &Catalog) -> String {
+    if c.plan("pro").is_ok() {
+        return "pro".into();
+    }
+    c.plans
+        .iter()
+        .filter(|p| p.price_cents.0 > 0)
+        .min_by_key(|p| p.price_cents)
+        .or_else(|| c.plans.first())
+        .map(|p| p.id.clone())
+        .unwrap_or_default()
+}
+
+/// The pack the demo buys and auto-refills: `pack_500` where there is one, else the first.
+fn demo_pack(c: &Catalog) -> Option<String> {
+    if c.pack("pack_500").is_ok() {
+        return Some("pack_500".into());
+    }
+    c.packs.first().map(|p| p.id.clone())
+}
+
+/// The models the demo's history uses as its premium, standard and lite roles: the plan's
+/// models from the dearest to the cheapest (one model plays every role).
+fn demo_models(c: &Catalog, plan: &str) -> [String; 3] {
+    let mut models: Vec<&creditbar_ledger::Model> = c
+        .models
+        .iter()
+        .filter(|m| c.plan(plan).is_ok_and(|p| p.allows(&m.id)))
+        .collect();
+    models.sort_by_key(|m| {
+        std::cmp::Reverse(
+            m.request_price
+                .map(|p| p.micros())
+                .unwrap_or(m.output_rate + m.input_rate),
+        )
+    });
+    let pick = |i: usize| {
+        models
+            .get(i.min(models.len().saturating_sub(1)))
+            .map(|m| m.id.clone())
+            .unwrap_or_default()
+    };
+    [pick(0), pick(models.len() / 2), pick(models.len())]
+}
 const TIMEZONE: Tz = chrono_tz::Europe::Paris;
-const PACK: &str = "pack_500";
 /// Most the month of usage may cost, in credits: the account holds 505 (pro) + 100 (bonus)
 /// + 500 (pack) when the history is charged.
 const USAGE_BUDGET_CREDITS: i64 = 520;
@@ -98,7 +142,7 @@ fn local_instant(day: NaiveDate, hour: u32, minute: u32) -> Option<DateTime<Utc>
 
 /// A month of usage ending at `now`: busy weekdays, quiet weekends, each thread active for
 /// a stretch of days, premium for agent work, lite for quick edits.
-fn history(now: DateTime<Utc>) -> Vec<DemoEvent> {
+fn history(now: DateTime<Utc>, models: &[String; 3]) -> Vec<DemoEvent> {
     let mut rng = Rng(0x00C0_FFEE);
     let today = now.with_timezone(&TIMEZONE).date_naive();
     let mut events = Vec::new();
@@ -142,11 +186,11 @@ fn history(now: DateTime<Utc>) -> Vec<DemoEvent> {
             let (project, thread) = *pool[rng.range(0, pool.len() as u64 - 1) as usize];
             let roll = rng.range(0, 99);
             let (kind, model) = match roll {
-                0..=34 => (UsageKind::Agent, "premium"),
-                35..=59 => (UsageKind::Chat, "standard"),
-                60..=79 => (UsageKind::Edit, "lite"),
-                80..=91 => (UsageKind::Agent, "standard"),
-                _ => (UsageKind::Summarization, "lite"),
+                0..=34 => (UsageKind::Agent, &models[0]),
+                35..=59 => (UsageKind::Chat, &models[1]),
+                60..=79 => (UsageKind::Edit, &models[2]),
+                80..=91 => (UsageKind::Agent, &models[1]),
+                _ => (UsageKind::Summarization, &models[2]),
             };
             let input = match kind {
                 UsageKind::Agent => rng.range(20_000, 60_000),
@@ -174,7 +218,7 @@ fn history(now: DateTime<Utc>) -> Vec<DemoEvent> {
                 project,
                 thread,
                 usage: Usage {
-                    model: model.to_owned(),
+                    model: model.clone(),
                     kind,
                     status,
                     input_tokens: input,
@@ -251,7 +295,6 @@ pub async fn create(app: &App) -> Result<Secret, ApiError> {
         exp_year: now.year() + 3,
         behavior: card.behavior,
     };
-    let behavior = method.behavior.clone();
 
     // The account, its token, a welcome bonus and the saved card.
     let token = app.ids.secret("cb_");
@@ -259,7 +302,8 @@ pub async fn create(app: &App) -> Result<Secret, ApiError> {
     let (id, app2) = (account.clone(), app.clone());
     app.writer
         .run(move |ctx| {
-            let (state, step) = Account::open(ctx.catalog, id.clone(), PLAN, TIMEZONE, ctx.now)?;
+            let plan = demo_plan(ctx.catalog);
+            let (state, step) = Account::open(ctx.catalog, id.clone(), &plan, TIMEZONE, ctx.now)?;
             ctx.insert_account(EMAIL.to_owned(), state, step)?;
             store::insert_token(ctx.tx, &hash, &id, ctx.now)?;
             ctx.apply(
@@ -283,48 +327,42 @@ pub async fn create(app: &App) -> Result<Secret, ApiError> {
         })
         .await?;
 
-    // A pack bought with the saved card, through the gateway like any purchase.
-    let pack = app.catalog.pack(PACK)?.clone();
-    let charge_key = format!("{account}:demo:{PACK}");
-    let (gateway, cents) = (app.gateway.clone(), pack.price_cents);
-    tokio::task::spawn_blocking(move || {
-        gateway.charge(&charge_key, &card_hash, &behavior, cents.0, now)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("gateway task: {e}")))??;
-
-    let purchase_id = app.ids.id("pur");
-    let events = history(now);
+    // A pack bought with the saved card, through the payment machine like any purchase,
+    // and auto-refill on with it (where the catalog sells packs).
+    let pack = demo_pack(&app.catalog);
+    if let Some(pack_id) = &pack {
+        let p = app.catalog.pack(pack_id)?.clone();
+        let order = crate::billing::purchase::Order {
+            pack: Some(pack_id.clone()),
+            credits: p.credits,
+            cents: p.price_cents,
+            card: card_hash,
+            key: "demo-pack".into(),
+            body_hash: pack_id.as_bytes().to_vec(),
+        };
+        let bought = crate::billing::purchase::buy(app, &account, order).await?;
+        if bought.status != crate::billing::intent::SUCCEEDED {
+            return Err(ApiError::Internal(format!(
+                "the demo purchase is {}",
+                bought.status
+            )));
+        }
+    }
+    let models = demo_models(&app.catalog, &demo_plan(&app.catalog));
+    let events = history(now, &models);
     app.writer
         .run(move |ctx| {
-            ctx.apply(
-                &account,
-                Command::Purchase {
-                    id: purchase_id.clone(),
-                    credits: pack.credits,
-                    price_cents: pack.price_cents,
-                },
-            )?;
-            store::insert_purchase(
-                ctx.tx,
-                &account,
-                &purchase_id,
-                ctx.now,
-                "manual",
-                Some(PACK),
-                pack.credits.micros(),
-                pack.price_cents.0,
-                "succeeded",
-            )?;
             charge_history(ctx, &account, events)?;
             store::set_auto_refill_method(ctx.tx, &account, &card_hash)?;
-            let settings = AutoRefillSettings {
-                enabled: true,
-                threshold: Credits::from_micros(100 * MICROS_PER_CREDIT),
-                pack: PACK.to_owned(),
-                monthly_limit: 3,
-            };
-            ctx.apply(&account, Command::ConfigureAutoRefill { settings })?;
+            if let Some(pack) = pack {
+                let settings = AutoRefillSettings {
+                    enabled: true,
+                    threshold: Credits::from_micros(100 * MICROS_PER_CREDIT),
+                    pack,
+                    monthly_limit: 3,
+                };
+                ctx.apply(&account, Command::ConfigureAutoRefill { settings })?;
+            }
             Ok(())
         })
         .await?;
@@ -340,7 +378,8 @@ fn charge_history(
     let mut left = USAGE_BUDGET_CREDITS * MICROS_PER_CREDIT;
     for e in events {
         let cost = price(ctx.catalog, &e.usage)?.micros();
-        if cost > left {
+        // Within the budget and what the account holds under this catalog.
+        if cost > left || cost > ctx.account(account)?.state.available().micros() {
             continue;
         }
         left -= cost;
@@ -387,8 +426,10 @@ mod tests {
     #[test]
     fn the_history_spans_a_month_of_threads_projects_and_models_within_budget() {
         let now: DateTime<Utc> = "2026-11-21T18:00:00Z".parse().unwrap_or_default();
-        let events = history(now);
         let catalog = creditbar_ledger::Catalog::default();
+        let roles = demo_models(&catalog, &demo_plan(&catalog));
+        assert_eq!(roles, ["premium", "standard", "lite"]);
+        let events = history(now, &roles);
         let total: i64 = events
             .iter()
             .map(|e| price(&catalog, &e.usage).map(|c| c.micros()).unwrap_or(0))

@@ -23,6 +23,9 @@ pub enum ApiError {
     CardDeclined(String),
     #[error("a saved payment method is required: add a card first")]
     PaymentMethodRequired,
+    /// The plan does not include the model (the message names the plans that do).
+    #[error("{0}")]
+    ModelNotInPlan(String),
     #[error("this idempotency key was already used with a different request")]
     IdempotencyConflict,
     #[error("{0}")]
@@ -31,6 +34,14 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("too many requests: slow down and retry shortly")]
     RateLimited,
+    /// Too many failed authentications from this address; `Retry-After` says how long to wait.
+    #[error("too many failed authentications from this address: retry in {0} s")]
+    AuthBlocked(u64),
+    #[error("at most {0} open event streams per token: close one first")]
+    TooManyStreams(usize),
+    /// A per-account limit of api.md ("Limits every deployment has").
+    #[error("{0}")]
+    LimitReached(String),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("storage is unavailable; the request was not applied")]
@@ -68,10 +79,14 @@ impl ApiError {
             ApiError::PaymentMethodRequired => {
                 (StatusCode::PAYMENT_REQUIRED, "payment_method_required")
             }
+            ApiError::ModelNotInPlan(_) => (StatusCode::FORBIDDEN, "model_not_in_plan"),
             ApiError::IdempotencyConflict => (StatusCode::CONFLICT, "idempotency_conflict"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::RateLimited | ApiError::AuthBlocked(_) | ApiError::TooManyStreams(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+            }
+            ApiError::LimitReached(_) => (StatusCode::UNPROCESSABLE_ENTITY, "limit_reached"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -95,7 +110,19 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(%detail, "internal error");
         }
-        (status, axum::Json(self.body())).into_response()
+        let retry_after = match &self {
+            ApiError::AuthBlocked(secs) => Some(*secs),
+            ApiError::RateLimited => Some(1),
+            _ => None,
+        };
+        let mut resp = (status, axum::Json(self.body())).into_response();
+        if let Some(secs) = retry_after {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
+        resp
     }
 }
 
@@ -120,12 +147,17 @@ impl From<LedgerError> for ApiError {
                 cents.0, min.0, max.0
             )),
             LedgerError::InvalidUsage(why) => ApiError::invalid(why),
+            e @ LedgerError::CustomAmountsNotSold => {
+                ApiError::invalid(format!("custom_cents: {e}"))
+            }
             LedgerError::Overflow => ApiError::invalid("amount: out of range"),
             LedgerError::NonPositiveAmount => ApiError::invalid("amount: must be positive"),
             LedgerError::ExpiryNotAfterGrant => {
                 ApiError::invalid("expires_at: must be in the future")
             }
             LedgerError::TimeWentBackwards => ApiError::invalid("now: time cannot go backwards"),
+            e @ LedgerError::PlanPastDue(_) => ApiError::Conflict(e.to_string()),
+            e @ LedgerError::ModelNotInPlan { .. } => ApiError::ModelNotInPlan(e.to_string()),
         }
     }
 }

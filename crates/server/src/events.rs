@@ -10,14 +10,15 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use creditbar_ledger::{Account, Effect, Notice};
+use creditbar_ledger::{Account, Notice};
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::api::BalanceBody;
 use crate::app::App;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::AccountId;
+use crate::extract::{bearer_hash, AccountId};
+use crate::secret::TokenHash;
 use crate::store;
 use crate::writer::Publish;
 
@@ -32,7 +33,7 @@ pub struct Event {
 /// The writer's side: turns committed facts into broadcast events and queued effects.
 pub struct Publisher {
     pub events: broadcast::Sender<Arc<Event>>,
-    pub effects: mpsc::UnboundedSender<(String, Effect)>,
+    pub intents: mpsc::UnboundedSender<(String, String)>,
     pub clock: crate::clock::Clock,
 }
 
@@ -65,8 +66,60 @@ impl Publish for Publisher {
         }
     }
 
-    fn effect(&self, account: &str, effect: Effect) {
-        let _ = self.effects.send((account.to_owned(), effect));
+    fn intent(&self, account: &str, intent: &str) {
+        let _ = self.intents.send((account.to_owned(), intent.to_owned()));
+    }
+}
+
+/// How many event streams each token has open, to cap them (api.md: 8 per token). A slot
+/// is taken when a stream is accepted and given back when the stream ends or its client
+/// goes away (the guard lives in the stream).
+pub struct StreamSlots {
+    max: usize,
+    open: std::sync::Mutex<std::collections::HashMap<TokenHash, usize>>,
+}
+
+impl StreamSlots {
+    pub fn new(max: usize) -> Self {
+        StreamSlots {
+            max,
+            open: Default::default(),
+        }
+    }
+
+    fn take(app: &App, token: TokenHash) -> Result<StreamSlot, ApiError> {
+        let mut open = app.streams.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(token).or_insert(0);
+        if *n >= app.streams.max {
+            return Err(ApiError::TooManyStreams(app.streams.max));
+        }
+        *n += 1;
+        Ok(StreamSlot {
+            app: app.clone(),
+            token,
+        })
+    }
+}
+
+struct StreamSlot {
+    app: App,
+    token: TokenHash,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .app
+            .streams
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.token) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.token);
+            }
+        }
     }
 }
 
@@ -130,10 +183,70 @@ async fn catch_up(
     Ok((out, cursor.max(0) as u64))
 }
 
+/// One event of `GET /v1/events` as it is sent, for the OpenAPI document: what an SSE client
+/// (EventSource, schemathesis) reads is `{event, id, data}` with `data` a JSON text, not the
+/// JSON value itself. Before OpenAPI 3.2's `itemSchema`, a `text/event-stream` schema
+/// describes one event.
+pub struct StreamEvent;
+
+impl utoipa::PartialSchema for StreamEvent {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+        let event = |name: &str, what: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property(
+                    "event",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some([name])),
+                )
+                .required("event")
+                .property(
+                    "id",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some("^[0-9]+$"))
+                        .description(Some(
+                            "The account's seq: send it back as Last-Event-ID to resume",
+                        )),
+                )
+                .required("id")
+                .property(
+                    "data",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .content_media_type("application/json")
+                        .description(Some(what)),
+                )
+                .required("data")
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+                .build()
+        };
+        OneOfBuilder::new()
+            .item(event(
+                "balance",
+                "The balance after a committed change, as JSON: the body of GET /v1/balance (BalanceBody)",
+            ))
+            .item(event(
+                "notice",
+                "A notice as JSON: an item of GET /v1/notices (NoticeBody)",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for StreamEvent {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "StreamEvent".into()
+    }
+}
+
 #[utoipa::path(get, path = "/v1/events", tag = "account", security(("bearer" = [])),
     params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this seq")),
-    responses((status = 200, description = "text/event-stream: `balance` and `notice` events; `id:` is the seq; a comment heartbeat every 15 s", content_type = "text/event-stream", body = String),
-        (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, description = "text/event-stream: `balance` and `notice` events (the schema describes one event as an SSE client reads it: `{event, id, data}`); `id:` is the seq; a comment heartbeat every 15 s; the stream ends when the server stops", content_type = "text/event-stream", body = StreamEvent),
+        (status = 401, body = ErrorBody),
+        (status = 429, description = "rate_limited: too many requests, or already 8 open streams for this token", body = ErrorBody)))]
 pub async fn events(
     State(app): State<App>,
     AccountId(account): AccountId,
@@ -143,8 +256,13 @@ pub async fn events(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse::<u64>().ok());
+    // AccountId has checked the token; its hash is there.
+    let token = bearer_hash(&headers).ok_or(ApiError::Unauthorized)?;
+    let slot = StreamSlots::take(&app, token)?;
     // Subscribe before reading the backlog so nothing falls between the two.
     let rx = app.events.subscribe();
+    let app_stopping = app.stopping.clone();
+    let app_tokens = app.clone();
     let (backlog, last_notice) = catch_up(&app, &account, after).await?;
     let live = stream::unfold(
         (rx, app, account, last_notice),
@@ -174,7 +292,29 @@ pub async fn events(
         },
     )
     .flatten();
-    let all = stream::iter(backlog).chain(live).map(Ok);
+    // A stopping server ends its streams, so the stop does not wait for them; the client
+    // reconnects (with `Last-Event-ID`) to whichever server comes up.
+    // A revoked token's stream ends at its next event (the heartbeat is not one): what it
+    // has not been sent yet, it may no longer see.
+    let live = live.take_while(move |_| {
+        let valid = app_tokens
+            .tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&token);
+        std::future::ready(valid)
+    });
+    let mut stopping = app_stopping;
+    let all = stream::iter(backlog)
+        .chain(live)
+        .map(move |e| {
+            // The slot is the stream's: given back when the stream is dropped.
+            let _ = &slot;
+            Ok(e)
+        })
+        .take_until(async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        });
     Ok(Sse::new(all).keep_alive(
         KeepAlive::new()
             .interval(Duration::from_secs(15))

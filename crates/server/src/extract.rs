@@ -12,7 +12,12 @@ use crate::error::ApiError;
 use crate::secret::TokenHash;
 
 fn bearer(parts: &Parts) -> Option<TokenHash> {
-    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?;
+    bearer_hash(&parts.headers)
+}
+
+/// The hash of a request's bearer token, if it has a well-formed one.
+pub fn bearer_hash(headers: &axum::http::HeaderMap) -> Option<TokenHash> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?;
     let value = value.to_str().ok()?;
     // The scheme is case-insensitive (RFC 9110 §11.1): `bearer x` is as good as `Bearer x`.
     let (scheme, token) = value.split_once(' ')?;
@@ -24,6 +29,39 @@ fn bearer(parts: &Parts) -> Option<TokenHash> {
         return None;
     }
     Some(TokenHash::of(token))
+}
+
+/// The address the request came from (the serve loop records it on every request; a
+/// request built without it, in a unit test, counts as loopback).
+fn client_addr(parts: &Parts) -> std::net::IpAddr {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST))
+}
+
+/// 429 for an address that failed authentication too often, before its token is looked at.
+fn refuse_blocked(app: &App, addr: std::net::IpAddr) -> Result<(), ApiError> {
+    match app.rate.blocked_for(addr) {
+        Some(wait) => Err(ApiError::AuthBlocked(retry_secs(wait))),
+        None => Ok(()),
+    }
+}
+
+/// Counts a failed authentication: 401, or 429 once the address is over its limit.
+fn auth_failed(app: &App, addr: std::net::IpAddr) -> ApiError {
+    match app.rate.failed(addr) {
+        Some(wait) => {
+            tracing::warn!(%addr, "failed authentications over the limit; address refused for a while");
+            ApiError::AuthBlocked(retry_secs(wait))
+        }
+        None => ApiError::Unauthorized,
+    }
+}
+
+fn retry_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 /// The account a request's bearer token belongs to.
@@ -38,8 +76,14 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let app = App::from_ref(state);
-        let hash = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        let account = app.account_for(&hash).ok_or(ApiError::Unauthorized)?;
+        let addr = client_addr(parts);
+        refuse_blocked(&app, addr)?;
+        let Some(hash) = bearer(parts) else {
+            return Err(auth_failed(&app, addr));
+        };
+        let Some(account) = app.authenticate(&hash).await else {
+            return Err(auth_failed(&app, addr));
+        };
         if !app.rate.allow(&hash) {
             return Err(ApiError::RateLimited);
         }
@@ -59,10 +103,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let app = App::from_ref(state);
-        let hash = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        if !hash.matches(&app.admin) {
-            return Err(ApiError::Unauthorized);
-        }
+        let addr = client_addr(parts);
+        refuse_blocked(&app, addr)?;
+        let Some(hash) = bearer(parts).filter(|h| h.matches(&app.admin)) else {
+            return Err(auth_failed(&app, addr));
+        };
         if !app.rate.allow(&hash) {
             return Err(ApiError::RateLimited);
         }

@@ -63,18 +63,46 @@ impl From<GatewayError> for crate::error::ApiError {
     }
 }
 
+/// One charge asked of the processor. `key` is the payment intent's id: the processor's
+/// idempotency key, so asking again (after a crash, a timeout) never charges twice.
+#[derive(Debug)]
+pub struct ChargeRequest<'a> {
+    pub key: &'a str,
+    /// The account, as a processor's customer: what the reconciliation asks about.
+    pub customer: &'a str,
+    pub card: &'a TokenHash,
+    pub behavior: &'a str,
+    pub cents: i64,
+}
+
+/// What the processor remembers having done under a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayRecord {
+    pub key: String,
+    pub refund: bool,
+    pub cents: i64,
+    pub succeeded: bool,
+    /// For a refund: the charge it returned money from.
+    pub refund_of: Option<String>,
+}
+
 pub trait PaymentGateway: Send + Sync + 'static {
     fn save_card(&self, card: &CardInput, now: DateTime<Utc>) -> Result<SavedCard, GatewayError>;
-    /// Charges `cents` to a saved card. Idempotent by `key`: a repeat returns the first
-    /// outcome and charges nothing.
-    fn charge(
+    /// Charges a saved card. Idempotent by `key`: a repeat returns the first outcome and
+    /// charges nothing.
+    fn charge(&self, charge: &ChargeRequest<'_>, now: DateTime<Utc>) -> Result<(), GatewayError>;
+    /// Returns `cents` of the charge made under `charge_key`. Idempotent by `key`.
+    fn refund(
         &self,
         key: &str,
-        card: &TokenHash,
-        behavior: &str,
+        customer: &str,
+        charge_key: &str,
         cents: i64,
         now: DateTime<Utc>,
     ) -> Result<(), GatewayError>;
+    /// Everything done for `customer`, as the processor recorded it: the independent side
+    /// of the reconciliation.
+    fn records(&self, customer: &str) -> Result<Vec<GatewayRecord>, GatewayError>;
 }
 
 pub struct TestGateway {
@@ -95,6 +123,35 @@ impl TestGateway {
         let mut name = db.file_name().unwrap_or_default().to_os_string();
         name.push("-gateway");
         db.with_file_name(name)
+    }
+
+    /// Runs `op` as the processor would under the mode a test set in the gateway's own
+    /// database: `normal`; `timeout` (the operation happens and is recorded, but its answer
+    /// is lost, as when a network call times out after the processor acted); `down`
+    /// (nothing happens). `delay_ms` delays every call.
+    fn call<T>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<T, GatewayError>,
+    ) -> Result<T, GatewayError> {
+        let unavailable = |e: rusqlite::Error| GatewayError::Unavailable(e.to_string());
+        let (mode, delay) = {
+            let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            store::gateway_mode(&conn).map_err(unavailable)?
+        };
+        if delay > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(delay.min(60_000)));
+        }
+        if mode == "down" {
+            return Err(GatewayError::Unavailable("the processor is down".into()));
+        }
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let result = op(&conn);
+        if mode == "timeout" {
+            return Err(GatewayError::Unavailable(
+                "the processor did not answer in time".into(),
+            ));
+        }
+        result
     }
 }
 
@@ -175,33 +232,104 @@ impl PaymentGateway for TestGateway {
         })
     }
 
-    fn charge(
+    fn charge(&self, c: &ChargeRequest<'_>, now: DateTime<Utc>) -> Result<(), GatewayError> {
+        self.call(|conn| {
+            let unavailable = |e: rusqlite::Error| GatewayError::Unavailable(e.to_string());
+            let outcome = match store::gateway_get(conn, c.key).map_err(unavailable)? {
+                Some(previous) => previous.outcome,
+                None => {
+                    let outcome = if c.behavior == "succeed" {
+                        "succeeded"
+                    } else {
+                        "declined"
+                    };
+                    let row = store::GatewayRow {
+                        key: c.key.to_owned(),
+                        customer: c.customer.to_owned(),
+                        kind: "charge".into(),
+                        cents: c.cents,
+                        outcome: outcome.into(),
+                        refund_of: None,
+                    };
+                    store::gateway_put(conn, &row, Some(c.card), now).map_err(unavailable)?;
+                    outcome.to_owned()
+                }
+            };
+            if outcome == "succeeded" {
+                Ok(())
+            } else {
+                Err(GatewayError::Declined("card declined".into()))
+            }
+        })
+    }
+
+    fn refund(
         &self,
         key: &str,
-        card: &TokenHash,
-        behavior: &str,
+        customer: &str,
+        charge_key: &str,
         cents: i64,
         now: DateTime<Utc>,
     ) -> Result<(), GatewayError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let unavailable = |e: rusqlite::Error| GatewayError::Unavailable(e.to_string());
-        let outcome = match store::gateway_charge_get(&conn, key).map_err(unavailable)? {
-            Some(previous) => previous,
-            None => {
-                let outcome = if behavior == "succeed" {
-                    "succeeded"
-                } else {
-                    "declined"
-                };
-                store::gateway_charge_put(&conn, key, card, cents, outcome, now)
-                    .map_err(unavailable)?;
-                outcome.to_owned()
+        self.call(|conn| {
+            let unavailable = |e: rusqlite::Error| GatewayError::Unavailable(e.to_string());
+            let outcome = match store::gateway_get(conn, key).map_err(unavailable)? {
+                Some(previous) => previous.outcome,
+                None => {
+                    // Only money that was taken, and not already returned, can go back.
+                    let charged = store::gateway_get(conn, charge_key)
+                        .map_err(unavailable)?
+                        .filter(|c| c.kind == "charge" && c.outcome == "succeeded");
+                    let returned: i64 = store::gateway_records(conn, Some(customer))
+                        .map_err(unavailable)?
+                        .iter()
+                        .filter(|r| {
+                            r.refund_of.as_deref() == Some(charge_key) && r.outcome == "succeeded"
+                        })
+                        .map(|r| r.cents)
+                        .sum();
+                    let outcome = match charged {
+                        Some(c) if cents > 0 && returned + cents <= c.cents => "succeeded",
+                        _ => "declined",
+                    };
+                    let row = store::GatewayRow {
+                        key: key.to_owned(),
+                        customer: customer.to_owned(),
+                        kind: "refund".into(),
+                        cents,
+                        outcome: outcome.into(),
+                        refund_of: Some(charge_key.to_owned()),
+                    };
+                    store::gateway_put(conn, &row, None, now).map_err(unavailable)?;
+                    outcome.to_owned()
+                }
+            };
+            if outcome == "succeeded" {
+                Ok(())
+            } else {
+                Err(GatewayError::Declined(
+                    "nothing left to refund on that charge".into(),
+                ))
             }
-        };
-        if outcome == "succeeded" {
-            Ok(())
-        } else {
-            Err(GatewayError::Declined("card declined".into()))
+        })
+    }
+
+    fn records(&self, customer: &str) -> Result<Vec<GatewayRecord>, GatewayError> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let rows = store::gateway_records(&conn, Some(customer))
+            .map_err(|e| GatewayError::Unavailable(e.to_string()))?;
+        Ok(rows.into_iter().map(GatewayRecord::from).collect())
+    }
+}
+
+impl From<store::GatewayRow> for GatewayRecord {
+    fn from(r: store::GatewayRow) -> Self {
+        GatewayRecord {
+            refund: r.kind == "refund",
+            succeeded: r.outcome == "succeeded",
+            key: r.key,
+            cents: r.cents,
+            refund_of: r.refund_of,
         }
     }
 }

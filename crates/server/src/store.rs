@@ -177,11 +177,56 @@ CREATE UNIQUE INDEX usage_by_id ON usage_events (account_id, id);
 CREATE INDEX usage_by_time ON usage_events (account_id, at);
 "#,
     ),
+    // Every movement of money is a payment intent (billing/): a purchases row recorded
+    // `pending` before the card is touched and completed afterwards. The row carries its
+    // own idempotency record (the client's key and the request's fingerprint), bound only
+    // while the intent is pending or succeeded: a failed intent frees its key, as a refused
+    // request always did. Records of manual purchases kept in `idempotency` move onto their
+    // rows. `declined` refills become `failed`, the one word for "nothing was charged".
+    M::up(
+        r#"
+ALTER TABLE purchases ADD COLUMN kind TEXT NOT NULL DEFAULT 'charge';
+ALTER TABLE purchases ADD COLUMN completed_at TEXT;
+ALTER TABLE purchases ADD COLUMN idem_key TEXT;
+ALTER TABLE purchases ADD COLUMN body_hash BLOB;
+ALTER TABLE purchases ADD COLUMN card BLOB;
+ALTER TABLE purchases ADD COLUMN detail TEXT NOT NULL DEFAULT '{}';
+UPDATE purchases SET status = 'failed' WHERE status = 'declined';
+UPDATE purchases SET completed_at = created_at;
+UPDATE purchases SET (idem_key, body_hash) = (
+    SELECT i.key, i.body_hash FROM idempotency i
+    WHERE i.account_id = purchases.account_id AND i.scope = 'purchase'
+      AND json_extract(i.response, '$.id') = purchases.id)
+WHERE source = 'manual';
+DELETE FROM idempotency WHERE scope = 'purchase';
+CREATE UNIQUE INDEX purchases_by_key ON purchases (account_id, idem_key)
+    WHERE idem_key IS NOT NULL AND status <> 'failed';
+CREATE INDEX purchases_pending ON purchases (account_id, n) WHERE status = 'pending';
+CREATE INDEX purchases_by_id ON purchases (id);
+CREATE TABLE plan_methods (
+    account_id TEXT PRIMARY KEY REFERENCES accounts(id),
+    payment_token_hash BLOB NOT NULL
+);
+"#,
+    ),
+    // Tokens get an id (to list and revoke them without their secret), an expiry, and when
+    // they were last used. Tokens made before get a random id.
+    M::up(
+        r#"
+ALTER TABLE tokens ADD COLUMN id TEXT;
+ALTER TABLE tokens ADD COLUMN expires_at TEXT;
+ALTER TABLE tokens ADD COLUMN last_used_at TEXT;
+UPDATE tokens SET id = 'tok_' || lower(hex(randomblob(8))) WHERE id IS NULL;
+CREATE UNIQUE INDEX tokens_by_id ON tokens (id);
+CREATE INDEX tokens_by_account ON tokens (account_id);
+"#,
+    ),
 ];
 
 /// The test gateway's own database (see `open_gateway`).
-const GATEWAY_MIGRATIONS: &[M<'static>] = &[M::up(
-    r#"
+const GATEWAY_MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        r#"
 CREATE TABLE gateway_charges (
     key TEXT PRIMARY KEY,
     token_hash BLOB NOT NULL,
@@ -190,7 +235,24 @@ CREATE TABLE gateway_charges (
     at TEXT NOT NULL
 );
 "#,
-)];
+    ),
+    // The processor's own record per customer (for reconciliation), refunds, and a mode a
+    // test flips from outside the server to make the processor slow, time out or go down.
+    M::up(
+        r#"
+ALTER TABLE gateway_charges ADD COLUMN customer TEXT NOT NULL DEFAULT '';
+ALTER TABLE gateway_charges ADD COLUMN kind TEXT NOT NULL DEFAULT 'charge';
+ALTER TABLE gateway_charges ADD COLUMN refund_of TEXT;
+CREATE INDEX gateway_by_customer ON gateway_charges (customer);
+CREATE TABLE gateway_settings (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    mode TEXT NOT NULL,
+    delay_ms INTEGER NOT NULL
+);
+INSERT INTO gateway_settings VALUES (1, 'normal', 0);
+"#,
+    ),
+];
 
 /// How much a commit must survive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -288,18 +350,26 @@ pub fn load_accounts(conn: &Connection) -> rusqlite::Result<Vec<StoredAccount>> 
     Ok(out)
 }
 
-pub fn load_tokens(conn: &Connection) -> rusqlite::Result<Vec<(TokenHash, String)>> {
-    let mut stmt = conn.prepare("SELECT hash, account_id FROM tokens")?;
+pub fn load_tokens(conn: &Connection) -> rusqlite::Result<Vec<(TokenHash, StoredToken)>> {
+    let mut stmt = conn.prepare("SELECT hash, account_id, expires_at FROM tokens")?;
     let rows = stmt.query_map([], |r| {
         let hash: Vec<u8> = r.get(0)?;
         let account: String = r.get(1)?;
-        Ok((hash, account))
+        let expires: Option<String> = r.get(2)?;
+        Ok((hash, account, expires))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (hash, account) = row?;
+        let (hash, account, expires) = row?;
         if let Ok(h) = <[u8; 32]>::try_from(hash.as_slice()) {
-            out.push((TokenHash(h), account));
+            let expires_at = expires.as_deref().map(parse_ts).transpose()?;
+            out.push((
+                TokenHash(h),
+                StoredToken {
+                    account,
+                    expires_at,
+                },
+            ));
         }
     }
     Ok(out)
@@ -347,9 +417,7 @@ pub fn insert_token(
     account: &str,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    tx.prepare_cached("INSERT INTO tokens (hash, account_id, created_at) VALUES (?1, ?2, ?3)")?
-        .execute(params![hash.0.as_slice(), account, ts(now)])?;
-    Ok(())
+    insert_token_expiring(tx, hash, account, now, None).map(drop)
 }
 
 // ---------------------------------------------------------------- what a step produced
@@ -789,59 +857,199 @@ pub fn auto_refill_method(conn: &Connection, account: &str) -> rusqlite::Result<
     Ok(raw.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok().map(TokenHash)))
 }
 
-pub struct PurchaseRow {
+pub fn set_plan_method(tx: &Transaction, account: &str, hash: &TokenHash) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO plan_methods (account_id, payment_token_hash) VALUES (?1, ?2)
+         ON CONFLICT (account_id) DO UPDATE SET payment_token_hash = excluded.payment_token_hash",
+    )?
+    .execute(params![account, hash.0.as_slice()])?;
+    Ok(())
+}
+
+pub fn plan_method(conn: &Connection, account: &str) -> rusqlite::Result<Option<TokenHash>> {
+    let raw: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT payment_token_hash FROM plan_methods WHERE account_id = ?1")?
+        .query_row(params![account], |r| r.get(0))
+        .optional()?;
+    Ok(raw.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok().map(TokenHash)))
+}
+
+// ---------------------------------------------------------------- payment intents
+
+/// One payment intent as stored (billing/intent.rs gives it types): a charge of a card
+/// (`kind` `charge`: a manual purchase, an auto-refill, a plan charge) or a refund.
+#[derive(Debug, Clone)]
+pub struct IntentRow {
     pub n: i64,
+    pub account_id: String,
+    /// Also the processor's idempotency key: random, never derived from the ledger.
     pub id: String,
-    pub created_at: String,
+    pub kind: String,
     pub source: String,
     pub pack: Option<String>,
     pub credits: i64,
     pub price_cents: i64,
     pub status: String,
+    pub created_at: String,
+    pub completed_at: Option<String>,
+    pub idem_key: Option<String>,
+    pub body_hash: Option<Vec<u8>>,
+    pub card: Option<TokenHash>,
+    pub detail: String,
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn insert_purchase(
+const INTENT_COLUMNS: &str = "n, account_id, id, kind, source, pack, credits, price_cents, status,
+    created_at, completed_at, idem_key, body_hash, card, detail";
+
+fn intent_row(r: &rusqlite::Row) -> rusqlite::Result<IntentRow> {
+    let card: Option<Vec<u8>> = r.get(13)?;
+    Ok(IntentRow {
+        n: r.get(0)?,
+        account_id: r.get(1)?,
+        id: r.get(2)?,
+        kind: r.get(3)?,
+        source: r.get(4)?,
+        pack: r.get(5)?,
+        credits: r.get(6)?,
+        price_cents: r.get(7)?,
+        status: r.get(8)?,
+        created_at: r.get(9)?,
+        completed_at: r.get(10)?,
+        idem_key: r.get(11)?,
+        body_hash: r.get(12)?,
+        card: card.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok().map(TokenHash)),
+        detail: r.get(14)?,
+    })
+}
+
+/// Records a new intent; `n` is assigned by the table.
+pub fn insert_intent(tx: &Transaction, i: &IntentRow) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO purchases (account_id, id, kind, source, pack, credits, price_cents, status,
+             created_at, completed_at, idem_key, body_hash, card, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        i.account_id,
+        i.id,
+        i.kind,
+        i.source,
+        i.pack,
+        i.credits,
+        i.price_cents,
+        i.status,
+        i.created_at,
+        i.completed_at,
+        i.idem_key,
+        i.body_hash,
+        i.card.as_ref().map(|c| c.0.to_vec()),
+        i.detail
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
+pub fn intent(conn: &Connection, account: &str, id: &str) -> rusqlite::Result<Option<IntentRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {INTENT_COLUMNS} FROM purchases WHERE account_id = ?1 AND id = ?2"
+    ))?
+    .query_row(params![account, id], intent_row)
+    .optional()
+}
+
+/// A purchase found by its id alone (staff routes that name no account).
+pub fn intent_any_account(conn: &Connection, id: &str) -> rusqlite::Result<Option<IntentRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {INTENT_COLUMNS} FROM purchases WHERE id = ?1 LIMIT 1"
+    ))?
+    .query_row(params![id], intent_row)
+    .optional()
+}
+
+/// The intent bound to a client's idempotency key: pending or succeeded (a failed one has
+/// freed its key).
+pub fn intent_by_key(
+    conn: &Connection,
+    account: &str,
+    key: &str,
+) -> rusqlite::Result<Option<IntentRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {INTENT_COLUMNS} FROM purchases
+         WHERE account_id = ?1 AND idem_key = ?2 AND idem_key IS NOT NULL AND status <> 'failed'"
+    ))?
+    .query_row(params![account, key], intent_row)
+    .optional()
+}
+
+/// Moves an intent out of `pending` (or a succeeded charge to `refunded`). Returns false,
+/// changing nothing, when the intent is not in `from`: someone else completed it first.
+pub fn complete_intent(
     tx: &Transaction,
     account: &str,
     id: &str,
+    from: &str,
+    to: &str,
     at: DateTime<Utc>,
-    source: &str,
-    pack: Option<&str>,
-    credits: i64,
-    price_cents: i64,
-    status: &str,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO purchases (account_id, id, created_at, source, pack, credits, price_cents, status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![account, id, ts(at), source, pack, credits, price_cents, status])?;
-    Ok(())
+    detail: &str,
+) -> rusqlite::Result<bool> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE purchases SET status = ?4, completed_at = COALESCE(completed_at, ?5), detail = ?6
+             WHERE account_id = ?1 AND id = ?2 AND status = ?3",
+        )?
+        .execute(params![account, id, from, to, ts(at), detail])?;
+    Ok(changed == 1)
 }
 
+/// Pending intents of every account, oldest first: what the reconciler finishes.
+pub fn pending_intents(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT account_id, id FROM purchases WHERE status = 'pending' ORDER BY n LIMIT ?1",
+    )?;
+    let rows = stmt.query_map(params![limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// An account's charges (not refunds), oldest first, after cursor `after`.
 pub fn purchases_page(
     conn: &Connection,
     account: &str,
     after: i64,
     limit: u32,
-) -> rusqlite::Result<Vec<PurchaseRow>> {
+) -> rusqlite::Result<Vec<IntentRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {INTENT_COLUMNS} FROM purchases
+         WHERE account_id = ?1 AND n > ?2 AND kind = 'charge' ORDER BY n LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![account, after, limit], intent_row)?;
+    rows.collect()
+}
+
+/// Every intent of an account (for reconciliation), oldest first.
+pub fn intents_of(conn: &Connection, account: &str) -> rusqlite::Result<Vec<IntentRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {INTENT_COLUMNS} FROM purchases WHERE account_id = ?1 ORDER BY n"
+    ))?;
+    let rows = stmt.query_map(params![account], intent_row)?;
+    rows.collect()
+}
+
+/// The ledger entries that credited or took back money-bought credits for `reference`
+/// (a purchase id): (type, amount) pairs, for reconciliation.
+pub fn money_entries(
+    conn: &Connection,
+    account: &str,
+) -> rusqlite::Result<Vec<(String, String, i64)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT n, id, created_at, source, pack, credits, price_cents, status FROM purchases
-         WHERE account_id = ?1 AND n > ?2 ORDER BY n LIMIT ?3",
+        "SELECT type, ref, amount FROM ledger
+         WHERE account_id = ?1 AND type IN ('purchase', 'refill', 'refund')",
     )?;
-    let rows = stmt.query_map(params![account, after, limit], |r| {
-        Ok(PurchaseRow {
-            n: r.get(0)?,
-            id: r.get(1)?,
-            created_at: r.get(2)?,
-            source: r.get(3)?,
-            pack: r.get(4)?,
-            credits: r.get(5)?,
-            price_cents: r.get(6)?,
-            status: r.get(7)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}
+
+pub fn account_ids(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM accounts ORDER BY id")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
     rows.collect()
 }
 
@@ -924,30 +1132,82 @@ pub fn open_gateway(path: &std::path::Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-pub fn gateway_charge_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached("SELECT outcome FROM gateway_charges WHERE key = ?1")?
-        .query_row(params![key], |r| r.get(0))
-        .optional()
+/// One record of the test gateway: what it did under a key.
+#[derive(Debug, Clone)]
+pub struct GatewayRow {
+    pub key: String,
+    pub customer: String,
+    pub kind: String,
+    pub cents: i64,
+    pub outcome: String,
+    pub refund_of: Option<String>,
 }
 
-pub fn gateway_charge_put(
+pub fn gateway_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<GatewayRow>> {
+    conn.prepare_cached(
+        "SELECT key, customer, kind, cents, outcome, refund_of FROM gateway_charges WHERE key = ?1",
+    )?
+    .query_row(params![key], gateway_row)
+    .optional()
+}
+
+fn gateway_row(r: &rusqlite::Row) -> rusqlite::Result<GatewayRow> {
+    Ok(GatewayRow {
+        key: r.get(0)?,
+        customer: r.get(1)?,
+        kind: r.get(2)?,
+        cents: r.get(3)?,
+        outcome: r.get(4)?,
+        refund_of: r.get(5)?,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn gateway_put(
     conn: &Connection,
-    key: &str,
-    hash: &TokenHash,
-    cents: i64,
-    outcome: &str,
+    row: &GatewayRow,
+    hash: Option<&TokenHash>,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "INSERT OR IGNORE INTO gateway_charges (key, token_hash, cents, outcome, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT OR IGNORE INTO gateway_charges (key, token_hash, cents, outcome, at, customer, kind, refund_of)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![key, hash.0.as_slice(), cents, outcome, ts(now)])?;
+    .execute(params![
+        row.key,
+        hash.map(|h| h.0.to_vec()).unwrap_or_default(),
+        row.cents,
+        row.outcome,
+        ts(now),
+        row.customer,
+        row.kind,
+        row.refund_of
+    ])?;
     Ok(())
+}
+
+/// What the processor did for one customer (or everyone, with `None`), oldest first.
+pub fn gateway_records(
+    conn: &Connection,
+    customer: Option<&str>,
+) -> rusqlite::Result<Vec<GatewayRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, customer, kind, cents, outcome, refund_of FROM gateway_charges
+         WHERE ?1 IS NULL OR customer = ?1 ORDER BY rowid",
+    )?;
+    let rows = stmt.query_map(params![customer], gateway_row)?;
+    rows.collect()
+}
+
+/// The test gateway's mode (`normal`, `timeout`, `down`) and added delay.
+pub fn gateway_mode(conn: &Connection) -> rusqlite::Result<(String, u64)> {
+    conn.prepare_cached("SELECT mode, delay_ms FROM gateway_settings WHERE id = 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))
 }
 
 pub fn gateway_charge_count(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row(
-        "SELECT COUNT(*) FROM gateway_charges WHERE outcome = 'succeeded'",
+        "SELECT COUNT(*) FROM gateway_charges WHERE outcome = 'succeeded' AND kind = 'charge'",
         [],
         |r| r.get(0),
     )
@@ -1063,6 +1323,166 @@ pub fn usage_events_page(
         })
     })?;
     rows.collect()
+}
+
+// ---------------------------------------------------------------- token lifecycle (issue 15)
+
+/// What authentication needs to know about a token.
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    pub account: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// One token as the admin lists it (never its secret or hash).
+#[derive(Debug)]
+pub struct TokenRow {
+    pub hash: TokenHash,
+    pub id: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+/// Stores a new token; returns its id (`tok_` + 16 hex digits from SQLite's random source,
+/// so every writer, whatever process, makes its own without coordination).
+pub fn insert_token_expiring(
+    tx: &Transaction,
+    hash: &TokenHash,
+    account: &str,
+    now: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+) -> rusqlite::Result<String> {
+    tx.prepare_cached(
+        "INSERT INTO tokens (hash, account_id, created_at, id, expires_at)
+         VALUES (?1, ?2, ?3, 'tok_' || lower(hex(randomblob(8))), ?4) RETURNING id",
+    )?
+    .query_row(
+        params![hash.0.as_slice(), account, ts(now), expires_at.map(ts)],
+        |r| r.get(0),
+    )
+}
+
+/// The token with this hash, read from the store (a token another process made).
+pub fn token_by_hash(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Option<StoredToken>> {
+    let row: Option<(String, Option<String>)> = conn
+        .prepare_cached("SELECT account_id, expires_at FROM tokens WHERE hash = ?1")?
+        .query_row(params![hash.0.as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((account, expires)) => Ok(Some(StoredToken {
+            account,
+            expires_at: expires.as_deref().map(parse_ts).transpose()?,
+        })),
+    }
+}
+
+pub fn list_tokens(conn: &Connection, account: &str) -> rusqlite::Result<Vec<TokenRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, created_at, last_used_at, expires_at, hash FROM tokens
+         WHERE account_id = ?1 ORDER BY created_at, id",
+    )?;
+    let rows = stmt.query_map(params![account], |r| {
+        let hash: Vec<u8> = r.get(4)?;
+        Ok(TokenRow {
+            hash: TokenHash(<[u8; 32]>::try_from(hash.as_slice()).unwrap_or([0; 32])),
+            id: r.get(0)?,
+            created_at: r.get(1)?,
+            last_used_at: r.get(2)?,
+            expires_at: r.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Deletes an account's token; returns its hash, or None when the account has no such token.
+pub fn delete_token(
+    tx: &Transaction,
+    account: &str,
+    id: &str,
+) -> rusqlite::Result<Option<TokenHash>> {
+    let hash: Option<Vec<u8>> = tx
+        .prepare_cached("DELETE FROM tokens WHERE account_id = ?1 AND id = ?2 RETURNING hash")?
+        .query_row(params![account, id], |r| r.get(0))
+        .optional()?;
+    Ok(hash
+        .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
+        .map(TokenHash))
+}
+
+/// A consistent copy of the database at `from` into a new file `to` (mode 0600), taken with
+/// SQLite's online backup API in one step: one read transaction, so the copy is the state
+/// of one commit, and the server's writer is never blocked (WAL readers do not block it).
+/// The copy is a single file (rollback journal mode), ready to be put in place of a lost
+/// database. Returns the number of pages copied.
+pub fn backup(from: &std::path::Path, to: &std::path::Path) -> rusqlite::Result<i32> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let src = open_reader(from)?;
+    // Refuse to overwrite anything, and make the file 0600 before SQLite writes into it.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(to)
+        .map_err(|e| {
+            rusqlite::Error::InvalidPath(std::path::PathBuf::from(format!("{}: {e}", to.display())))
+        })?;
+    let mut dst = Connection::open(to)?;
+    let pages = {
+        use rusqlite::backup::StepResult;
+        let b = rusqlite::backup::Backup::new(&src, &mut dst)?;
+        // -1: every page in one step (rusqlite's run_to_completion only takes steps of a
+        // few pages, which restart whenever the server commits between two of them).
+        loop {
+            match b.step(-1)? {
+                StepResult::Done => break,
+                StepResult::More => continue,
+                _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
+        b.progress().pagecount
+    };
+    dst.pragma_update(None, "journal_mode", "DELETE")?;
+    Ok(pages)
+}
+
+/// A write that changes nothing, to learn whether the store takes writes now: it needs the
+/// write lock like any write, and commits no page.
+pub fn probe_write(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE accounts SET email = email WHERE 0")?
+        .execute([])?;
+    Ok(())
+}
+
+/// Purchases whose outcome is not known yet (the `creditbar_pending_purchases` gauge).
+pub fn count_pending_purchases(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT COUNT(*) FROM purchases WHERE status = 'pending'")?
+        .query_row([], |r| r.get(0))
+}
+
+/// Open usage reviews of an account (a review's status lives in its JSON body).
+pub fn count_open_reviews(conn: &Connection, account: &str) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM usage_reviews
+         WHERE account_id = ?1 AND json_extract(body, '$.status') = 'open'",
+    )?
+    .query_row(params![account], |r| r.get(0))
+}
+
+/// Saved cards of an account.
+pub fn count_payment_methods(conn: &Connection, account: &str) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT COUNT(*) FROM payment_methods WHERE account_id = ?1")?
+        .query_row(params![account], |r| r.get(0))
+}
+
+/// Records when tokens were last used (kept in memory between saves).
+pub fn touch_tokens(tx: &Transaction, used: &[(TokenHash, DateTime<Utc>)]) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached("UPDATE tokens SET last_used_at = ?2 WHERE hash = ?1")?;
+    for (hash, at) in used {
+        stmt.execute(params![hash.0.as_slice(), ts(*at)])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

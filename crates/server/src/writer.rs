@@ -10,19 +10,24 @@
 //! is lost or the commit fails, the whole batch is rolled back, the in-memory state is
 //! reloaded from the database, and every request of the batch is answered "unavailable":
 //! nothing unacknowledged is half-applied.
+//!
+//! A job marked durable (a record of money: billing/) makes its whole batch commit with
+//! `synchronous=FULL`, so it is fsynced before anyone hears of it, whatever `--durability`
+//! says for usage charges.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use creditbar_ledger::{Account, Catalog, Command, Effect, Reply};
+use creditbar_ledger::{Account, Catalog, Command, Reply};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use crate::billing::intent;
 use crate::clock::Clock;
 use crate::error::ApiError;
-use crate::store;
+use crate::store::{self, Durability};
 use crate::view::Views;
 
 /// Largest batch committed at once; bounds the latency one commit adds.
@@ -60,7 +65,13 @@ impl Memory {
 type AfterCommit = Box<dyn FnOnce() + Send>;
 /// A request's work; returns how to answer it after the commit, and whether it succeeded
 /// (a failed job is undone).
-type Job = Box<dyn FnOnce(&mut Ctx<'_>) -> (AfterCommit, bool) + Send>;
+type Work = Box<dyn FnOnce(&mut Ctx<'_>) -> (AfterCommit, bool) + Send>;
+
+struct Job {
+    work: Work,
+    /// A record of money: its batch is fsynced before it is acknowledged.
+    durable: bool,
+}
 
 /// What a job sees: the open transaction, the accounts, the batch's instant.
 pub struct Ctx<'a> {
@@ -69,7 +80,8 @@ pub struct Ctx<'a> {
     pub catalog: &'a Catalog,
     pub now: DateTime<Utc>,
     touched: Vec<String>,
-    effects: Vec<(String, Effect)>,
+    /// Payment intents recorded by this batch, to be driven once it is durable.
+    intents: Vec<(String, String)>,
     notices: Vec<(String, creditbar_ledger::Notice)>,
     after_commit: Vec<AfterCommit>,
     /// The accounts the current job changed, as they were before it (None: the job
@@ -125,8 +137,12 @@ impl Ctx<'_> {
         for n in step.notices {
             self.notices.push((account.to_owned(), n));
         }
+        // The ledger asked for money (a refill, a plan charge): the payment intent is
+        // recorded in the same transaction as the decision, so neither exists without the
+        // other, and it is driven after the commit (billing/machine.rs).
         for e in step.effects {
-            self.effects.push((account.to_owned(), e));
+            let id = intent::record_effect(self.tx, self.catalog, account, e, self.now)?;
+            self.intents.push((account.to_owned(), id));
         }
         step.reply
             .unwrap_or(Ok(Reply::Advanced))
@@ -234,7 +250,8 @@ impl Ctx<'_> {
 pub trait Publish: Send + 'static {
     fn notice(&self, account: &str, notice: &creditbar_ledger::Notice);
     fn balance(&self, account: &Account);
-    fn effect(&self, account: &str, effect: Effect);
+    /// A payment intent is recorded and durable enough to drive.
+    fn intent(&self, account: &str, intent: &str);
 }
 
 #[derive(Clone)]
@@ -246,6 +263,7 @@ impl Writer {
     /// Starts the writer thread over `conn` with `memory` already loaded.
     pub fn start(
         conn: Connection,
+        durability: Durability,
         memory: Memory,
         catalog: Arc<Catalog>,
         clock: Clock,
@@ -258,7 +276,11 @@ impl Writer {
         }
         let spawn = std::thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || run(conn, memory, catalog, clock, views, publish, receiver));
+            .spawn(move || {
+                run(
+                    conn, durability, memory, catalog, clock, views, publish, receiver,
+                )
+            });
         if let Err(e) = spawn {
             tracing::error!(error = %e, "could not start the writer thread");
         }
@@ -270,8 +292,24 @@ impl Writer {
         &self,
         f: impl FnOnce(&mut Ctx<'_>) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
+        self.submit(f, false).await
+    }
+
+    /// As `run`, and the batch is fsynced before it answers (records of money).
+    pub async fn run_durable<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Ctx<'_>) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.submit(f, true).await
+    }
+
+    async fn submit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Ctx<'_>) -> Result<T, ApiError> + Send + 'static,
+        durable: bool,
+    ) -> Result<T, ApiError> {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |ctx| {
+        let work: Work = Box::new(move |ctx| {
             let result = f(ctx);
             let ok = result.is_ok();
             let reply: AfterCommit = Box::new(move || {
@@ -279,13 +317,17 @@ impl Writer {
             });
             (reply, ok)
         });
-        self.sender.send(job).map_err(|_| ApiError::Unavailable)?;
+        self.sender
+            .send(Job { work, durable })
+            .map_err(|_| ApiError::Unavailable)?;
         rx.await.map_err(|_| ApiError::Unavailable)?
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     mut conn: Connection,
+    durability: Durability,
     mut memory: Memory,
     catalog: Arc<Catalog>,
     clock: Clock,
@@ -301,8 +343,30 @@ fn run(
                 Err(_) => break,
             }
         }
+        crate::metrics::writer_batch(jobs.len());
         let now = clock.now();
-        let outcome = run_batch(&mut conn, &mut memory, &catalog, now, jobs);
+        // SQLite refuses to change the safety level inside a transaction: it is chosen for
+        // the whole batch before BEGIN.
+        let full_sync = durability == Durability::Process && jobs.iter().any(|j| j.durable);
+        let outcome = if full_sync {
+            match conn.pragma_update(None, "synchronous", "FULL") {
+                Ok(()) => {
+                    let outcome = run_batch(&mut conn, &mut memory, &catalog, now, jobs);
+                    if let Err(e) = conn.pragma_update(None, "synchronous", "NORMAL") {
+                        tracing::warn!(error = %e, "cannot restore synchronous=NORMAL");
+                    }
+                    outcome
+                }
+                // Not acknowledged as durable if it could not be made so.
+                // Its jobs are dropped unanswered: each caller hears "unavailable".
+                Err(e) => {
+                    drop(jobs);
+                    Err(format!("cannot fsync this batch: {e}"))
+                }
+            }
+        } else {
+            run_batch(&mut conn, &mut memory, &catalog, now, jobs)
+        };
         match outcome {
             Ok(done) => {
                 for (account, notice) in &done.notices {
@@ -318,8 +382,8 @@ fn run(
                 for f in done.after_commit {
                     f();
                 }
-                for (account, effect) in done.effects {
-                    publish.effect(&account, effect);
+                for (account, id) in &done.intents {
+                    publish.intent(account, id);
                 }
             }
             Err(e) => {
@@ -336,10 +400,11 @@ fn run(
     }
 }
 
+#[derive(Default)]
 struct Done {
     touched: Vec<String>,
     notices: Vec<(String, creditbar_ledger::Notice)>,
-    effects: Vec<(String, Effect)>,
+    intents: Vec<(String, String)>,
     after_commit: Vec<AfterCommit>,
 }
 
@@ -362,7 +427,7 @@ fn run_batch(
         catalog,
         now,
         touched: Vec::new(),
-        effects: Vec::new(),
+        intents: Vec::new(),
         notices: Vec::new(),
         after_commit: Vec::new(),
         undo: Vec::new(),
@@ -373,11 +438,11 @@ fn run_batch(
         store::job_begin(ctx.tx).map_err(|e| e.to_string())?;
         let marks = (
             ctx.touched.len(),
-            ctx.effects.len(),
+            ctx.intents.len(),
             ctx.notices.len(),
             ctx.after_commit.len(),
         );
-        let (reply, ok) = job(&mut ctx);
+        let (reply, ok) = (job.work)(&mut ctx);
         replies.push(reply);
         if ok {
             store::job_end(ctx.tx).map_err(|e| e.to_string())?;
@@ -403,14 +468,14 @@ fn run_batch(
                 };
             }
             ctx.touched.truncate(marks.0);
-            ctx.effects.truncate(marks.1);
+            ctx.intents.truncate(marks.1);
             ctx.notices.truncate(marks.2);
             ctx.after_commit.truncate(marks.3);
         }
     }
     let Ctx {
         touched,
-        effects,
+        intents,
         notices,
         mut after_commit,
         memory,
@@ -428,7 +493,7 @@ fn run_batch(
     Ok(Done {
         touched,
         notices,
-        effects,
+        intents,
         after_commit,
     })
 }
@@ -444,12 +509,18 @@ mod tests {
         f: impl FnOnce(&mut Ctx<'_>) -> Result<(), ApiError> + Send + 'static,
     ) -> (Job, std::sync::mpsc::Receiver<Result<(), ApiError>>) {
         let (tx, rx) = std::sync::mpsc::channel();
-        let job: Job = Box::new(move |ctx| {
+        let work: Work = Box::new(move |ctx| {
             let result = f(ctx);
             let ok = result.is_ok();
             (Box::new(move || drop(tx.send(result))) as AfterCommit, ok)
         });
-        (job, rx)
+        (
+            Job {
+                work,
+                durable: false,
+            },
+            rx,
+        )
     }
 
     fn charge(id: &str) -> Command {

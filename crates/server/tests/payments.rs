@@ -231,12 +231,26 @@ fn a_0341_card_saves_but_its_purchases_are_declined_and_change_nothing() {
     let (st, v) = buy(&s, &t, Some("k"), &pack(&bad));
     assert_eq!(st, 402, "{v}");
     assert_eq!(v["error"]["code"], "card_declined");
-    assert_eq!(state(&s, &t), before);
-    // A decline stores nothing: the same key with another card is a new purchase.
+    // The attempt is on record as failed; nothing else moved.
+    let (buckets, entries, notices_seen, listed) = state(&s, &t);
+    assert_eq!(
+        (buckets, entries, notices_seen),
+        (before.0, before.1, before.2)
+    );
+    assert_eq!(listed, before.3 + 1);
+    let failed = purchases(&s, &t);
+    assert_eq!(failed[0]["status"], "failed", "{failed:?}");
+    assert!(failed[0]["completed_at"].is_string());
+    // A failed purchase frees its key: the same key with another card is a new purchase.
     let good = save(&s, &t, VISA);
     let (st, v) = buy(&s, &t, Some("k"), &pack(&good));
     assert_eq!(st, 201, "{v}");
-    assert_eq!(purchases(&s, &t).len(), 1);
+    let listed = purchases(&s, &t);
+    let statuses: Vec<_> = listed
+        .iter()
+        .map(|p| p["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["failed", "succeeded"]);
 }
 
 #[test]
@@ -623,7 +637,8 @@ fn a_declined_refill_turns_auto_refill_off_and_tells_the_user() {
     let listed = purchases(&s, &t);
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["source"], "auto_refill");
-    assert_eq!(listed[0]["status"], "declined");
+    assert_eq!(listed[0]["status"], "failed");
+    assert_eq!(listed[0]["failure_reason"], failed[0]["data"]["reason"]);
     assert_eq!(s.available(&t), 495 * CREDIT);
     assert!(s.ledger(&t).iter().all(|e| e["type"] != "refill"));
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-pub const ADMIN: &str = "e2e-admin";
+pub const ADMIN: &str = "e2e-admin-token-0123456789abcdef0123";
 pub const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 pub const TAB: &str = "\u{E004}";
 pub const ENTER: &str = "\u{E007}";
@@ -329,15 +329,34 @@ pub fn notifications(work: &Path, summary: &str) -> usize {
 /// Re-runs test `name` inside a private desktop session and returns None; inside it,
 /// returns the session's work directory.
 pub fn in_session(name: &str) -> Option<PathBuf> {
-    in_session_with(name, &[])
+    in_session_full(name, &[], |_, _| {})
 }
 
 /// `in_session` with extra environment variables for the re-run test.
 pub fn in_session_with(name: &str, env: &[(&str, &std::ffi::OsStr)]) -> Option<PathBuf> {
+    in_session_full(name, env, |_, _| {})
+}
+
+/// `in_session`, with everything the session printed (the app, the driver, the server, the
+/// test itself: stdout and stderr) captured; once the session has ended, `after` runs in the
+/// outer test process with the session's work directory and that output, before the
+/// directory is removed.
+pub fn in_session_then(name: &str, after: impl FnOnce(&Path, &[u8])) -> Option<PathBuf> {
+    in_session_full(name, &[], after)
+}
+
+/// `in_session_then` with extra environment variables for the re-run test.
+pub fn in_session_full(
+    name: &str,
+    env: &[(&str, &std::ffi::OsStr)],
+    after: impl FnOnce(&Path, &[u8]),
+) -> Option<PathBuf> {
     if let Some(work) = std::env::var_os("CREDITBAR_E2E_WORK") {
         return Some(PathBuf::from(work));
     }
     let work = tempfile::tempdir().unwrap();
+    let output = work.path().join("session.out");
+    let captured = std::fs::File::create(&output).unwrap();
     let status = Command::new("xvfb-run")
         .args([
             "-a",
@@ -352,8 +371,13 @@ pub fn in_session_with(name: &str, env: &[(&str, &std::ffi::OsStr)]) -> Option<P
         .args(["--exact", name, "--nocapture"])
         .env("CREDITBAR_E2E_WORK", work.path())
         .envs(env.iter().copied())
+        .stdout(captured.try_clone().unwrap())
+        .stderr(captured)
         .status()
         .expect("xvfb-run and dbus-run-session are needed (Debian: xvfb, dbus)");
+    let printed = std::fs::read(&output).unwrap_or_default();
+    // What the session printed, as a test that ran in the open would have shown it.
+    print!("{}", String::from_utf8_lossy(&printed));
     if !status.success() {
         let log = std::fs::read_to_string(work.path().join("driver.log")).unwrap_or_default();
         panic!(
@@ -361,30 +385,12 @@ pub fn in_session_with(name: &str, env: &[(&str, &std::ffi::OsStr)]) -> Option<P
             &log[log.len().saturating_sub(6000)..]
         );
     }
+    after(work.path(), &printed);
     None
 }
 
-/// Starts tauri-driver and the app, and signs in through the sign-in window.
-pub fn signed_in_app(work: &Path, server: &Server) -> (Killed, WebDriver, String) {
-    let app = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("creditbar-desktop");
-    signed_in_app_at(work, server, &app, &work.join("data"), &[])
-}
-
-/// `signed_in_app` with the app binary `app` (the packaged one), its data directory and
-/// extra environment for it (GTK_THEME for the dark theme).
-pub fn signed_in_app_at(
-    work: &Path,
-    server: &Server,
-    app: &Path,
-    data: &Path,
-    env: &[(&str, &str)],
-) -> (Killed, WebDriver, String) {
+/// A new account on the pro plan (505 credits at first); returns its token.
+pub fn new_account(server: &Server) -> String {
     let created: Value = server
         .http
         .post(format!("{}/v1/admin/accounts", server.base))
@@ -394,7 +400,33 @@ pub fn signed_in_app_at(
         .unwrap()
         .json()
         .unwrap();
-    let token = created["token"].as_str().unwrap().to_owned();
+    created["token"].as_str().unwrap().to_owned()
+}
+
+/// The app this test binary was built with (target/<profile>/creditbar-desktop).
+pub fn built_app() -> PathBuf {
+    std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("creditbar-desktop")
+}
+
+/// Starts tauri-driver and the app (with `env` added to the app's environment) and attaches
+/// to the sign-in window once its form is there.
+pub fn launch_app(work: &Path, env: &[(&str, &str)]) -> (Killed, WebDriver) {
+    launch_app_at(work, &built_app(), &work.join("data"), env)
+}
+
+/// `launch_app` with the app binary `app` (the packaged one) and its data directory.
+pub fn launch_app_at(
+    work: &Path,
+    app: &Path,
+    data: &Path,
+    env: &[(&str, &str)],
+) -> (Killed, WebDriver) {
     let (port, native) = (free_port(), free_port());
     let log = std::fs::File::create(work.join("driver.log")).unwrap();
     let driver = Command::new("tauri-driver")
@@ -405,11 +437,11 @@ pub fn signed_in_app_at(
             &native.to_string(),
         ])
         .env("CREDITBAR_DATA_DIR", data)
-        .envs(env.iter().copied())
         .env("RUST_LOG", "info")
         // WebKitWebDriver's screenshots never return without accelerated compositing
         // (which the app turns off by default): the screenshots need it on.
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "0")
+        .envs(env.iter().copied())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
@@ -444,6 +476,25 @@ pub fn signed_in_app_at(
         wd.switch_to(|_| true);
         wd.find("#token")
     });
+    (driver, wd)
+}
+
+/// Starts tauri-driver and the app, and signs in through the sign-in window.
+pub fn signed_in_app(work: &Path, server: &Server) -> (Killed, WebDriver, String) {
+    signed_in_app_at(work, server, &built_app(), &work.join("data"), &[])
+}
+
+/// `signed_in_app` with the app binary `app` (the packaged one), its data directory and
+/// extra environment for it (GTK_THEME for the dark theme).
+pub fn signed_in_app_at(
+    work: &Path,
+    server: &Server,
+    app: &Path,
+    data: &Path,
+    env: &[(&str, &str)],
+) -> (Killed, WebDriver, String) {
+    let token = new_account(server);
+    let (driver, wd) = launch_app_at(work, app, data, env);
     wd.type_into("#server", &server.base);
     wd.type_into("#token", &token);
     wd.screenshot("desktop-sign-in.png");

@@ -5,7 +5,7 @@ export type AlertSettings = {
 /**
  * Low-balance threshold in micro-credits.
  */
-low_threshold: number, 
+low_threshold: string, 
 /**
  * Kinds switched away from their default.
  */

@@ -4,4 +4,4 @@ export type AutoRefill = { enabled: boolean,
 /**
  * Unset (null) until auto-refill is first configured.
  */
-threshold: number | null, pack: string | null, payment_token_last4: string | null, monthly_limit: number | null, refills_this_month: number, disabled_reason: string | null, };
+threshold: string | null, pack: string | null, payment_token_last4: string | null, monthly_limit: number | null, refills_this_month: number, disabled_reason: string | null, };

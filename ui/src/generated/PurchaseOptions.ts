@@ -2,4 +2,4 @@
 import type { CardSummary } from "./CardSummary";
 import type { Catalog } from "./Catalog";
 
-export type PurchaseOptions = { catalog: Catalog, card: CardSummary | null, available: number | null, };
+export type PurchaseOptions = { catalog: Catalog, card: CardSummary | null, available: string | null, };

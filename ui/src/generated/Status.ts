@@ -3,4 +3,9 @@ import type { Account } from "./Account";
 import type { Balance } from "./Balance";
 import type { Level } from "./Level";
 
-export type Status = { server: string | null, account: Account | null, balance: Balance | null, last_contact: string | null, stale: boolean, level: Level, low_threshold: number, now: string, };
+export type Status = { server: string | null, account: Account | null, balance: Balance | null, last_contact: string | null, stale: boolean, level: Level, low_threshold: string, now: string, 
+/**
+ * The server is reached over plain http:// across a network (signed in with
+ * `--allow-insecure-http`): the token travels in cleartext. Shown as a warning.
+ */
+insecure_http: boolean, };

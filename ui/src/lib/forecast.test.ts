@@ -29,13 +29,21 @@ describe("burn-rate forecast", () => {
       { key: "2026-11-10", charged: 999 * CR },
       ...[15, 16, 17, 18, 19, 20, 21].map((d) => ({ key: `2026-11-${d}`, charged: 7 * CR })),
     ].map((d) => ({ ...d, events: 1, input_tokens: 0, cached_input_tokens: 0, output_tokens: 0 }));
-    expect(burnRate(days, "2026-11-21")).toBe(7 * CR);
-    expect(burnRate([], "2026-11-21")).toBe(0);
+    expect(burnRate(days, "2026-11-21")).toBe(7_000_000n);
+    expect(burnRate([], "2026-11-21")).toBe(0n);
   });
   it("counts only the last 7 calendar days, not the last 7 days with usage", () => {
     const day = (key: string, credits: number) => ({ key, charged: credits * CR, events: 1, input_tokens: 0, cached_input_tokens: 0, output_tokens: 0 });
     const days = [day("2026-10-01", 700), day("2026-11-15", 70), day("2026-11-21", 7)];
-    expect(burnRate(days, "2026-11-21")).toBe(11 * CR);
+    expect(burnRate(days, "2026-11-21")).toBe(11_000_000n);
+  });
+  it("takes the app's decimal strings and stays exact above 2^53 µcr", () => {
+    const days = [{ key: "2026-11-21", charged: "63050394783186951" }];
+    // 63,050,394,783,186,951 µcr over 7 days: 9,007,199,254,740,993 µcr a day, exactly.
+    expect(burnRate(days, "2026-11-21")).toBe(9_007_199_254_740_993n);
+    expect(forecastSentence("18014398509481986", "9007199254740993", now, dec1, "UTC")).toBe(
+      "At this pace you run out in about 2 days — before your reset on Dec 1.",
+    );
   });
 });
 

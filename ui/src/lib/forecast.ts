@@ -3,6 +3,7 @@
 
 import type { UsageGroup } from "../generated/UsageGroup";
 import { shortDateIn } from "./locale";
+import { exact, type Amount } from "./money";
 
 const DAY_MS = 86_400_000;
 
@@ -27,11 +28,15 @@ export function daysEndingOn(today: string, n: number): string[] {
   return Array.from({ length: Math.max(0, n) }, (_, i) => new Date(end - (n - 1 - i) * DAY_MS).toISOString().slice(0, 10));
 }
 
-/** Average credits spent per day over the `window` calendar days ending today (µcr/day). */
-export function burnRate(days: UsageGroup[], today: string, window = 7): number {
+/** A day of usage: `charged` is µcr, a decimal string from the app (or a whole number). */
+export type Day = Pick<UsageGroup, "key"> & { charged: Amount };
+
+/** Average credits spent per day over the `window` calendar days ending today (µcr/day,
+ *  rounded down: exact integers, no float). */
+export function burnRate(days: Day[], today: string, window = 7): bigint {
   const first = daysEndingOn(today, window)[0] ?? today;
-  const spent = days.filter((d) => d.key >= first && d.key <= today).reduce((sum, d) => sum + d.charged, 0);
-  return spent / window;
+  const spent = days.filter((d) => d.key >= first && d.key <= today).reduce((sum, d) => sum + exact(d.charged), 0n);
+  return spent / BigInt(Math.max(1, window));
 }
 
 function about(days: number): string {
@@ -47,12 +52,16 @@ function about(days: number): string {
  * The forecast sentence. `available` in µcr; `rate` in µcr per day; `nextReset` is when the
  * plan's credits renew (the daily reset for an account without one).
  */
-export function forecastSentence(available: number, rate: number, now: Date, nextReset: Date | null, timeZone: string): string {
-  if (available <= 0) {
+export function forecastSentence(available: Amount, rate: Amount, now: Date, nextReset: Date | null, timeZone: string): string {
+  const left = exact(available);
+  const perDay = exact(rate);
+  if (left <= 0n) {
     return nextReset ? `You are out of credits. More arrive with your reset on ${shortDate(nextReset, timeZone)}.` : "You are out of credits.";
   }
-  if (rate <= 0) return "No usage in the last 7 days, so there is nothing to forecast.";
-  const daysLeft = available / rate;
+  if (perDay <= 0n) return "No usage in the last 7 days, so there is nothing to forecast.";
+  // Integer minutes left (BigInt), then days as a duration: no amount is ever a float.
+  const minutesLeft = (left * 1440n) / perDay;
+  const daysLeft = Number(minutesLeft) / 1440;
   const runOut = new Date(now.getTime() + daysLeft * DAY_MS);
   if (!nextReset) return `At this pace you run out in ${about(daysLeft)}.`;
   const reset = shortDate(nextReset, timeZone);

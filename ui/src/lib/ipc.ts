@@ -25,7 +25,8 @@ export function messageOf(e: unknown): string {
 }
 
 export const ipc = {
-  signIn: (server: string, token: string) => invoke<Glance>("sign_in", { server, token }),
+  signIn: (server: string, token: string, allowInsecureHttp: boolean) =>
+    invoke<Glance>("sign_in", { server, token, allowInsecureHttp }),
   glance: () => invoke<Glance>("glance"),
   syncNow: () => invoke<Glance>("sync_now"),
   /** Tells the app the window painted its data now (the open → first paint benchmark),
@@ -45,7 +46,8 @@ export const ipc = {
   buy: (key: string, choice: PurchaseChoice) => invoke<PurchaseOutcome>("buy", { key, choice }),
   settings: () => invoke<SettingsData>("settings"),
   saveAlerts: (alerts: AlertSettings) => invoke<void>("save_alerts", { alerts }),
-  saveAutoRefill: (enabled: boolean, threshold: number, pack: string, monthlyLimit: number) =>
+  /** `threshold`: µcr as a decimal string (exact above 2^53). */
+  saveAutoRefill: (enabled: boolean, threshold: string, pack: string, monthlyLimit: number) =>
     invoke<AutoRefill>("save_auto_refill", { enabled, threshold, pack, monthlyLimit }),
   setLaunchAtLogin: (on: boolean) => invoke<boolean>("set_launch_at_login", { on }),
   openLogs: () => invoke<void>("open_logs"),

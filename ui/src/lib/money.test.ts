@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { credits, dollars, parseDollars, quoteCustom } from "./money";
+import { chartCredits, credits, creditsPlain, dollars, parseDollars, quoteCustom } from "./money";
 
-const pricing = { credits_per_dollar: 25, min_cents: 500, max_cents: 100_000 };
+// As the app sends it: 64-bit integers as decimal strings.
+const pricing = { credits_per_dollar: "25", min_cents: "500", max_cents: "100000" };
 
 describe("amounts for people", () => {
   it("shows two decimals, rounded down, grouped by the locale", () => {
@@ -19,10 +20,28 @@ describe("amounts for people", () => {
     expect(dollars(5, "en-US")).toBe("$0.05");
     expect(dollars(123_456, "de-DE")).toBe("1.234,56\u00a0$");
   });
+  it("stays exact above 2^53 µcr, where a JavaScript number cannot", () => {
+    // 2^53 + 1 µcr of grant on top of 505 credits, as the app sends it.
+    expect(credits("9007199759740993", "en-US")).toBe("9,007,199,759.74 credits");
+    expect(credits(9_007_199_759_740_993n, "en-US")).toBe("9,007,199,759.74 credits");
+    // A number reads this as 9007199254741000192 µcr and would show 9,007,199,254,741.00.
+    expect(credits("9007199254740999999", "en-US")).toBe("9,007,199,254,740.99 credits");
+    expect(credits("9223372036854775807", "en-US")).toBe("9,223,372,036,854.77 credits");
+    expect(credits("-9223372036854775808", "en-US")).toBe("-9,223,372,036,854.77 credits");
+    expect(credits("9223372036854775807", "de-DE")).toBe("9.223.372.036.854,77 credits");
+    expect(creditsPlain("9007199759740993")).toBe("9007199759.740993");
+    expect(creditsPlain("50000000")).toBe("50");
+    // A number reads this as …992 cents and would show $9,007,199,254,740,992.00.
+    expect(dollars("900719925474099312", "en-US")).toBe("$9,007,199,254,740,993.12");
+    expect(dollars("-5", "en-US")).toBe("-$0.05");
+    expect(dollars("900719925474099312", "de-DE")).toBe("9.007.199.254.740.993,12\u00a0$");
+    expect(chartCredits("9007199759740993")).toBe(9_007_199_759.74);
+    expect(chartCredits("1500000")).toBe(1.5);
+  });
   it("parses dollars into integer cents", () => {
-    expect(parseDollars("12")).toBe(1200);
-    expect(parseDollars("12.5")).toBe(1250);
-    expect(parseDollars("$12.05")).toBe(1205);
+    expect(parseDollars("12")).toBe(1200n);
+    expect(parseDollars("12.5")).toBe(1250n);
+    expect(parseDollars("$12.05")).toBe(1205n);
     expect(parseDollars("12.345")).toBeNull();
     expect(parseDollars("-3")).toBeNull();
     expect(parseDollars("abc")).toBeNull();
@@ -31,8 +50,8 @@ describe("amounts for people", () => {
 
 describe("custom amount price as you type", () => {
   it("buys 25 credits per dollar", () => {
-    expect(quoteCustom("20", pricing)).toEqual({ ok: true, cents: 2000, micros: 500_000_000 });
-    expect(quoteCustom("5.01", pricing)).toEqual({ ok: true, cents: 501, micros: 125_250_000 });
+    expect(quoteCustom("20", pricing)).toEqual({ ok: true, cents: 2000n, micros: 500_000_000n });
+    expect(quoteCustom("5.01", pricing)).toEqual({ ok: true, cents: 501n, micros: 125_250_000n });
   });
   it("explains amounts it refuses", () => {
     expect(quoteCustom("4.99", pricing)).toEqual({ ok: false, problem: "The smallest custom amount is $5.00." });
@@ -46,9 +65,10 @@ import { autoRefillSentence, parseCredits } from "./money";
 
 describe("settings amounts", () => {
   it("parses credits exactly", () => {
-    expect(parseCredits("50")).toBe(50_000_000);
-    expect(parseCredits("12.5")).toBe(12_500_000);
-    expect(parseCredits("0.000001")).toBe(1);
+    expect(parseCredits("50")).toBe(50_000_000n);
+    expect(parseCredits("12.5")).toBe(12_500_000n);
+    expect(parseCredits("0.000001")).toBe(1n);
+    expect(parseCredits("9007199759.740993")).toBe(9_007_199_759_740_993n);
     expect(parseCredits("1.0000001")).toBeNull();
     expect(parseCredits("-5")).toBeNull();
   });

@@ -4,8 +4,8 @@ import type { Purchase } from "../generated/Purchase";
 
 const purchase = (id: string, created_at: string | null): Purchase => ({
   id,
-  credits: 500_000_000,
-  price_cents: 2000,
+  credits: "500000000",
+  price_cents: "2000",
   status: "succeeded",
   source: "manual",
   pack: "pack_500",

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-pub const ADMIN: &str = "client-tests-admin-token";
+pub const ADMIN: &str = "client-tests-admin-token-0123456789abcdef";
 /// Where the server's test clock starts: 18:00 UTC, six hours before a daily reset.
 pub const START: &str = "2026-11-21T18:00:00Z";
 pub const CREDIT: i64 = 1_000_000;
@@ -492,7 +492,13 @@ impl Session {
 
     /// Runs `creditbar ARGS` with `stdin` as its input; waits for it (at most a minute).
     pub fn creditbar_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        self.creditbar_env(args, stdin, &[])
+    }
+
+    /// `creditbar_stdin` with extra environment variables (an HTTP proxy, say).
+    pub fn creditbar_env(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
         let mut cmd = self.command(env!("CARGO_BIN_EXE_creditbar"));
+        cmd.envs(env.iter().copied());
         cmd.args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -856,6 +862,20 @@ impl Watch {
             c.kill().ok();
             c.wait().ok();
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// A line of its /proc status (`VmHWM`, `VmRSS`) in KiB: how much memory it held.
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
     }
 
     /// Panics with its stderr if it has exited.

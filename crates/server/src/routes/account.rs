@@ -31,8 +31,7 @@ pub async fn get_account(
     State(app): State<App>,
     AccountId(id): AccountId,
 ) -> Result<Json<AccountBody>, ApiError> {
-    let view = app.views.get(&id).ok_or(ApiError::NotFound("account"))?;
-    Ok(Json(AccountBody::of(&view.email, &view.state)))
+    Ok(Json(crate::routes::plan::account_body(&app, &id).await?))
 }
 
 #[utoipa::path(patch, path = "/v1/account", tag = "account", security(("bearer" = [])),

@@ -7,8 +7,8 @@ use chrono::Duration;
 use creditbar_ledger::{Account, Command, Credits};
 
 use crate::api::{
-    AccountBody, ClockBody, ClockRequest, CreateAccountRequest, CreatedAccount, GrantBody,
-    GrantRequest, PlanRequest, TokenBody,
+    AccountBody, ClockBody, ClockRequest, CreateAccountRequest, CreateTokenRequest, CreatedAccount,
+    GrantBody, GrantRequest, PlanRequest, TokenBody, TokenInfo, TokenList,
 };
 use crate::app::App;
 use crate::error::{ApiError, ErrorBody};
@@ -48,21 +48,21 @@ pub async fn create_account(
     let token = app.ids.secret("cb_");
     let hash = token.hash();
     let app2 = app.clone();
-    let account = app
+    let (account, token_id) = app
         .writer
         .run(move |ctx| {
             let (state, step) =
                 Account::open(ctx.catalog, id.clone(), &req.plan, timezone, ctx.now)?;
             let body = AccountBody::of(&req.email, &state);
             ctx.insert_account(req.email, state, step)?;
-            store::insert_token(ctx.tx, &hash, &id, ctx.now)?;
+            let token_id = store::insert_token_expiring(ctx.tx, &hash, &id, ctx.now, None)?;
             ctx.after_commit(move || {
                 app2.tokens
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(hash, id);
             });
-            Ok(body)
+            Ok((body, token_id))
         })
         .await?;
     Ok((
@@ -70,40 +70,125 @@ pub async fn create_account(
         Json(CreatedAccount {
             account,
             token: token.expose().to_owned(),
+            token_id,
         }),
     ))
 }
 
+/// The longest a token may be made to last, in days (ten years).
+const MAX_TOKEN_DAYS: i64 = 3650;
+
 #[utoipa::path(post, path = "/v1/admin/accounts/{id}/tokens", tag = "admin", security(("admin" = [])),
     params(("id" = String, Path, description = "Account id")),
-    responses((status = 201, body = TokenBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    request_body(content = Option<CreateTokenRequest>, description = "Optional: `{}` or no body makes a token that never expires"),
+    responses((status = 201, body = TokenBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn create_token(
     State(app): State<App>,
     _: Admin,
     Path(account): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
+    // No body is as good as `{}`: the request predates the expiry and clients send none.
+    let req: CreateTokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateTokenRequest::default()
+    } else {
+        crate::extract::parse_json(&body)?
+    };
+    let days = match req.expires_in_days {
+        None => None,
+        Some(d) if (1..=MAX_TOKEN_DAYS).contains(&d) => Some(d),
+        Some(_) => {
+            return Err(ApiError::invalid(format!(
+                "expires_in_days: must be between 1 and {MAX_TOKEN_DAYS}"
+            )))
+        }
+    };
     let token = app.ids.secret("cb_");
     let hash = token.hash();
     let app2 = app.clone();
-    app.writer
+    let (token_id, expires_at) = app
+        .writer
         .run(move |ctx| {
             ctx.account(&account)?;
-            store::insert_token(ctx.tx, &hash, &account, ctx.now)?;
+            let expires_at = days.map(|d| ctx.now + Duration::days(d));
+            let id = store::insert_token_expiring(ctx.tx, &hash, &account, ctx.now, expires_at)?;
             ctx.after_commit(move || {
+                if let Some(at) = expires_at {
+                    app2.token_expiry
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(hash, at);
+                }
                 app2.tokens
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(hash, account);
             });
-            Ok(())
+            Ok((id, expires_at))
         })
         .await?;
     Ok((
         StatusCode::CREATED,
         Json(TokenBody {
+            token_id,
             token: token.expose().to_owned(),
+            expires_at: expires_at.map(ts),
         }),
     ))
+}
+
+#[utoipa::path(get, path = "/v1/admin/accounts/{id}/tokens", tag = "admin", security(("admin" = [])),
+    params(("id" = String, Path, description = "Account id")),
+    responses((status = 200, description = "The account's tokens, oldest first, without their secrets", body = TokenList),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn list_tokens(
+    State(app): State<App>,
+    _: Admin,
+    Path(account): Path<String>,
+) -> Result<Json<TokenList>, ApiError> {
+    if app.views.get(&account).is_none() {
+        return Err(ApiError::NotFound("account"));
+    }
+    let rows = app.read(move |c| store::list_tokens(c, &account)).await?;
+    let used = app
+        .token_used
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let items = rows
+        .into_iter()
+        .map(|r| TokenInfo {
+            // Use since the last save is newer than what the store has.
+            last_used_at: used.get(&r.hash).map(|t| ts(*t)).or(r.last_used_at),
+            token_id: r.id,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        })
+        .collect();
+    Ok(Json(TokenList { items }))
+}
+
+#[utoipa::path(delete, path = "/v1/admin/accounts/{id}/tokens/{token_id}", tag = "admin", security(("admin" = [])),
+    params(("id" = String, Path, description = "Account id"), ("token_id" = String, Path, description = "Token id")),
+    responses((status = 204, description = "Revoked: the token gets 401 from the next request on"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn revoke_token(
+    State(app): State<App>,
+    _: Admin,
+    Path((account, token_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let app2 = app.clone();
+    app.writer
+        .run(move |ctx| {
+            ctx.account(&account)?;
+            let hash = store::delete_token(ctx.tx, &account, &token_id)?
+                .ok_or(ApiError::NotFound("token"))?;
+            ctx.after_commit(move || app2.forget_token(&hash));
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(put, path = "/v1/admin/accounts/{id}/plan", tag = "admin", security(("admin" = [])), request_body = PlanRequest,

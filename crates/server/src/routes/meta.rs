@@ -26,6 +26,8 @@ pub struct PlanBody {
     pub price_cents: i64,
     /// days30, monthly or yearly.
     pub cadence: String,
+    /// The models this plan may use; null: every model.
+    pub models: Option<Vec<String>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -48,10 +50,29 @@ pub struct ModelBody {
     pub input_rate: i64,
     pub output_rate: i64,
     pub cached_input_rate: i64,
+    /// Micro-credits per completed request when the model is priced per request (then the
+    /// rates are 0); null when priced per token.
+    pub request_price: Option<i64>,
+}
+
+/// What clients show beside credits.
+#[derive(Serialize, ToSchema)]
+pub struct UnitBody {
+    /// `credits`, `tokens` or `requests`.
+    pub kind: String,
+    /// Tokens or requests one credit stands for; null for `credits`.
+    pub per_credit: Option<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct CatalogBody {
+    /// The platform's name.
+    pub name: String,
+    pub unit: UnitBody,
+    /// Micro-credits every new account receives as a bonus grant.
+    pub signup_grant: i64,
+    /// The bucket bought credits land in: `purchased` or `bonus`.
+    pub purchase_bucket: String,
     pub plans: Vec<PlanBody>,
     pub packs: Vec<PackBody>,
     pub custom: CustomBody,
@@ -62,7 +83,25 @@ pub struct CatalogBody {
     responses((status = 200, body = CatalogBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn catalog(State(app): State<App>, _: AccountId) -> Result<Json<CatalogBody>, ApiError> {
     let c = &app.catalog;
+    let unit = match c.unit {
+        creditbar_ledger::Unit::Credits => UnitBody {
+            kind: "credits".into(),
+            per_credit: None,
+        },
+        creditbar_ledger::Unit::Tokens { per_credit } => UnitBody {
+            kind: "tokens".into(),
+            per_credit: Some(per_credit),
+        },
+        creditbar_ledger::Unit::Requests { per_credit } => UnitBody {
+            kind: "requests".into(),
+            per_credit: Some(per_credit),
+        },
+    };
     Ok(Json(CatalogBody {
+        name: c.name.clone(),
+        unit,
+        signup_grant: c.signup_grant.micros(),
+        purchase_bucket: c.purchase_bucket.as_str().into(),
         plans: c
             .plans
             .iter()
@@ -77,6 +116,7 @@ pub async fn catalog(State(app): State<App>, _: AccountId) -> Result<Json<Catalo
                     creditbar_ledger::Cadence::Yearly => "yearly",
                 }
                 .into(),
+                models: p.models.clone(),
             })
             .collect(),
         packs: c
@@ -101,6 +141,7 @@ pub async fn catalog(State(app): State<App>, _: AccountId) -> Result<Json<Catalo
                 input_rate: m.input_rate,
                 output_rate: m.output_rate,
                 cached_input_rate: m.cached_input_rate,
+                request_price: m.request_price.map(|p| p.micros()),
             })
             .collect(),
     }))

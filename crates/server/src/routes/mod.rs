@@ -4,7 +4,10 @@
 pub mod account;
 pub mod admin;
 pub mod meta;
+pub mod ops;
 pub mod payments;
+pub mod plan;
+pub mod refunds;
 pub mod reviews;
 pub mod usage;
 pub mod usage_log;
@@ -12,6 +15,8 @@ pub mod usage_log;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::Json;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -46,9 +51,12 @@ pub fn router(app: App) -> axum::Router {
     let catalog = app.catalog.clone();
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(meta::health))
+        .routes(routes!(ops::ready))
+        .routes(routes!(ops::metrics))
         .routes(routes!(meta::catalog))
         .routes(routes!(admin::create_account))
-        .routes(routes!(admin::create_token))
+        .routes(routes!(admin::create_token, admin::list_tokens))
+        .routes(routes!(admin::revoke_token))
         .routes(routes!(admin::change_plan))
         .routes(routes!(admin::grant))
         .routes(routes!(admin::clock))
@@ -63,6 +71,11 @@ pub fn router(app: App) -> axum::Router {
         .routes(routes!(usage::void_hold))
         .routes(routes!(payments::post_payment_method))
         .routes(routes!(payments::post_purchase, payments::list_purchases))
+        .routes(routes!(payments::get_purchase))
+        .routes(routes!(plan::put_plan))
+        .routes(routes!(plan::quote))
+        .routes(routes!(refunds::refund))
+        .routes(routes!(refunds::reconciliation))
         .routes(routes!(
             payments::get_auto_refill,
             payments::put_auto_refill
@@ -82,6 +95,46 @@ pub fn router(app: App) -> axum::Router {
         .fallback(|| async { ApiError::NotFound("route").into_response() })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(ops::track))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::extract::Request| {
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(
+                    |resp: &axum::response::Response, took: std::time::Duration, _: &tracing::Span| {
+                        tracing::info!(status = resp.status().as_u16(), took_ms = took.as_secs_f64() * 1e3, "answered");
+                    },
+                )
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(RequestIds))
+}
+
+/// Every request has an id: the client's `X-Request-Id` when it sent one (so a request can
+/// be followed from the client's logs into the server's), else 16 random hex digits. It is
+/// echoed in the response and carried by every log line about the request (the span), with
+/// the access line itself at `info` when the answer is sent.
+#[derive(Clone, Copy)]
+struct RequestIds;
+
+impl tower_http::request_id::MakeRequestId for RequestIds {
+    fn make_request_id<B>(
+        &mut self,
+        _: &axum::http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        let id = format!("{:016x}", rand::random::<u64>());
+        axum::http::HeaderValue::from_str(&id)
+            .ok()
+            .map(tower_http::request_id::RequestId::new)
+    }
 }
 
 /// The request fields that must name a plan, pack or model list the catalog's ids as their
@@ -101,6 +154,7 @@ fn list_catalog_ids(doc: &mut utoipa::openapi::OpenApi, catalog: &creditbar_ledg
     let fields = [
         ("CreateAccountRequest", "plan", &plans),
         ("PlanRequest", "plan", &plans),
+        ("UserPlanRequest", "plan", &plans),
         ("PurchaseRequest", "pack", &packs),
         ("AutoRefillRequest", "pack", &packs),
         ("UsageRequest", "model", &models),

@@ -1,17 +1,12 @@
-//! Payment methods, purchases and auto-refill: the only handlers that talk to the payment
-//! gateway. A charge is slow I/O, so it happens outside the writer, keyed so that a retry
-//! never charges twice; its result then enters the ledger through the writer like any write.
-
-use std::sync::Arc;
+//! Payment methods, purchases and auto-refill settings over HTTP. The money itself moves in
+//! billing/ (the payment machine); these handlers check input and translate its results.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use creditbar_ledger::schedule::local_month_key;
-use creditbar_ledger::{
-    Account, AutoRefillSettings, Cents, Command, Credits, RefillOutcome, Reply,
-};
+use creditbar_ledger::{Account, AutoRefillSettings, Cents, Command, Credits};
 use rusqlite::Connection;
 
 use crate::api::{
@@ -19,25 +14,16 @@ use crate::api::{
     PurchaseItem, PurchasePage, PurchaseRequest,
 };
 use crate::app::App;
+use crate::billing::intent::{self, Detail};
+use crate::billing::purchase;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{body_hash, AccountId, Body, PageQuery, Query};
+use crate::extract::{body_hash, AccountId, Body, PageQuery, Path, Query};
 use crate::gateway::{CardInput, GatewayError};
 use crate::routes::usage::check_label;
 use crate::secret::TokenHash;
-use crate::store::{self, ts, PaymentMethodRow};
+use crate::store::{self, IntentRow, PaymentMethodRow};
 
-/// Attempts at the gateway before an auto-refill counts as declined (the gateway was down).
-const REFILL_ATTEMPTS: u32 = 3;
-
-fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(v).map_err(|e| ApiError::Internal(e.to_string()))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
-    serde_json::from_value(v).map_err(|e| ApiError::Internal(e.to_string()))
-}
-
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -53,7 +39,7 @@ async fn gateway<T: Send + 'static>(
 }
 
 /// The saved card behind a payment token, if it is this account's.
-async fn saved_method(
+pub(crate) async fn saved_method(
     app: &App,
     account: &str,
     token: TokenHash,
@@ -64,7 +50,7 @@ async fn saved_method(
         .ok_or(ApiError::PaymentMethodRequired)
 }
 
-fn payment_token(field: &str, token: &str) -> Result<TokenHash, ApiError> {
+pub(crate) fn payment_token(field: &str, token: &str) -> Result<TokenHash, ApiError> {
     if token.is_empty() {
         return Err(ApiError::invalid(format!("{field}: must not be empty")));
     }
@@ -77,7 +63,9 @@ fn payment_token(field: &str, token: &str) -> Result<TokenHash, ApiError> {
         (status = 400, description = "invalid_request naming the field (bad number, expired, bad cvc)", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 402, description = "card_declined: the card refuses charges", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "limit_reached: the account has 20 saved cards", body = ErrorBody),
+        (status = 429, body = ErrorBody),
         (status = 503, description = "The payment gateway is unavailable", body = ErrorBody)))]
 pub async fn post_payment_method(
     State(app): State<App>,
@@ -119,6 +107,7 @@ pub async fn post_payment_method(
     app.writer
         .run(move |ctx| {
             ctx.account(&row.account_id)?;
+            crate::limits::check_saved_cards(ctx.tx, &row.account_id)?;
             store::insert_payment_method(ctx.tx, &hash, &row, ctx.now)?;
             Ok(())
         })
@@ -155,58 +144,49 @@ fn priced(app: &App, req: &PurchaseRequest) -> Result<(Option<String>, Credits, 
     }
 }
 
-/// Holds the per-(account, key) turn, so parallel retries of one purchase run one at a
-/// time and only the first reaches the gateway. Dropping it frees the map entry once no
-/// one else waits for it.
-struct PurchaseTurn {
-    app: App,
-    name: String,
-    lock: Arc<tokio::sync::Mutex<()>>,
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+fn purchase_body(app: &App, row: &IntentRow) -> Result<PurchaseBody, ApiError> {
+    let detail = Detail::of(row)?;
+    let available = match detail.available_after {
+        Some(a) => a,
+        None => app
+            .views
+            .get(&row.account_id)
+            .map(|v| v.state.available().micros())
+            .unwrap_or(0),
+    };
+    Ok(PurchaseBody {
+        id: row.id.clone(),
+        credits: row.credits,
+        price_cents: row.price_cents,
+        status: row.status.clone(),
+        balance: AvailableBody { available },
+        source: row.source.clone(),
+        pack: row.pack.clone(),
+        created_at: row.created_at.clone(),
+        completed_at: row.completed_at.clone(),
+    })
 }
 
-impl PurchaseTurn {
-    async fn take(app: &App, account: &str, key: &str) -> PurchaseTurn {
-        let name = format!("{account}\u{0}{key}");
-        let lock = {
-            let mut map = app.purchase_locks.lock().unwrap_or_else(|p| p.into_inner());
-            map.entry(name.clone()).or_default().clone()
-        };
-        let guard = lock.clone().lock_owned().await;
-        PurchaseTurn {
-            app: app.clone(),
-            name,
-            lock,
-            guard: Some(guard),
-        }
-    }
-}
-
-impl Drop for PurchaseTurn {
-    fn drop(&mut self) {
-        self.guard.take();
-        let mut map = self
-            .app
-            .purchase_locks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        // The map's reference and ours: nobody else waits.
-        if Arc::strong_count(&self.lock) == 2 {
-            map.remove(&self.name);
-        }
-    }
+/// A failed intent as the error the client gets.
+fn declined(row: &IntentRow) -> ApiError {
+    let reason = Detail::of(row)
+        .ok()
+        .and_then(|d| d.failure)
+        .unwrap_or_else(|| "card declined".into());
+    ApiError::CardDeclined(reason)
 }
 
 #[utoipa::path(post, path = "/v1/purchases", tag = "payments", security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "Client-chosen, 1 to 200 characters; a retry with the same key and body returns the original purchase and never charges twice")),
     request_body = PurchaseRequest,
-    responses((status = 201, body = PurchaseBody),
+    responses((status = 201, description = "Charged and credited", body = PurchaseBody),
+        (status = 202, description = "Recorded, the charge's outcome not known yet (`status: pending`); the server finishes it by itself", body = PurchaseBody),
         (status = 400, description = "invalid_request: missing Idempotency-Key, not exactly one of pack/custom_cents, unknown pack, custom amount out of range", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 402, description = "card_declined, or payment_method_required for an unknown payment token", body = ErrorBody),
-        (status = 409, description = "idempotency_conflict: the key was used with another body", body = ErrorBody),
+        (status = 402, description = "card_declined (the purchase is recorded as failed and its key freed), or payment_method_required for an unknown payment token", body = ErrorBody),
+        (status = 409, description = "idempotency_conflict: the key names a pending or succeeded purchase with another body", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 429, body = ErrorBody),
-        (status = 503, description = "The payment gateway is unavailable; nothing was charged or recorded", body = ErrorBody)))]
+        (status = 503, description = "The purchase could not be recorded; the card was not touched", body = ErrorBody)))]
 pub async fn post_purchase(
     State(app): State<App>,
     AccountId(account): AccountId,
@@ -218,81 +198,48 @@ pub async fn post_purchase(
     let token = payment_token("payment_token", &req.payment_token)?;
     // The fingerprint names the card by its token's hash: the token itself is stored nowhere.
     let hash = body_hash(&(&req.pack, req.custom_cents, hex(&token.0)));
-    let method = saved_method(&app, &account, token).await?;
-    // Run to the end even if the client hangs up: once the card is charged, the purchase
-    // must be recorded.
-    let task = tokio::spawn(async move {
-        let _turn = PurchaseTurn::take(&app, &account, &key).await;
-        let (a, k) = (account.clone(), key.clone());
-        if let Some(stored) = app
-            .read(move |c| store::idempotent_get(c, &a, "purchase", &k))
-            .await?
-        {
-            if stored.body_hash != hash {
-                return Err(ApiError::IdempotencyConflict);
-            }
-            return serde_json::from_str(&stored.response)
-                .map_err(|e| ApiError::Internal(format!("stored response: {e}")));
-        }
-        // Keyed by the body too: after a decline (never stored), the same key with another
-        // card is a new charge, not a replay of the decline.
-        let charge_key = format!("{account}:{key}:{}", hex(&hash[..8]));
-        let now = app.clock.now();
-        let behavior = method.behavior;
-        gateway(&app, move |g| {
-            g.charge(&charge_key, &token, &behavior, cents.0, now)
-        })
-        .await?;
-        let id = app.ids.id("pur");
-        let (_, body) = app
-            .writer
-            .run(move |ctx| {
-                ctx.idempotent(&account, "purchase", &key, &hash, |ctx| {
-                    let command = Command::Purchase {
-                        id: id.clone(),
-                        credits,
-                        price_cents: cents,
-                    };
-                    let Reply::Purchased { available } = ctx.apply(&account, command)? else {
-                        return Err(ApiError::Internal("unexpected reply to a purchase".into()));
-                    };
-                    store::insert_purchase(
-                        ctx.tx,
-                        &account,
-                        &id,
-                        ctx.now,
-                        "manual",
-                        pack.as_deref(),
-                        credits.micros(),
-                        cents.0,
-                        "succeeded",
-                    )?;
-                    let body = PurchaseBody {
-                        id: id.clone(),
-                        credits: credits.micros(),
-                        price_cents: cents.0,
-                        status: "succeeded".into(),
-                        balance: AvailableBody {
-                            available: available.micros(),
-                        },
-                        source: "manual".into(),
-                        pack: pack.clone(),
-                        created_at: ts(ctx.now),
-                    };
-                    Ok((201, json(&body)?))
-                })
-            })
-            .await?;
-        Ok(body)
-    });
-    let body = task
+    saved_method(&app, &account, token).await?;
+    let order = purchase::Order {
+        pack,
+        credits,
+        cents,
+        card: token,
+        key,
+        body_hash: hash.to_vec(),
+    };
+    // Run to the end even if the client hangs up: the outcome must be recorded.
+    let task = {
+        let app = app.clone();
+        tokio::spawn(async move { purchase::buy(&app, &account, order).await })
+    };
+    let row = task
         .await
         .map_err(|e| ApiError::Internal(format!("purchase task: {e}")))??;
-    Ok((StatusCode::CREATED, Json(from_json(body)?)))
+    match row.status.as_str() {
+        intent::FAILED => Err(declined(&row)),
+        intent::PENDING => Ok((StatusCode::ACCEPTED, Json(purchase_body(&app, &row)?))),
+        _ => Ok((StatusCode::CREATED, Json(purchase_body(&app, &row)?))),
+    }
+}
+
+fn purchase_item(row: IntentRow) -> PurchaseItem {
+    let detail = Detail::of(&row).unwrap_or_default();
+    PurchaseItem {
+        id: row.id,
+        credits: row.credits,
+        price_cents: row.price_cents,
+        status: row.status,
+        source: row.source,
+        pack: row.pack,
+        created_at: row.created_at,
+        completed_at: row.completed_at,
+        failure_reason: detail.failure,
+        plan: detail.plan,
+    }
 }
 
 #[utoipa::path(get, path = "/v1/purchases", tag = "payments", security(("bearer" = [])), params(PageQuery),
-    responses((status = 200, description = "Purchases oldest first, auto-refills included (declined refills too)", body = PurchasePage),
+    responses((status = 200, description = "Purchases oldest first: manual, auto-refills and plan charges, in every status", body = PurchasePage),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn list_purchases(
     State(app): State<App>,
@@ -312,15 +259,7 @@ pub async fn list_purchases(
     let items = rows
         .into_iter()
         .take(limit as usize)
-        .map(|r| PurchaseItem {
-            id: r.id,
-            credits: r.credits,
-            price_cents: r.price_cents,
-            status: r.status,
-            source: r.source,
-            pack: r.pack,
-            created_at: r.created_at,
-        })
+        .map(purchase_item)
         .collect();
     let next = if more {
         last.map(|n| n.to_string())
@@ -328,6 +267,23 @@ pub async fn list_purchases(
         None
     };
     Ok(Json(PurchasePage { items, next }))
+}
+
+#[utoipa::path(get, path = "/v1/purchases/{id}", tag = "payments", security(("bearer" = [])),
+    params(("id" = String, Path, description = "A purchase id")),
+    responses((status = 200, body = PurchaseItem),
+        (status = 401, body = ErrorBody), (status = 404, description = "No such purchase in this account", body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn get_purchase(
+    State(app): State<App>,
+    AccountId(account): AccountId,
+    Path(id): Path<String>,
+) -> Result<Json<PurchaseItem>, ApiError> {
+    let row = app
+        .read(move |c| store::intent(c, &account, &id))
+        .await?
+        .filter(|r| r.kind == "charge")
+        .ok_or(ApiError::NotFound("purchase"))?;
+    Ok(Json(purchase_item(row)))
 }
 
 /// The last 4 digits of the card auto-refill charges, if one is set.
@@ -429,154 +385,4 @@ pub async fn put_auto_refill(
         })
         .await?;
     Ok(Json(body))
-}
-
-/// Asks the gateway for a refill the ledger decided on; never fails, a failure is a decline.
-async fn refill_outcome(
-    app: &App,
-    account: &str,
-    refill_id: &str,
-    pack: &str,
-) -> (RefillOutcome, i64, i64) {
-    let Ok(p) = app.catalog.pack(pack) else {
-        let reason = format!("pack `{pack}` is no longer offered");
-        return (RefillOutcome::Declined { reason }, 0, 0);
-    };
-    let (credits, cents) = (p.credits, p.price_cents);
-    let declined = |reason: String| {
-        (
-            RefillOutcome::Declined { reason },
-            credits.micros(),
-            cents.0,
-        )
-    };
-    let a = account.to_owned();
-    let method = app
-        .read(move |c| match store::auto_refill_method(c, &a)? {
-            Some(hash) => Ok(store::payment_method(c, &hash)?.map(|m| (hash, m))),
-            None => Ok(None),
-        })
-        .await;
-    let (hash, method) = match method {
-        Ok(Some(found)) => found,
-        Ok(None) => return declined("no card is set for auto-refill".into()),
-        Err(e) => {
-            tracing::warn!(error = %e, "auto-refill: cannot read the card");
-            return declined("the saved card could not be read".into());
-        }
-    };
-    for attempt in 1..=REFILL_ATTEMPTS {
-        let (key, behavior, now) = (
-            refill_id.to_owned(),
-            method.behavior.clone(),
-            app.clock.now(),
-        );
-        match gateway(app, move |g| g.charge(&key, &hash, &behavior, cents.0, now)).await {
-            Ok(()) => {
-                let outcome = RefillOutcome::Charged {
-                    credits,
-                    price_cents: cents,
-                };
-                return (outcome, credits.micros(), cents.0);
-            }
-            Err(GatewayError::Declined(reason)) | Err(GatewayError::Invalid(reason)) => {
-                return declined(reason)
-            }
-            Err(GatewayError::Unavailable(e)) => {
-                tracing::warn!(error = %e, attempt, "auto-refill: payment gateway unavailable");
-                if attempt < REFILL_ATTEMPTS {
-                    tokio::time::sleep(std::time::Duration::from_secs(1 << attempt)).await;
-                }
-            }
-        }
-    }
-    declined("the payment gateway was unavailable".into())
-}
-
-/// Handles an auto-refill the writer decided on: charge the saved card (keyed by the refill
-/// id, so running it twice charges once), then record the outcome in the ledger. A decline
-/// turns auto-refill off in the ledger and tells the user (`refill_failed`).
-pub async fn run_refill(app: App, account: String, refill_id: String, pack: String) {
-    let (outcome, credits, cents) = refill_outcome(&app, &account, &refill_id, &pack).await;
-    let status = match outcome {
-        RefillOutcome::Charged { .. } => "succeeded",
-        RefillOutcome::Declined { .. } => "declined",
-    };
-    for attempt in 1..=REFILL_ATTEMPTS {
-        let (account, id, pack, outcome) = (
-            account.clone(),
-            refill_id.clone(),
-            pack.clone(),
-            outcome.clone(),
-        );
-        let recorded = app
-            .writer
-            .run(move |ctx| {
-                let command = Command::RefillResult {
-                    refill_id: id.clone(),
-                    outcome,
-                };
-                match ctx.apply(&account, command) {
-                    Ok(_) => {}
-                    // Not the refill in flight: this answer was already recorded.
-                    Err(ApiError::IdempotencyConflict) => return Ok(()),
-                    Err(e) => return Err(e),
-                }
-                store::insert_purchase(
-                    ctx.tx,
-                    &account,
-                    &id,
-                    ctx.now,
-                    "auto_refill",
-                    Some(&pack),
-                    credits,
-                    cents,
-                    status,
-                )?;
-                Ok(())
-            })
-            .await;
-        match recorded {
-            Ok(()) => return,
-            // Storage trouble (the batch was rolled back): the same answer can be recorded
-            // again. Anything else will not get better by retrying.
-            Err(e @ (ApiError::Unavailable | ApiError::Internal(_))) => {
-                tracing::warn!(error = %e, attempt, %refill_id, "auto-refill: cannot record the outcome");
-                tokio::time::sleep(std::time::Duration::from_secs(1 << attempt)).await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, %refill_id, "auto-refill: outcome refused by the ledger");
-                return;
-            }
-        }
-    }
-}
-
-/// Restarts the refills that were in flight when the server stopped. The gateway remembers
-/// each refill id, so a refill that was charged before the stop is recorded, not charged
-/// again.
-pub async fn resume_refills(app: &App) {
-    let pending = app
-        .writer
-        .run(|ctx| {
-            Ok(ctx
-                .memory
-                .accounts
-                .values()
-                .filter_map(|r| {
-                    let ar = &r.state.auto_refill;
-                    let pack = ar.settings.as_ref()?.pack.clone();
-                    Some((r.state.id.clone(), ar.in_flight.clone()?, pack))
-                })
-                .collect::<Vec<_>>())
-        })
-        .await;
-    match pending {
-        Ok(pending) => {
-            for (account, refill_id, pack) in pending {
-                tokio::spawn(run_refill(app.clone(), account, refill_id, pack));
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot resume the refills in flight"),
-    }
 }

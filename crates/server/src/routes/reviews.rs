@@ -49,7 +49,9 @@ fn check_review(app: &App, req: &ReviewRequest) -> Result<(), ApiError> {
     responses((status = 201, description = "The review, open; a repeat with the same id and body returns it unchanged", body = ReviewBody),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 409, description = "idempotency_conflict: the id was used with another body", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 429, body = ErrorBody)))]
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "limit_reached: the account has 1,000 open reviews", body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 pub async fn post_review(
     State(app): State<App>,
     AccountId(account): AccountId,
@@ -62,6 +64,7 @@ pub async fn post_review(
         .run(move |ctx| {
             ctx.account(&account)?;
             ctx.idempotent(&account, "review", &req.id, &hash, |ctx| {
+                crate::limits::check_open_reviews(ctx.tx, &account)?;
                 let review = ReviewBody {
                     id: req.id.clone(),
                     status: "open".into(),

@@ -26,12 +26,40 @@ pub fn check_label(field: &str, value: &str) -> Result<(), ApiError> {
             "{field}: longer than 200 characters"
         )));
     }
-    if value.chars().any(char::is_control) {
+    if let Some(c) = value.chars().find(|c| c.is_control() || is_invisible(*c)) {
+        let what = if c.is_control() {
+            "a control character"
+        } else {
+            "an invisible or text-direction character"
+        };
         return Err(ApiError::invalid(format!(
-            "{field}: contains control characters"
+            "{field}: contains {what} (U+{:04X}), which would make it display as something \
+             it is not",
+            c as u32
         )));
     }
     Ok(())
+}
+
+/// Characters that change how a label reads without being seen (api.md "Limits every
+/// deployment has"): the bidirectional overrides, embeddings, isolates and marks
+/// (`inv\u{202e}gnp.exe` shows as `invexe.png`), and the zero-width ones (two labels that
+/// look the same but differ). Unicode's `Default_Ignorable_Code_Point` formats, in short.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{061C}'                      // Arabic letter mark
+        | '\u{115F}' | '\u{1160}'        // Hangul fillers
+        | '\u{180B}'..='\u{180F}'        // Mongolian variation selectors, vowel separator
+        | '\u{200B}'..='\u{200F}'        // zero-width space/non-joiner/joiner, LRM, RLM
+        | '\u{202A}'..='\u{202E}'        // bidi embeddings and overrides
+        | '\u{2060}'..='\u{206F}'        // word joiner, invisible operators, bidi isolates
+        | '\u{3164}'                      // Hangul filler
+        | '\u{FE00}'..='\u{FE0F}'        // variation selectors
+        | '\u{FEFF}'                      // zero-width no-break space (BOM)
+        | '\u{FFA0}'                      // halfwidth Hangul filler
+        | '\u{FFF0}'..='\u{FFF8}'        // unassigned specials
+        | '\u{E0000}'..='\u{E0FFF}'      // tags, variation selectors supplement
+    )
 }
 
 fn check_tokens(input: u64, cached: u64, output: u64) -> Result<(), ApiError> {

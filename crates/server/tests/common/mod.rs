@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
 
-pub const ADMIN: &str = "test-admin-token";
+pub const ADMIN: &str = "test-admin-token-0123456789abcdef";
 /// The instant the test clock starts at unless a test says otherwise.
 pub const START: &str = "2026-11-21T18:00:00Z";
 
@@ -23,6 +23,11 @@ pub struct Options {
     pub test_clock: Option<String>,
     pub rate_limit: u32,
     pub extra: Vec<String>,
+    /// A command the server runs under, e.g. `prlimit --nofile=256:256 --` (it must exec
+    /// the server, so the child's pid stays the server's).
+    pub wrapper: Vec<String>,
+    /// Environment variables for the server.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -31,6 +36,8 @@ impl Default for Options {
             test_clock: Some(START.into()),
             rate_limit: 0,
             extra: vec![],
+            wrapper: vec![],
+            env: vec![],
         }
     }
 }
@@ -48,7 +55,18 @@ impl Server {
     /// Starts on an existing directory (the database is `dir/server.db`): for restarts.
     pub fn start_in(dir: tempfile::TempDir, opts: Options) -> Server {
         let db = dir.path().join("server.db");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_creditbar-server"));
+        // CREDITBAR_TEST_SERVER_BIN runs the suite against another build (e.g. an older one,
+        // to see a test fail without the change it tests).
+        let bin = std::env::var("CREDITBAR_TEST_SERVER_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_creditbar-server").to_owned());
+        let mut cmd = match opts.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         cmd.arg("--db").arg(&db).arg("--listen").arg("127.0.0.1:0");
         cmd.arg("--admin-token").arg(ADMIN);
         cmd.arg("--rate-limit").arg(opts.rate_limit.to_string());
@@ -57,6 +75,7 @@ impl Server {
         }
         cmd.args(&opts.extra);
         cmd.env("RUST_LOG", "warn");
+        cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("start creditbar-server");
         let stdout = child.stdout.take().unwrap();
@@ -97,6 +116,37 @@ impl Server {
         self.child.kill().ok();
         self.child.wait().ok();
         std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
+    /// Sends SIGTERM and waits (at most 30 s) for the process to exit; hands back how it
+    /// exited, how long that took, and its directory for a restart.
+    pub fn terminate(
+        mut self,
+    ) -> (
+        std::process::ExitStatus,
+        std::time::Duration,
+        tempfile::TempDir,
+    ) {
+        let sent = std::time::Instant::now();
+        let ok = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -TERM failed");
+        let status = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(
+                sent.elapsed() < std::time::Duration::from_secs(30),
+                "the server did not exit within 30 s of SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let took = sent.elapsed();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (status, took, dir)
     }
 
     pub fn call(
@@ -185,6 +235,11 @@ impl Server {
         v
     }
 
+    /// The test clock's now.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        time_of(&self.advance(0)["now"])
+    }
+
     /// Every ledger entry of the account, following cursors.
     pub fn ledger(&self, token: &str) -> Vec<Value> {
         let mut out = Vec::new();
@@ -226,6 +281,157 @@ impl Server {
 
     pub fn check_db(&self) -> (bool, String) {
         check_db(&self.db_path())
+    }
+
+    /// The payment processor's own record (the test gateway's database), read by this
+    /// process: the independent witness of what was charged.
+    pub fn gateway(&self) -> Gateway {
+        Gateway::of(&self.db_path())
+    }
+
+    /// kill -9 of the process, leaving this handle to be restarted.
+    pub fn kill_now(&self) {
+        Command::new("kill")
+            .args(["-9", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+
+    /// Kills (if still running) and starts again on the same database.
+    pub fn restart(self) -> Server {
+        let dir = self.kill();
+        Server::start_in(dir, Options::default())
+    }
+
+    /// A request whose answer does not matter (load while the server may be killed).
+    pub fn call_quietly(&self, method: &str, path: &str, token: &str, body: Value) -> Option<u16> {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = self
+            .http
+            .request(m, self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .ok()?;
+        Some(resp.status().as_u16())
+    }
+
+    /// Waits for the process to end by itself (a fault point killed it) and hands back
+    /// its directory for a restart.
+    pub fn wait_dead(mut self) -> tempfile::TempDir {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if self.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not die"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+}
+
+/// One record of the test gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayCharge {
+    pub key: String,
+    pub customer: String,
+    pub kind: String,
+    pub cents: i64,
+    pub outcome: String,
+}
+
+/// The test gateway's database, opened by the test: what the processor did, and the mode
+/// it runs in (`normal`, `timeout`, `down`, plus a delay).
+pub struct Gateway {
+    path: PathBuf,
+}
+
+impl Gateway {
+    pub fn of(db: &Path) -> Gateway {
+        let mut name = db.file_name().unwrap().to_os_string();
+        name.push("-gateway");
+        Gateway {
+            path: db.with_file_name(name),
+        }
+    }
+
+    fn conn(&self) -> rusqlite::Connection {
+        let c = rusqlite::Connection::open(&self.path).unwrap();
+        c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        c
+    }
+
+    pub fn set_mode(&self, mode: &str, delay_ms: u64) {
+        self.conn()
+            .execute(
+                "UPDATE gateway_settings SET mode = ?1, delay_ms = ?2",
+                rusqlite::params![mode, delay_ms as i64],
+            )
+            .unwrap();
+    }
+
+    pub fn records(&self) -> Vec<GatewayCharge> {
+        let c = self.conn();
+        let mut stmt = c
+            .prepare(
+                "SELECT key, customer, kind, cents, outcome FROM gateway_charges ORDER BY rowid",
+            )
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok(GatewayCharge {
+                key: r.get(0)?,
+                customer: r.get(1)?,
+                kind: r.get(2)?,
+                cents: r.get(3)?,
+                outcome: r.get(4)?,
+            })
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    /// Keys of the succeeded charges (not refunds), sorted.
+    pub fn charged_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .records()
+            .into_iter()
+            .filter(|r| r.kind == "charge" && r.outcome == "succeeded")
+            .map(|r| r.key)
+            .collect();
+        keys.sort();
+        keys
+    }
+}
+
+/// The ledger's side, read from its SQLite file by this process: (id, source, status,
+/// price_cents) of every charge intent.
+pub fn ledger_purchases(db: &Path) -> Vec<(String, String, String, i64)> {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    let mut stmt = c
+        .prepare("SELECT id, source, status, price_cents FROM purchases WHERE kind = 'charge' ORDER BY n")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Polls `done` every 50 ms until it holds; fails after `seconds`.
+pub fn within(seconds: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {seconds} s: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
