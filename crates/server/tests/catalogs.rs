@@ -65,6 +65,18 @@ fn bucket(s: &Server, t: &str, name: &str) -> i64 {
         .unwrap()
 }
 
+/// `PUT /v1/plan` with a saved card; the change must be accepted.
+fn choose_plan(s: &Server, t: &str, plan: &str, pm: &str) -> Value {
+    let (st, v) = s.call(
+        "PUT",
+        "/v1/plan",
+        Some(t),
+        Some(json!({"plan": plan, "payment_token": pm})),
+    );
+    assert_eq!(st, 200, "{v}");
+    v
+}
+
 fn until_period_end(s: &Server, t: &str) -> i64 {
     let end = time_of(&s.get("/v1/account", t)["period_end"]);
     (end - s.now()).num_seconds() + 1
@@ -156,13 +168,7 @@ fn easycoda_replays_its_credits_page() {
     assert_eq!(bucket(&s, &t, "purchased"), 500 * CREDIT);
     // "Included credits are added after each successful monthly billing cycle", and
     // "unused plan credits expire at the end of the month".
-    let (st, v) = s.call(
-        "PUT",
-        "/v1/plan",
-        Some(&t),
-        Some(json!({"plan": "standard", "payment_token": pm})),
-    );
-    assert_eq!(st, 200, "{v}");
+    choose_plan(&s, &t, "standard", &pm);
     let sub_before = bucket(&s, &t, "subscription");
     s.advance(until_period_end(&s, &t));
     within(30, "the renewal is paid and credited", || {
@@ -273,13 +279,7 @@ fn seed003_replays_its_credits_page() {
         s.available(&t) == (750 - 3 + 500) * CREDIT
     });
     // "Pro plans include a monthly credit allowance."
-    let (st, v) = s.call(
-        "PUT",
-        "/v1/plan",
-        Some(&t),
-        Some(json!({"plan": "pro", "payment_token": pm})),
-    );
-    assert_eq!(st, 200, "{v}");
+    choose_plan(&s, &t, "pro", &pm);
     s.advance(until_period_end(&s, &t));
     within(30, "the monthly allowance", || {
         bucket(&s, &t, "subscription") == 500 * CREDIT
@@ -339,13 +339,7 @@ fn seed001_replays_its_credits_page() {
     // "Upgrade takes effect immediately; credits are prorated", and better models follow.
     let quote = s.get("/v1/plan/quote?plan=pro", &t);
     assert_eq!(quote["change"], "upgrade");
-    let (st, v) = s.call(
-        "PUT",
-        "/v1/plan",
-        Some(&t),
-        Some(json!({"plan": "pro", "payment_token": pm})),
-    );
-    assert_eq!(st, 200, "{v}");
+    let v = choose_plan(&s, &t, "pro", &pm);
     assert_eq!(v["plan"], "pro");
     assert_eq!(charged(&s, &t, event("a2", "advanced", 0, 0, 100)), 15_000);
     // "Custom plans: custom credit allocations, monthly or annual."
@@ -423,13 +417,7 @@ fn kodezi_replays_its_credits_page() {
     assert_eq!(st, 400, "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("custom"));
     // "Pro and paid plans reset monthly on your billing date."
-    let (st, v) = s.call(
-        "PUT",
-        "/v1/plan",
-        Some(&t),
-        Some(json!({"plan": "pro", "payment_token": pm})),
-    );
-    assert_eq!(st, 200, "{v}");
+    choose_plan(&s, &t, "pro", &pm);
     s.advance(until_period_end(&s, &t));
     within(30, "pro's allowance", || {
         bucket(&s, &t, "subscription") == 1000 * CREDIT
@@ -470,13 +458,7 @@ fn seed002_replays_its_credits_page() {
     assert_eq!(st, 201, "{v}");
     assert_eq!(s.get("/v1/account", &t)["plan"], "free");
     // "Credits automatically reset at the start of each month based on your plan."
-    let (st, v) = s.call(
-        "PUT",
-        "/v1/plan",
-        Some(&t),
-        Some(json!({"plan": "starter", "payment_token": pm})),
-    );
-    assert_eq!(st, 200, "{v}");
+    choose_plan(&s, &t, "starter", &pm);
     s.advance(until_period_end(&s, &t));
     within(30, "the monthly credits", || {
         bucket(&s, &t, "subscription") == 250 * CREDIT

@@ -45,6 +45,14 @@ fn pack(pm: &str, pack: &str) -> Value {
     json!({"pack": pack, "payment_token": pm})
 }
 
+/// Turns auto-refill on (pack_500) at `threshold` credits; it must be accepted.
+fn auto_refill_on(s: &Server, t: &str, pm: &str, threshold: i64, monthly_limit: u32) {
+    let body = json!({"enabled": true, "threshold": threshold * CREDIT, "pack": "pack_500",
+        "payment_token": pm, "monthly_limit": monthly_limit});
+    let (st, v) = s.call("PUT", "/v1/auto-refill", Some(t), Some(body));
+    assert_eq!(st, 200, "{v}");
+}
+
 fn with_env(key: &str, value: &str) -> Options {
     Options {
         env: vec![(key.into(), value.into())],
@@ -139,16 +147,7 @@ fn an_auto_refill_killed_at_any_step_is_finished_by_the_server_exactly_once() {
         let s = Server::start_with(with_env("CREDITBAR_FAULT", point));
         let (account, t) = s.account("free", "UTC");
         let pm = save(&s, &t);
-        let (st, v) = s.call(
-            "PUT",
-            "/v1/auto-refill",
-            Some(&t),
-            Some(
-                json!({"enabled": true, "threshold": 50 * CREDIT, "pack": "pack_500",
-                "payment_token": pm, "monthly_limit": 3}),
-            ),
-        );
-        assert_eq!(st, 200, "{v}");
+        auto_refill_on(&s, &t, &pm, 50, 3);
         // 105 credits, spend 60: below 50 → one refill, and the process dies in it (maybe
         // before the charge's answer is written back: the charge is committed first).
         s.call_quietly(
@@ -287,18 +286,9 @@ fn parallel_retries_purchases_and_refills_racing_on_one_account_charge_each_once
     let s = Server::start();
     let (account, t) = s.account("free", "UTC");
     let pm = save(&s, &t);
-    let (st, v) = s.call(
-        "PUT",
-        "/v1/auto-refill",
-        Some(&t),
-        // Above anything the account reaches: the first charge buys one refill, which
-        // then races the purchases (and is never re-armed).
-        Some(
-            json!({"enabled": true, "threshold": 100_000 * CREDIT, "pack": "pack_500",
-            "payment_token": pm, "monthly_limit": 100}),
-        ),
-    );
-    assert_eq!(st, 200, "{v}");
+    // Above anything the account reaches: the first charge buys one refill, which
+    // then races the purchases (and is never re-armed).
+    auto_refill_on(&s, &t, &pm, 100_000, 100);
     let answers: Vec<(String, u16, Value)> = std::thread::scope(|scope| {
         let mut handles = Vec::new();
         for i in 0..50 {
@@ -353,16 +343,7 @@ fn kill_9_storms_over_purchases_and_refills_lose_no_money() {
     let mut server = Server::start();
     let (account, t) = server.account("free", "UTC");
     let pm = save(&server, &t);
-    let (st, v) = server.call(
-        "PUT",
-        "/v1/auto-refill",
-        Some(&t),
-        Some(
-            json!({"enabled": true, "threshold": 1000 * CREDIT, "pack": "pack_500",
-            "payment_token": pm, "monthly_limit": 100}),
-        ),
-    );
-    assert_eq!(st, 200, "{v}");
+    auto_refill_on(&server, &t, &pm, 1000, 100);
     let mut acknowledged: Vec<String> = Vec::new();
     for round in 0..3 {
         let stop = std::sync::atomic::AtomicBool::new(false);
