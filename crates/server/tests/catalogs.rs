@@ -187,11 +187,23 @@ fn easycoda_replays_its_credits_page() {
         .unwrap();
     assert!(granted_at > charged_at, "credits after the payment");
     let _ = sub_before;
+    let charges = |s: &Server| {
+        s.notices(&t)
+            .iter()
+            .filter(|n| n["type"] == "plan_charged")
+            .count()
+    };
+    let charged_before = charges(&s);
     s.advance(until_period_end(&s, &t));
-    within(30, "next renewal", || {
+    // The renewal expires the old plan credits and then charges the card; the card is
+    // replaced below only once that charge is paid, so the declined card is the one the
+    // *next* renewal meets.
+    within(30, "next renewal paid", || {
         s.ledger(&t)
             .iter()
             .any(|e| e["type"] == "expire" && e["bucket"] == "subscription")
+            && charges(&s) == charged_before + 1
+            && bucket(&s, &t, "subscription") == 2000 * CREDIT
     });
     // A renewal the card declines brings no plan credits.
     let bad = card(&s, &t, DECLINES_LATER);
