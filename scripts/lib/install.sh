@@ -56,7 +56,7 @@ install_test_deps() {
   # Tests: a private session bus, the keychain, a mock notification daemon, Xvfb, WebKit's
   # WebDriver, Debian's Python with dbus/gi for the tray watcher, Python venvs.
   apt_install "${DESKTOP_BUILD_PACKAGES[@]}" python3 python3-venv dbus dbus-x11 gnome-keyring \
-    libsecret-tools python3-dbusmock python3-gi xvfb xauth webkit2gtk-driver \
+    libsecret-tools python3-dbusmock python3-gi xvfb xauth webkit2gtk-driver postgresql \
     "${PACKAGE_CHECK_PACKAGES[@]}"
   install_packaging_tools
   if ! command -v tauri-driver >/dev/null 2>&1; then

@@ -19,6 +19,7 @@ pub async fn start() -> anyhow::Result<DemoServer> {
     let ids = creditbar_server::ids::IdGen::new(None);
     let running = creditbar_server::start(creditbar_server::Config {
         db: dir.path().join("server.db"),
+        shared: None,
         listen: "127.0.0.1:0".into(),
         admin_token: ids.secret("cb_admin_"),
         test_clock: None,

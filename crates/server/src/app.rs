@@ -15,8 +15,8 @@ use crate::gateway::PaymentGateway;
 use crate::ids::IdGen;
 use crate::rate_limit::RateLimiter;
 use crate::secret::TokenHash;
-use crate::store;
-use crate::view::Views;
+use crate::store::{self, Db, PgSession};
+use crate::view::{AccountView, Views};
 use crate::writer::Writer;
 
 pub struct AppInner {
@@ -34,6 +34,9 @@ pub struct AppInner {
     pub token_used: Mutex<HashMap<TokenHash, chrono::DateTime<chrono::Utc>>>,
     pub admin: TokenHash,
     pub readers: ReadPool,
+    /// The ledger is in a database other processes share (PostgreSQL): nothing read from
+    /// it may be kept (accounts, tokens), since another process may change it.
+    pub shared: bool,
     pub clock: Clock,
     pub catalog: Arc<Catalog>,
     pub ids: IdGen,
@@ -53,9 +56,12 @@ pub type App = Arc<AppInner>;
 impl AppInner {
     /// The account a token belongs to, if it exists and has not expired; notes its use.
     pub async fn authenticate(self: &Arc<Self>, token: &TokenHash) -> Option<String> {
-        let cached = {
-            let map = self.tokens.read().unwrap_or_else(|p| p.into_inner());
-            map.get(token).cloned()
+        let cached = match self.shared {
+            true => None,
+            false => {
+                let map = self.tokens.read().unwrap_or_else(|p| p.into_inner());
+                map.get(token).cloned()
+            }
         };
         let account = match cached {
             Some(a) => a,
@@ -66,10 +72,17 @@ impl AppInner {
                     .await
                     .ok()??;
                 if let Some(at) = stored.expires_at {
+                    if self.shared && at <= self.clock.now() {
+                        return None;
+                    }
                     self.token_expiry
                         .write()
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(*token, at);
+                }
+                if self.shared {
+                    self.note_use(token);
+                    return Some(stored.account);
                 }
                 self.tokens
                     .write()
@@ -88,11 +101,32 @@ impl AppInner {
         if expired {
             return None;
         }
+        self.note_use(token);
+        Some(account)
+    }
+
+    fn note_use(&self, token: &TokenHash) {
+        let now = self.clock.now();
         self.token_used
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(*token, now);
-        Some(account)
+    }
+
+    /// An account as last committed: from the writer's published snapshots (SQLite), or
+    /// read from the shared database.
+    pub async fn view(self: &Arc<Self>, id: &str) -> Result<Option<Arc<AccountView>>, ApiError> {
+        if !self.shared {
+            return Ok(self.views.get(id));
+        }
+        let id = id.to_owned();
+        let stored = self.read(move |c| store::account_state(c, &id)).await?;
+        Ok(stored.map(|a| {
+            Arc::new(AccountView {
+                email: a.email,
+                state: a.state,
+            })
+        }))
     }
 
     /// Forgets a revoked token at once (the row is already gone from the store).
@@ -114,13 +148,16 @@ impl AppInner {
     /// Runs a read on a pooled read-only connection, off the async threads.
     pub async fn read<T: Send + 'static>(
         self: &Arc<Self>,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        f: impl FnOnce(Db<'_>) -> store::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let app = self.clone();
         tokio::task::spawn_blocking(move || {
             let conn = app.readers.take()?;
-            let result = f(&conn);
-            app.readers.give_back(conn);
+            let result = f(conn.db());
+            // A connection that failed is not kept (it may be to a primary that is gone).
+            if result.is_ok() {
+                app.readers.give_back(conn);
+            }
             result.map_err(ApiError::from)
         })
         .await
@@ -128,29 +165,64 @@ impl AppInner {
     }
 }
 
-/// A few read-only connections; WAL lets them read while the writer commits.
+/// A few read-only connections; WAL lets them read while the writer commits. On
+/// PostgreSQL, connections of their own (each statement reads the latest commit).
 pub struct ReadPool {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    source: ReadSource,
+    idle: Mutex<Vec<ReadConn>>,
+}
+
+pub enum ReadSource {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+pub enum ReadConn {
+    Lite(Connection),
+    Pg(Box<PgSession>),
+}
+
+impl ReadConn {
+    pub fn db(&self) -> Db<'_> {
+        match self {
+            ReadConn::Lite(c) => Db::Lite(c),
+            ReadConn::Pg(s) => Db::Pg(s),
+        }
+    }
+}
+
+impl Drop for ReadPool {
+    /// The PostgreSQL client runs a runtime of its own, which may not be dropped on an
+    /// async thread (where the app is dropped when the server stops): its connections are
+    /// closed on a thread of their own.
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        if idle.iter().any(|c| matches!(c, ReadConn::Pg(_))) {
+            let _ = std::thread::Builder::new()
+                .name("close-readers".into())
+                .spawn(move || drop(idle));
+        }
+    }
 }
 
 impl ReadPool {
-    pub fn new(path: PathBuf) -> Self {
+    pub fn new(source: ReadSource) -> Self {
         ReadPool {
-            path,
+            source,
             idle: Mutex::new(Vec::new()),
         }
     }
 
-    fn take(&self) -> Result<Connection, ApiError> {
+    fn take(&self) -> Result<ReadConn, ApiError> {
         let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        match pooled {
-            Some(c) => Ok(c),
-            None => store::open_reader(&self.path).map_err(ApiError::from),
+        match (pooled, &self.source) {
+            (Some(c), _) => Ok(c),
+            (None, ReadSource::Sqlite(path)) => Ok(ReadConn::Lite(store::open_reader(path)?)),
+            (None, ReadSource::Postgres(url)) => Ok(ReadConn::Pg(Box::new(PgSession::connect(url)?))),
         }
     }
 
-    fn give_back(&self, conn: Connection) {
+    fn give_back(&self, conn: ReadConn) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < 8 {
             idle.push(conn);

@@ -164,6 +164,17 @@ impl From<LedgerError> for ApiError {
 
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
-        ApiError::Internal(format!("sqlite: {e}"))
+        ApiError::from(crate::store::Error::from(e))
+    }
+}
+
+impl From<crate::store::Error> for ApiError {
+    fn from(e: crate::store::Error) -> Self {
+        // Lost connections, deadlocks and serialization failures: nothing was applied.
+        if e.is_transient() {
+            tracing::warn!(error = %e, "storage unavailable");
+            return ApiError::Unavailable;
+        }
+        ApiError::Internal(e.to_string())
     }
 }

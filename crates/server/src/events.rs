@@ -151,7 +151,7 @@ async fn catch_up(
 ) -> Result<(Vec<SseEvent>, u64), ApiError> {
     let mut out = Vec::new();
     let Some(after) = after else {
-        let Some(view) = app.views.get(account) else {
+        let Some(view) = app.view(account).await? else {
             return Ok((out, 0));
         };
         out.push(balance_event(&view, app.clock.now()));
@@ -177,7 +177,7 @@ async fn catch_up(
             break;
         }
     }
-    if let Some(view) = app.views.get(account) {
+    if let Some(view) = app.view(account).await? {
         out.push(balance_event(&view, app.clock.now()));
     }
     Ok((out, cursor.max(0) as u64))
@@ -320,4 +320,103 @@ pub async fn events(
             .interval(Duration::from_secs(15))
             .text("heartbeat"),
     ))
+}
+
+/// A shared database's announcements (`pg_notify` from every process's writer, see
+/// writer.rs) turned into this process's live events, so a client may stream from any
+/// process: each payload is `<process> <account> <first notice seq> <last notice seq>`; the
+/// notices are read back from the database (the stored sequence, as a stream's catch-up
+/// reads them) and the balance from the account's committed state. A process skips its own
+/// announcements: its writer has published them already. Runs on a thread of its own and
+/// reconnects if the database goes away (events missed meanwhile reach a client through
+/// the catch-up of its next connection, by `Last-Event-ID`).
+pub fn listen_shared(
+    url: String,
+    tag: String,
+    events: broadcast::Sender<Arc<Event>>,
+    clock: crate::clock::Clock,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("ledger-listener".into())
+        .spawn(move || loop {
+            if let Err(e) = listen_once(&url, &tag, &events, &clock) {
+                tracing::warn!(error = %e, "event listener lost the database; reconnecting");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the event listener");
+    }
+}
+
+fn listen_once(
+    url: &str,
+    tag: &str,
+    events: &broadcast::Sender<Arc<Event>>,
+    clock: &crate::clock::Clock,
+) -> Result<(), store::Error> {
+    let mut listener = postgres::Client::connect(url, postgres::NoTls)?;
+    listener.batch_execute("LISTEN creditbar_events")?;
+    let reader = store::PgSession::connect(url)?;
+    let publisher = Publisher {
+        events: events.clone(),
+        intents: tokio::sync::mpsc::unbounded_channel().0,
+        clock: clock.clone(),
+    };
+    loop {
+        let mut payloads = Vec::new();
+        {
+            use postgres::fallible_iterator::FallibleIterator;
+            let mut notifications = listener.notifications();
+            // Waits for one, then takes whatever else has arrived without waiting.
+            let first = notifications
+                .timeout_iter(Duration::from_secs(5))
+                .next()?
+                .map(|n| n.payload().to_owned());
+            if let Some(first) = first {
+                payloads.push(first);
+                let mut arrived = notifications.iter();
+                while let Some(n) = arrived.next()? {
+                    payloads.push(n.payload().to_owned());
+                    if payloads.len() >= 256 {
+                        break;
+                    }
+                }
+            }
+        }
+        if payloads.is_empty() {
+            // A quiet minute and a lost connection look alike to the iterator.
+            listener.batch_execute("SELECT 1")?;
+            continue;
+        }
+        if events.receiver_count() == 0 {
+            continue;
+        }
+        for p in payloads {
+            let mut parts = p.split(' ');
+            let (Some(from_process), Some(account), Some(first), Some(last)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            if from_process == tag {
+                continue;
+            }
+            let (first, last) = (first.parse().unwrap_or(0i64), last.parse().unwrap_or(0i64));
+            let db = store::Db::Pg(&reader);
+            if last > 0 {
+                for (_, body) in store::notices_page(db, account, first - 1, 1000)?
+                    .into_iter()
+                    .filter(|(seq, _)| *seq <= last)
+                {
+                    if let Ok(notice) = serde_json::from_str::<Notice>(&body) {
+                        publisher.notice(account, &notice);
+                    }
+                }
+            }
+            if let Some(a) = store::account_state(db, account)? {
+                publisher.balance(&a.state);
+            }
+        }
+    }
 }

@@ -113,7 +113,13 @@ impl TestGateway {
     /// Opens (or creates) the gateway's database next to the ledger's `db`:
     /// `<db>-gateway`.
     pub fn open(db: &Path) -> rusqlite::Result<Self> {
-        let conn = store::open_gateway(&Self::path_for(db))?;
+        Self::open_file(&Self::path_for(db))
+    }
+
+    /// Opens (or creates) the gateway's database at `path` (a shared ledger has no file
+    /// to put it beside; every server process of one ledger opens the same file).
+    pub fn open_file(path: &Path) -> rusqlite::Result<Self> {
+        let conn = store::open_gateway(path)?;
         Ok(TestGateway {
             conn: Mutex::new(conn),
         })

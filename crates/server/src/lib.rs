@@ -1,7 +1,9 @@
-//! creditbar-server: the credit ledger as an HTTP service on embedded SQLite.
+//! creditbar-server: the credit ledger as an HTTP service, on embedded SQLite (one process)
+//! or on PostgreSQL (any number of processes sharing one database).
 //!
-//! `start` opens the database, loads every account into the single writer, and serves
-//! api.md. It is a library so the desktop app can embed a server for `--demo`.
+//! `start` opens the database, starts the writer (SQLite: every account loaded into one
+//! writer thread; PostgreSQL: a pool of connections, see writer.rs), and serves api.md. It
+//! is a library so the desktop app can embed a server for `--demo`.
 
 pub mod api;
 pub mod app;
@@ -34,7 +36,7 @@ pub use creditbar_ledger::Catalog;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::app::{App, AppInner, ReadPool};
+use crate::app::{App, AppInner, ReadPool, ReadSource};
 use crate::clock::Clock;
 use crate::events::Publisher;
 use crate::gateway::TestGateway;
@@ -43,15 +45,12 @@ use crate::rate_limit::RateLimiter;
 use crate::secret::Secret;
 use crate::store::Durability;
 use crate::view::Views;
-use crate::writer::{Memory, Writer};
+use crate::writer::{Memory, SharedConfig, Writer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot open the database {path}: {source}")]
-    Database {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Database { path: String, source: store::Error },
     #[error("cannot make {path} private to this user: {source}")]
     Files {
         path: PathBuf,
@@ -64,8 +63,23 @@ pub enum StartError {
     },
 }
 
+/// A ledger in PostgreSQL, shared by every server process given the same URL.
+#[derive(Clone)]
+pub struct SharedLedger {
+    /// A libpq-style URL; several hosts with `target_session_attrs=read-write` make every
+    /// connection find the primary after a failover.
+    pub url: String,
+    /// Writer connections of this process (transactions it runs at once).
+    pub connections: usize,
+    /// The test payment gateway's database: one file every process of the ledger opens.
+    pub gateway_db: PathBuf,
+}
+
 pub struct Config {
+    /// The SQLite ledger (and `<db>-gateway` beside it), unless `shared` is given.
     pub db: PathBuf,
+    /// The ledger is in PostgreSQL instead (`--db postgres://…`).
+    pub shared: Option<SharedLedger>,
     pub listen: String,
     pub admin_token: Secret,
     pub test_clock: Option<chrono::DateTime<chrono::Utc>>,
@@ -99,26 +113,24 @@ impl Running {
 }
 
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    let db_err = |source| StartError::Database {
-        path: config.db.clone(),
+    let db_err = |source: store::Error| StartError::Database {
+        path: match &config.shared {
+            Some(s) => redacted_url(&s.url),
+            None => config.db.display().to_string(),
+        },
         source,
     };
+    let gateway_err = |source: rusqlite::Error| StartError::Database {
+        path: "the test gateway's database".into(),
+        source: source.into(),
+    };
     metrics::install();
-    private_files(&config.db)?;
-    private_files(&TestGateway::path_for(&config.db))?;
-    let conn = store::open(&config.db, config.durability).map_err(db_err)?;
-    store::checkpoint::start(&conn, &config.db).map_err(db_err)?;
-    let memory = Memory::load(&conn).map_err(db_err)?;
-    let stored_tokens = store::load_tokens(&conn).map_err(db_err)?;
-    let token_expiry: HashMap<_, _> = stored_tokens
-        .iter()
-        .filter_map(|(h, t)| t.expires_at.map(|at| (*h, at)))
-        .collect();
-    let tokens: HashMap<_, _> = stored_tokens
-        .into_iter()
-        .map(|(h, t)| (h, t.account))
-        .collect();
-    let gateway = TestGateway::open(&config.db).map_err(db_err)?;
+    let gateway_path = match &config.shared {
+        Some(s) => s.gateway_db.clone(),
+        None => TestGateway::path_for(&config.db),
+    };
+    private_files(&gateway_path)?;
+    let gateway = TestGateway::open_file(&gateway_path).map_err(gateway_err)?;
     let clock = match config.test_clock {
         Some(start) => Clock::test_starting_at(start),
         None => Clock::System,
@@ -133,15 +145,61 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         intents: intents_tx,
         clock: clock.clone(),
     };
-    let writer = Writer::start(
-        conn,
-        config.durability,
-        memory,
-        catalog.clone(),
-        clock.clone(),
-        views.clone(),
-        publisher,
-    );
+    let mut tokens = HashMap::new();
+    let mut token_expiry = HashMap::new();
+    let (writer, readers) = match &config.shared {
+        None => {
+            private_files(&config.db)?;
+            let conn = store::open(&config.db, config.durability).map_err(db_err)?;
+            store::checkpoint::start(&conn, &config.db).map_err(|e| db_err(e.into()))?;
+            let memory = Memory::load(&conn).map_err(db_err)?;
+            for (h, t) in store::load_tokens(store::Db::Lite(&conn)).map_err(db_err)? {
+                if let Some(at) = t.expires_at {
+                    token_expiry.insert(h, at);
+                }
+                tokens.insert(h, t.account);
+            }
+            let writer = Writer::start(
+                conn,
+                config.durability,
+                memory,
+                catalog.clone(),
+                clock.clone(),
+                views.clone(),
+                publisher,
+            );
+            (writer, ReadPool::new(ReadSource::Sqlite(config.db.clone())))
+        }
+        Some(shared) => {
+            let url = shared.url.clone();
+            let opened = tokio::task::spawn_blocking(move || store::postgres::open(&url).map(drop))
+                .await
+                .map_err(|e| db_err(store::Error::Migration(e.to_string())))?;
+            opened.map_err(db_err)?;
+            // Names this process in its announcements, so it skips its own (events.rs).
+            let tag = IdGen::new(None).secret("p").expose().to_owned();
+            events::listen_shared(
+                shared.url.clone(),
+                tag.clone(),
+                events.clone(),
+                clock.clone(),
+            );
+            let writer = Writer::start_shared(
+                SharedConfig {
+                    url: shared.url.clone(),
+                    connections: shared.connections,
+                    process_tag: tag,
+                },
+                catalog.clone(),
+                clock.clone(),
+                publisher,
+            );
+            (
+                writer,
+                ReadPool::new(ReadSource::Postgres(shared.url.clone())),
+            )
+        }
+    };
     let app: App = Arc::new(AppInner {
         writer,
         views,
@@ -149,7 +207,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         token_expiry: RwLock::new(token_expiry),
         token_used: Mutex::new(HashMap::new()),
         admin: config.admin_token.hash(),
-        readers: ReadPool::new(config.db.clone()),
+        readers,
+        shared: config.shared.is_some(),
         clock: clock.clone(),
         catalog,
         ids: IdGen::new(config.seed),
@@ -191,6 +250,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         serve,
         stop,
     })
+}
+
+/// A database URL fit for an error message: without its password.
+fn redacted_url(url: &str) -> String {
+    match url.parse::<postgres::Config>() {
+        Ok(c) => format!(
+            "postgres (hosts {:?}, database {})",
+            c.get_hosts(),
+            c.get_dbname().unwrap_or("(default)")
+        ),
+        Err(_) => "postgres (an invalid URL)".into(),
+    }
 }
 
 /// Makes a database and its WAL and shared-memory files readable by this user only (0600):

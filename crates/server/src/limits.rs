@@ -2,8 +2,6 @@
 //! accumulate, so one account cannot grow the database or a staff queue without bound.
 //! Checked inside the writer's transaction, so parallel requests cannot pass them together.
 
-use rusqlite::Transaction;
-
 use crate::error::ApiError;
 use crate::store;
 
@@ -13,7 +11,7 @@ pub const MAX_OPEN_REVIEWS: i64 = 1000;
 pub const MAX_SAVED_CARDS: i64 = 20;
 
 /// 422 `limit_reached` when the account already has `MAX_OPEN_REVIEWS` open reviews.
-pub fn check_open_reviews(tx: &Transaction, account: &str) -> Result<(), ApiError> {
+pub fn check_open_reviews(tx: crate::store::Db<'_>, account: &str) -> Result<(), ApiError> {
     if store::count_open_reviews(tx, account)? >= MAX_OPEN_REVIEWS {
         return Err(ApiError::LimitReached(format!(
             "this account already has {MAX_OPEN_REVIEWS} open usage reviews; wait until some \
@@ -24,7 +22,7 @@ pub fn check_open_reviews(tx: &Transaction, account: &str) -> Result<(), ApiErro
 }
 
 /// 422 `limit_reached` when the account already has `MAX_SAVED_CARDS` saved cards.
-pub fn check_saved_cards(tx: &Transaction, account: &str) -> Result<(), ApiError> {
+pub fn check_saved_cards(tx: crate::store::Db<'_>, account: &str) -> Result<(), ApiError> {
     if store::count_payment_methods(tx, account)? >= MAX_SAVED_CARDS {
         return Err(ApiError::LimitReached(format!(
             "this account already has {MAX_SAVED_CARDS} saved cards, the most it may have"

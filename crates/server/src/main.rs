@@ -36,9 +36,22 @@ struct Args {
     /// A TOML file of options (see above).
     #[arg(long, env = "CREDITBAR_CONFIG")]
     config: Option<PathBuf>,
-    /// SQLite database file [default: the platform data directory]/creditbar/server.db
-    #[arg(long, env = "CREDITBAR_DB")]
+    /// Where the ledger is: a SQLite database file [default: the platform data
+    /// directory]/creditbar/server.db, or a PostgreSQL URL (`postgres://…` or
+    /// `postgresql://…`, several hosts with `target_session_attrs=read-write` for failover)
+    /// that any number of server processes may share.
+    #[arg(long, env = "CREDITBAR_DB", hide_env_values = true)]
     db: Option<PathBuf>,
+    /// With a PostgreSQL ledger: the test payment gateway's database file, one every process
+    /// of the ledger opens [default: the platform data directory]/creditbar/gateway.db.
+    /// (With SQLite it is `<db>-gateway`.)
+    #[arg(long, env = "CREDITBAR_GATEWAY_DB")]
+    gateway_db: Option<PathBuf>,
+    /// With a PostgreSQL ledger: how many transactions this process runs at once (one
+    /// connection each).
+    #[arg(long, env = "CREDITBAR_PG_CONNECTIONS", default_value_t = 16,
+        value_parser = clap::value_parser!(u64).range(1..=512))]
+    pg_connections: u64,
     /// Address to listen on; port 0 picks a free port (the real address is printed).
     #[arg(long, env = "CREDITBAR_LISTEN", default_value = "127.0.0.1:8787")]
     listen: String,
@@ -259,6 +272,43 @@ fn init_logs(format: LogFormat) {
     }
 }
 
+/// `--check` of a PostgreSQL ledger: the same checks as of a SQLite file, on one snapshot.
+fn check_shared(shared: &creditbar_server::SharedLedger) -> anyhow::Result<()> {
+    let session = creditbar_server::store::PgSession::connect(&shared.url)
+        .context("cannot connect to the PostgreSQL ledger")?;
+    let gateway = match shared.gateway_db.exists() {
+        true => Some(creditbar_server::store::open_reader(&shared.gateway_db)?),
+        false => None,
+    };
+    let before = match &gateway {
+        Some(g) => creditbar_server::store::gateway_records(g, None)?,
+        None => Vec::new(),
+    };
+    let (problems, pending) = creditbar_server::store::Db::Pg(&session).snapshot(|ledger| {
+        let mut problems = creditbar_server::store::check(ledger)?;
+        let (money, pending) =
+            creditbar_server::billing::report::check_files(ledger, before, gateway.as_ref())?;
+        problems.extend(money);
+        Ok((problems, pending))
+    })?;
+    report_check(problems, pending)
+}
+
+fn report_check(problems: Vec<String>, pending: usize) -> anyhow::Result<()> {
+    if problems.is_empty() {
+        println!("ok: every balance equals the sum of its ledger");
+        println!(
+            "ok: every payment the processor made is in the ledger, credited once \
+             ({pending} pending, finished at the next start)"
+        );
+        return Ok(());
+    }
+    for p in &problems {
+        println!("{p}");
+    }
+    anyhow::bail!("{} problem(s) found", problems.len());
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Whatever this process creates (the database, its WAL and shared memory, the gateway's
@@ -283,6 +333,29 @@ async fn main() -> anyhow::Result<()> {
         Some(p) => p,
         None => default_db()?,
     };
+    let shared = match db.to_str() {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            url.parse::<postgres::Config>()
+                .map_err(|e| anyhow::anyhow!("--db is not a valid PostgreSQL URL: {e}"))?;
+            let gateway_db = match &args.gateway_db {
+                Some(p) => p.clone(),
+                None => default_db()?.with_file_name("gateway.db"),
+            };
+            Some(creditbar_server::SharedLedger {
+                url: url.to_owned(),
+                connections: args.pg_connections as usize,
+                gateway_db,
+            })
+        }
+        _ => None,
+    };
+    if let Some(shared) = &shared {
+        if args.check {
+            // The PostgreSQL client blocks: off the async threads.
+            let shared = shared.clone();
+            return tokio::task::spawn_blocking(move || check_shared(&shared)).await?;
+        }
+    }
     if args.check {
         let conn = creditbar_server::store::open_reader(&db)
             .with_context(|| format!("cannot open {} read-only", db.display()))?;
@@ -299,27 +372,22 @@ async fn main() -> anyhow::Result<()> {
         };
         // One read transaction: a consistent snapshot even while a server writes.
         conn.execute_batch("BEGIN")?;
-        let mut problems = creditbar_server::store::check(&conn)?;
+        let ledger = creditbar_server::store::Db::Lite(&conn);
+        let mut problems = creditbar_server::store::check(ledger)?;
         let (money, pending) =
-            creditbar_server::billing::report::check_files(&conn, before, gateway.as_ref())?;
+            creditbar_server::billing::report::check_files(ledger, before, gateway.as_ref())?;
         problems.extend(money);
-        if problems.is_empty() {
-            println!("ok: every balance equals the sum of its ledger");
-            println!(
-                "ok: every payment the processor made is in the ledger, credited once \
-                 ({pending} pending, finished at the next start)"
-            );
-            return Ok(());
-        }
-        for p in &problems {
-            println!("{p}");
-        }
-        anyhow::bail!("{} problem(s) found", problems.len());
+        return report_check(problems, pending);
     }
     let admin_token = match (args.admin_token, &args.admin_token_file) {
         (Some(t), _) => check_admin_token(t, "--admin-token")?,
         (None, Some(file)) => read_token_file(file)?,
-        (None, None) => stored_admin_token(&db)?,
+        // A shared ledger's processes must agree on the token: it is kept beside the
+        // gateway's file, which they share too.
+        (None, None) => match &shared {
+            Some(s) => stored_admin_token(&s.gateway_db)?,
+            None => stored_admin_token(&db)?,
+        },
     };
     let test_clock = if args.test_clock {
         Some(match std::env::var("CREDITBAR_TEST_CLOCK_START") {
@@ -354,6 +422,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut running = start(Config {
         db,
+        shared,
         listen: args.listen,
         admin_token,
         test_clock,

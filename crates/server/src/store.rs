@@ -8,12 +8,22 @@
 
 use chrono::{DateTime, Utc};
 use creditbar_ledger::{Account, Entry, Hold, Lot, Notice};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::Connection;
+
+pub use self::db::{params, Db, Error, PgSession, Result};
 use rusqlite_migration::{Migrations, M};
 
 use crate::secret::TokenHash;
 
 pub mod checkpoint;
+pub mod db;
+pub mod gateway;
+pub mod postgres;
+
+pub use gateway::{
+    gateway_charge_count, gateway_get, gateway_mode, gateway_put, gateway_records, open_gateway,
+    GatewayRow,
+};
 
 const MIGRATIONS: &[M<'static>] = &[
     M::up(
@@ -221,37 +231,10 @@ CREATE UNIQUE INDEX tokens_by_id ON tokens (id);
 CREATE INDEX tokens_by_account ON tokens (account_id);
 "#,
     ),
-];
-
-/// The test gateway's own database (see `open_gateway`).
-const GATEWAY_MIGRATIONS: &[M<'static>] = &[
-    M::up(
-        r#"
-CREATE TABLE gateway_charges (
-    key TEXT PRIMARY KEY,
-    token_hash BLOB NOT NULL,
-    cents INTEGER NOT NULL,
-    outcome TEXT NOT NULL,
-    at TEXT NOT NULL
-);
-"#,
-    ),
-    // The processor's own record per customer (for reconciliation), refunds, and a mode a
-    // test flips from outside the server to make the processor slow, time out or go down.
-    M::up(
-        r#"
-ALTER TABLE gateway_charges ADD COLUMN customer TEXT NOT NULL DEFAULT '';
-ALTER TABLE gateway_charges ADD COLUMN kind TEXT NOT NULL DEFAULT 'charge';
-ALTER TABLE gateway_charges ADD COLUMN refund_of TEXT;
-CREATE INDEX gateway_by_customer ON gateway_charges (customer);
-CREATE TABLE gateway_settings (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    mode TEXT NOT NULL,
-    delay_ms INTEGER NOT NULL
-);
-INSERT INTO gateway_settings VALUES (1, 'normal', 0);
-"#,
-    ),
+    // When each account next has something due, kept beside its state so a shared
+    // database's schedulers can find due accounts by index (SQLite's writer scans memory,
+    // and keeps the column only so both schemas and their queries stay one).
+    M::up("ALTER TABLE accounts ADD COLUMN next_due TEXT;"),
 ];
 
 /// How much a commit must survive.
@@ -265,7 +248,7 @@ pub enum Durability {
     Power,
 }
 
-pub fn open(path: &std::path::Path, durability: Durability) -> rusqlite::Result<Connection> {
+pub fn open(path: &std::path::Path, durability: Durability) -> Result<Connection> {
     let mut conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     let sync = match durability {
@@ -280,11 +263,11 @@ pub fn open(path: &std::path::Path, durability: Durability) -> rusqlite::Result<
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Migrations::from_slice(MIGRATIONS)
         .to_latest(&mut conn)
-        .map_err(|e| rusqlite::Error::InvalidParameterName(format!("migration failed: {e}")))?;
+        .map_err(|e| Error::Migration(e.to_string()))?;
     Ok(conn)
 }
 
-pub fn open_reader(path: &std::path::Path) -> rusqlite::Result<Connection> {
+pub fn open_reader(path: &std::path::Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -313,16 +296,14 @@ pub fn ts(t: DateTime<Utc>) -> String {
     })
 }
 
-pub fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
+pub fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-        })
+        .map_err(|e| Error::corrupt("instant", e))
 }
 
-fn json_err(e: serde_json::Error) -> rusqlite::Error {
-    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
+fn json_err(e: serde_json::Error) -> Error {
+    Error::corrupt("JSON", e)
 }
 
 // ---------------------------------------------------------------- accounts and tokens
@@ -332,27 +313,15 @@ pub struct StoredAccount {
     pub state: Account,
 }
 
-pub fn load_accounts(conn: &Connection) -> rusqlite::Result<Vec<StoredAccount>> {
-    let mut stmt = conn.prepare("SELECT email, state FROM accounts")?;
-    let rows = stmt.query_map([], |r| {
-        let email: String = r.get(0)?;
-        let state: String = r.get(1)?;
-        Ok((email, state))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (email, state) = row?;
-        let state: Account = serde_json::from_str(&state).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
-        })?;
-        out.push(StoredAccount { email, state });
-    }
-    Ok(out)
+pub fn load_accounts(conn: Db<'_>) -> Result<Vec<StoredAccount>> {
+    conn.prepare_cached("SELECT email, state FROM accounts ORDER BY id")?
+        .query_map(params![], stored_account)?
+        .collect()
 }
 
-pub fn load_tokens(conn: &Connection) -> rusqlite::Result<Vec<(TokenHash, StoredToken)>> {
-    let mut stmt = conn.prepare("SELECT hash, account_id, expires_at FROM tokens")?;
-    let rows = stmt.query_map([], |r| {
+pub fn load_tokens(conn: Db<'_>) -> Result<Vec<(TokenHash, StoredToken)>> {
+    let mut stmt = conn.prepare_cached("SELECT hash, account_id, expires_at FROM tokens")?;
+    let rows = stmt.query_map(params![], |r| {
         let hash: Vec<u8> = r.get(0)?;
         let account: String = r.get(1)?;
         let expires: Option<String> = r.get(2)?;
@@ -375,54 +344,102 @@ pub fn load_tokens(conn: &Connection) -> rusqlite::Result<Vec<(TokenHash, Stored
     Ok(out)
 }
 
-pub fn insert_account(tx: &Transaction, email: &str, state: &Account) -> rusqlite::Result<()> {
+pub fn insert_account(tx: Db<'_>, email: &str, state: &Account) -> Result<()> {
     let json = serde_json::to_string(state).map_err(json_err)?;
     tx.prepare_cached(
-        "INSERT INTO accounts (id, email, created_at, state) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO accounts (id, email, created_at, state, next_due) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![state.id, email, ts(state.created_at), json])?;
+    .execute(params![
+        state.id,
+        email,
+        ts(state.created_at),
+        json,
+        ts(state.next_due())
+    ])?;
     Ok(())
+}
+
+fn stored_account(r: &db::Row<'_>) -> Result<StoredAccount> {
+    let email: String = r.get(0)?;
+    let state: String = r.get(1)?;
+    let state: Account =
+        serde_json::from_str(&state).map_err(|e| Error::corrupt("account state", e))?;
+    Ok(StoredAccount { email, state })
+}
+
+/// Reads an account and locks its row until the transaction ends (PostgreSQL; the writer
+/// of a shared database, see writer.rs).
+pub fn lock_account(tx: Db<'_>, id: &str) -> Result<Option<StoredAccount>> {
+    tx.prepare_cached("SELECT email, state FROM accounts WHERE id = ?1 FOR UPDATE")?
+        .query_opt(params![id], stored_account)
+}
+
+/// Reads and locks up to `limit` accounts with something due at `now`, skipping those
+/// another transaction holds (PostgreSQL: the scheduler of each process claims its own).
+pub fn lock_due_accounts(tx: Db<'_>, now: DateTime<Utc>, limit: i64) -> Result<Vec<StoredAccount>> {
+    tx.prepare_cached(
+        "SELECT email, state FROM accounts WHERE next_due <= ?1
+         ORDER BY next_due LIMIT ?2 FOR UPDATE SKIP LOCKED",
+    )?
+    .query_map(params![ts(now), limit], stored_account)?
+    .collect()
+}
+
+/// An account as last committed, without locking it (readers of a shared database).
+pub fn account_state(conn: Db<'_>, id: &str) -> Result<Option<StoredAccount>> {
+    conn.prepare_cached("SELECT email, state FROM accounts WHERE id = ?1")?
+        .query_opt(params![id], stored_account)
 }
 
 // ---------------------------------------------------------------- one job of a batch
 
 /// Each job of the writer's batch runs inside a savepoint, so a job that fails (in the
 /// ledger or in storage) is undone alone and the rest of the batch still commits.
-pub fn job_begin(tx: &Transaction) -> rusqlite::Result<()> {
-    tx.prepare_cached("SAVEPOINT job")?.execute([])?;
+pub fn job_begin(tx: Db<'_>) -> Result<()> {
+    tx.prepare_cached("SAVEPOINT job")?.execute(params![])?;
     Ok(())
 }
 
-pub fn job_end(tx: &Transaction) -> rusqlite::Result<()> {
-    tx.prepare_cached("RELEASE job")?.execute([])?;
+pub fn job_end(tx: Db<'_>) -> Result<()> {
+    tx.prepare_cached("RELEASE job")?.execute(params![])?;
     Ok(())
 }
 
-pub fn job_undo(tx: &Transaction) -> rusqlite::Result<()> {
-    tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
-    tx.prepare_cached("RELEASE job")?.execute([])?;
+pub fn job_undo(tx: Db<'_>) -> Result<()> {
+    tx.prepare_cached("ROLLBACK TO job")?.execute(params![])?;
+    tx.prepare_cached("RELEASE job")?.execute(params![])?;
     Ok(())
 }
 
-pub fn save_state(tx: &Transaction, state: &Account) -> rusqlite::Result<()> {
+/// Saves an account's state and when it is next due. On PostgreSQL `announce` is sent to
+/// every process listening (`pg_notify`, delivered when the transaction commits), in the
+/// same round trip.
+pub fn save_state(tx: Db<'_>, state: &Account, announce: Option<&str>) -> Result<()> {
     let json = serde_json::to_string(state).map_err(json_err)?;
-    tx.prepare_cached("UPDATE accounts SET state = ?2 WHERE id = ?1")?
-        .execute(params![state.id, json])?;
+    let due = ts(state.next_due());
+    match announce {
+        Some(payload) if tx.is_postgres() => {
+            tx.prepare_cached(
+                "WITH saved AS (UPDATE accounts SET state = ?2, next_due = ?3 WHERE id = ?1)
+                 SELECT pg_notify('creditbar_events', ?4)",
+            )?
+            .query_row(params![state.id, json, due, payload], |_| Ok(()))?;
+        }
+        _ => {
+            tx.prepare_cached("UPDATE accounts SET state = ?2, next_due = ?3 WHERE id = ?1")?
+                .execute(params![state.id, json, due])?;
+        }
+    }
     Ok(())
 }
 
-pub fn insert_token(
-    tx: &Transaction,
-    hash: &TokenHash,
-    account: &str,
-    now: DateTime<Utc>,
-) -> rusqlite::Result<()> {
+pub fn insert_token(tx: Db<'_>, hash: &TokenHash, account: &str, now: DateTime<Utc>) -> Result<()> {
     insert_token_expiring(tx, hash, account, now, None).map(drop)
 }
 
 // ---------------------------------------------------------------- what a step produced
 
-pub fn insert_entries(tx: &Transaction, account: &str, entries: &[Entry]) -> rusqlite::Result<()> {
+pub fn insert_entries(tx: Db<'_>, account: &str, entries: &[Entry]) -> Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -446,7 +463,7 @@ pub fn insert_entries(tx: &Transaction, account: &str, entries: &[Entry]) -> rus
     Ok(())
 }
 
-pub fn insert_notices(tx: &Transaction, account: &str, notices: &[Notice]) -> rusqlite::Result<()> {
+pub fn insert_notices(tx: Db<'_>, account: &str, notices: &[Notice]) -> Result<()> {
     if notices.is_empty() {
         return Ok(());
     }
@@ -463,14 +480,13 @@ pub fn insert_notices(tx: &Transaction, account: &str, notices: &[Notice]) -> ru
 /// Whether the account already has a lot with this id, from any source (an admin grant,
 /// a purchase, the server's own grants), used up or not. The ledger's memory holds only
 /// live lots, so this table is where a taken id is known for good.
-pub fn lot_exists(tx: &Transaction, account: &str, id: &str) -> rusqlite::Result<bool> {
+pub fn lot_exists(tx: Db<'_>, account: &str, id: &str) -> Result<bool> {
     tx.prepare_cached("SELECT 1 FROM grants WHERE account_id = ?1 AND id = ?2")?
-        .query_row(params![account, id], |_| Ok(()))
-        .optional()
+        .query_opt(params![account, id], |_| Ok(()))
         .map(|found| found.is_some())
 }
 
-pub fn insert_lots(tx: &Transaction, account: &str, lots: &[Lot]) -> rusqlite::Result<()> {
+pub fn insert_lots(tx: Db<'_>, account: &str, lots: &[Lot]) -> Result<()> {
     if lots.is_empty() {
         return Ok(());
     }
@@ -491,7 +507,7 @@ pub fn insert_lots(tx: &Transaction, account: &str, lots: &[Lot]) -> rusqlite::R
     Ok(())
 }
 
-pub fn upsert_holds(tx: &Transaction, account: &str, holds: &[Hold]) -> rusqlite::Result<()> {
+pub fn upsert_holds(tx: Db<'_>, account: &str, holds: &[Hold]) -> Result<()> {
     if holds.is_empty() {
         return Ok(());
     }
@@ -513,10 +529,9 @@ pub fn upsert_holds(tx: &Transaction, account: &str, holds: &[Hold]) -> rusqlite
     Ok(())
 }
 
-pub fn hold_status(conn: &Connection, account: &str, id: &str) -> rusqlite::Result<Option<String>> {
+pub fn hold_status(conn: Db<'_>, account: &str, id: &str) -> Result<Option<String>> {
     conn.prepare_cached("SELECT status FROM holds WHERE account_id = ?1 AND id = ?2")?
-        .query_row(params![account, id], |r| r.get(0))
-        .optional()
+        .query_opt(params![account, id], |r| r.get(0))
 }
 
 // ---------------------------------------------------------------- usage
@@ -541,7 +556,7 @@ pub struct UsageRow<'a> {
     pub response: Option<&'a str>,
 }
 
-pub fn insert_usage(tx: &Transaction, account: &str, u: &UsageRow) -> rusqlite::Result<()> {
+pub fn insert_usage(tx: Db<'_>, account: &str, u: &UsageRow) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO usage_events (account_id, id, at, local_day, project, thread, model, kind,
              status, input_tokens, cached_input_tokens, output_tokens, charged, hold_id,
@@ -587,19 +602,15 @@ pub enum UsageRecord {
 
 /// What is recorded under a usage id: a usage event, else a hold with that id (usage and
 /// hold ids share one namespace), else nothing. One statement for the charge path.
-pub fn usage_record(
-    conn: &Connection,
-    account: &str,
-    id: &str,
-) -> rusqlite::Result<Option<UsageRecord>> {
+pub fn usage_record(conn: Db<'_>, account: &str, id: &str) -> Result<Option<UsageRecord>> {
     conn.prepare_cached(
-        "SELECT 0, hold_id IS NOT NULL, body_hash, response FROM usage_events
+        "SELECT 0, CASE WHEN hold_id IS NOT NULL THEN 1 ELSE 0 END, body_hash, response FROM usage_events
          WHERE account_id = ?1 AND id = ?2
          UNION ALL
          SELECT 1, 0, NULL, NULL FROM holds WHERE account_id = ?1 AND id = ?2
          ORDER BY 1 LIMIT 1",
     )?
-    .query_row(params![account, id], |r| {
+    .query_opt(params![account, id], |r| {
         let is_hold: bool = r.get(0)?;
         let from_hold: bool = r.get(1)?;
         let body_hash: Option<Vec<u8>> = r.get(2)?;
@@ -614,13 +625,11 @@ pub fn usage_record(
             _ => UsageRecord::Legacy,
         })
     })
-    .optional()
 }
 
-pub fn usage_exists(conn: &Connection, account: &str, id: &str) -> rusqlite::Result<bool> {
+pub fn usage_exists(conn: Db<'_>, account: &str, id: &str) -> Result<bool> {
     conn.prepare_cached("SELECT 1 FROM usage_events WHERE account_id = ?1 AND id = ?2")?
-        .query_row(params![account, id], |_| Ok(()))
-        .optional()
+        .query_opt(params![account, id], |_| Ok(()))
         .map(|found| found.is_some())
 }
 
@@ -642,28 +651,28 @@ pub enum UsageGrouping {
 }
 
 pub fn usage_groups(
-    conn: &Connection,
+    conn: Db<'_>,
     account: &str,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     group: UsageGrouping,
-) -> rusqlite::Result<Vec<UsageGroup>> {
+) -> Result<Vec<UsageGroup>> {
     // One constant statement per grouping: the column is never spliced in from input.
     let sql = match group {
         UsageGrouping::Day => {
-            "SELECT local_day, SUM(charged), COUNT(*), SUM(input_tokens), SUM(cached_input_tokens), SUM(output_tokens)
+            "SELECT local_day, CAST(SUM(charged) AS BIGINT), COUNT(*), CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(cached_input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT)
              FROM usage_events WHERE account_id = ?1 AND at >= ?2 AND at < ?3 GROUP BY local_day ORDER BY local_day"
         }
         UsageGrouping::Model => {
-            "SELECT model, SUM(charged), COUNT(*), SUM(input_tokens), SUM(cached_input_tokens), SUM(output_tokens)
+            "SELECT model, CAST(SUM(charged) AS BIGINT), COUNT(*), CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(cached_input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT)
              FROM usage_events WHERE account_id = ?1 AND at >= ?2 AND at < ?3 GROUP BY model ORDER BY SUM(charged) DESC, model"
         }
         UsageGrouping::Project => {
-            "SELECT project, SUM(charged), COUNT(*), SUM(input_tokens), SUM(cached_input_tokens), SUM(output_tokens)
+            "SELECT project, CAST(SUM(charged) AS BIGINT), COUNT(*), CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(cached_input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT)
              FROM usage_events WHERE account_id = ?1 AND at >= ?2 AND at < ?3 GROUP BY project ORDER BY SUM(charged) DESC, project"
         }
         UsageGrouping::Thread => {
-            "SELECT thread, SUM(charged), COUNT(*), SUM(input_tokens), SUM(cached_input_tokens), SUM(output_tokens)
+            "SELECT thread, CAST(SUM(charged) AS BIGINT), COUNT(*), CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(cached_input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT)
              FROM usage_events WHERE account_id = ?1 AND at >= ?2 AND at < ?3 GROUP BY thread ORDER BY SUM(charged) DESC, thread"
         }
     };
@@ -696,17 +705,12 @@ pub struct LedgerRow {
     pub reference: String,
 }
 
-pub fn ledger_page(
-    conn: &Connection,
-    account: &str,
-    after: i64,
-    limit: u32,
-) -> rusqlite::Result<Vec<LedgerRow>> {
+pub fn ledger_page(conn: Db<'_>, account: &str, after: i64, limit: u32) -> Result<Vec<LedgerRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, at, type, bucket, amount, balance_after, grant_id, ref FROM ledger
          WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![account, after, limit], |r| {
+    let rows = stmt.query_map(params![account, after, i64::from(limit)], |r| {
         Ok(LedgerRow {
             seq: r.get(0)?,
             at: r.get(1)?,
@@ -722,15 +726,15 @@ pub fn ledger_page(
 }
 
 pub fn notices_page(
-    conn: &Connection,
+    conn: Db<'_>,
     account: &str,
     after: i64,
     limit: u32,
-) -> rusqlite::Result<Vec<(i64, String)>> {
+) -> Result<Vec<(i64, String)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, body FROM notices WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![account, after, limit], |r| {
+    let rows = stmt.query_map(params![account, after, i64::from(limit)], |r| {
         Ok((r.get(0)?, r.get(1)?))
     })?;
     rows.collect()
@@ -745,37 +749,36 @@ pub struct StoredResponse {
 }
 
 pub fn idempotent_get(
-    conn: &Connection,
+    conn: Db<'_>,
     account: &str,
     scope: &str,
     key: &str,
-) -> rusqlite::Result<Option<StoredResponse>> {
+) -> Result<Option<StoredResponse>> {
     conn.prepare_cached(
         "SELECT body_hash, status, response FROM idempotency WHERE account_id = ?1 AND scope = ?2 AND key = ?3",
     )?
-    .query_row(params![account, scope, key], |r| {
+    .query_opt(params![account, scope, key], |r| {
         Ok(StoredResponse {
             body_hash: r.get(0)?,
             status: r.get(1)?,
             response: r.get(2)?,
         })
     })
-    .optional()
 }
 
 pub fn idempotent_put(
-    tx: &Transaction,
+    tx: Db<'_>,
     account: &str,
     scope: &str,
     key: &str,
     body_hash: &[u8],
     status: u16,
     response: &str,
-) -> rusqlite::Result<()> {
+) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO idempotency (account_id, scope, key, body_hash, status, response) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![account, scope, key, body_hash, status, response])?;
+    .execute(params![account, scope, key, body_hash, i64::from(status), response])?;
     Ok(())
 }
 
@@ -792,11 +795,11 @@ pub struct PaymentMethodRow {
 }
 
 pub fn insert_payment_method(
-    tx: &Transaction,
+    tx: Db<'_>,
     hash: &TokenHash,
     m: &PaymentMethodRow,
     now: DateTime<Utc>,
-) -> rusqlite::Result<()> {
+) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO payment_methods (token_hash, account_id, id, brand, last4, exp_month, exp_year, behavior, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -807,22 +810,19 @@ pub fn insert_payment_method(
         m.id,
         m.brand,
         m.last4,
-        m.exp_month,
-        m.exp_year,
+        i64::from(m.exp_month),
+        i64::from(m.exp_year),
         m.behavior,
         ts(now)
     ])?;
     Ok(())
 }
 
-pub fn payment_method(
-    conn: &Connection,
-    hash: &TokenHash,
-) -> rusqlite::Result<Option<PaymentMethodRow>> {
+pub fn payment_method(conn: Db<'_>, hash: &TokenHash) -> Result<Option<PaymentMethodRow>> {
     conn.prepare_cached(
         "SELECT account_id, id, brand, last4, exp_month, exp_year, behavior FROM payment_methods WHERE token_hash = ?1",
     )?
-    .query_row(params![hash.0.as_slice()], |r| {
+    .query_opt(params![hash.0.as_slice()], |r| {
         Ok(PaymentMethodRow {
             account_id: r.get(0)?,
             id: r.get(1)?,
@@ -833,14 +833,9 @@ pub fn payment_method(
             behavior: r.get(6)?,
         })
     })
-    .optional()
 }
 
-pub fn set_auto_refill_method(
-    tx: &Transaction,
-    account: &str,
-    hash: &TokenHash,
-) -> rusqlite::Result<()> {
+pub fn set_auto_refill_method(tx: Db<'_>, account: &str, hash: &TokenHash) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO auto_refill_methods (account_id, payment_token_hash) VALUES (?1, ?2)
          ON CONFLICT (account_id) DO UPDATE SET payment_token_hash = excluded.payment_token_hash",
@@ -849,15 +844,14 @@ pub fn set_auto_refill_method(
     Ok(())
 }
 
-pub fn auto_refill_method(conn: &Connection, account: &str) -> rusqlite::Result<Option<TokenHash>> {
+pub fn auto_refill_method(conn: Db<'_>, account: &str) -> Result<Option<TokenHash>> {
     let raw: Option<Vec<u8>> = conn
         .prepare_cached("SELECT payment_token_hash FROM auto_refill_methods WHERE account_id = ?1")?
-        .query_row(params![account], |r| r.get(0))
-        .optional()?;
+        .query_opt(params![account], |r| r.get(0))?;
     Ok(raw.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok().map(TokenHash)))
 }
 
-pub fn set_plan_method(tx: &Transaction, account: &str, hash: &TokenHash) -> rusqlite::Result<()> {
+pub fn set_plan_method(tx: Db<'_>, account: &str, hash: &TokenHash) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO plan_methods (account_id, payment_token_hash) VALUES (?1, ?2)
          ON CONFLICT (account_id) DO UPDATE SET payment_token_hash = excluded.payment_token_hash",
@@ -866,11 +860,10 @@ pub fn set_plan_method(tx: &Transaction, account: &str, hash: &TokenHash) -> rus
     Ok(())
 }
 
-pub fn plan_method(conn: &Connection, account: &str) -> rusqlite::Result<Option<TokenHash>> {
+pub fn plan_method(conn: Db<'_>, account: &str) -> Result<Option<TokenHash>> {
     let raw: Option<Vec<u8>> = conn
         .prepare_cached("SELECT payment_token_hash FROM plan_methods WHERE account_id = ?1")?
-        .query_row(params![account], |r| r.get(0))
-        .optional()?;
+        .query_opt(params![account], |r| r.get(0))?;
     Ok(raw.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok().map(TokenHash)))
 }
 
@@ -901,7 +894,7 @@ pub struct IntentRow {
 const INTENT_COLUMNS: &str = "n, account_id, id, kind, source, pack, credits, price_cents, status,
     created_at, completed_at, idem_key, body_hash, card, detail";
 
-fn intent_row(r: &rusqlite::Row) -> rusqlite::Result<IntentRow> {
+fn intent_row(r: &db::Row<'_>) -> Result<IntentRow> {
     let card: Option<Vec<u8>> = r.get(13)?;
     Ok(IntentRow {
         n: r.get(0)?,
@@ -923,74 +916,69 @@ fn intent_row(r: &rusqlite::Row) -> rusqlite::Result<IntentRow> {
 }
 
 /// Records a new intent; `n` is assigned by the table.
-pub fn insert_intent(tx: &Transaction, i: &IntentRow) -> rusqlite::Result<i64> {
+pub fn insert_intent(tx: Db<'_>, i: &IntentRow) -> Result<i64> {
     tx.prepare_cached(
         "INSERT INTO purchases (account_id, id, kind, source, pack, credits, price_cents, status,
              created_at, completed_at, idem_key, body_hash, card, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING n",
     )?
-    .execute(params![
-        i.account_id,
-        i.id,
-        i.kind,
-        i.source,
-        i.pack,
-        i.credits,
-        i.price_cents,
-        i.status,
-        i.created_at,
-        i.completed_at,
-        i.idem_key,
-        i.body_hash,
-        i.card.as_ref().map(|c| c.0.to_vec()),
-        i.detail
-    ])?;
-    Ok(tx.last_insert_rowid())
+    .query_row(
+        params![
+            i.account_id,
+            i.id,
+            i.kind,
+            i.source,
+            i.pack,
+            i.credits,
+            i.price_cents,
+            i.status,
+            i.created_at,
+            i.completed_at,
+            i.idem_key,
+            i.body_hash,
+            i.card.as_ref().map(|c| c.0.to_vec()),
+            i.detail
+        ],
+        |r| r.get(0),
+    )
 }
 
-pub fn intent(conn: &Connection, account: &str, id: &str) -> rusqlite::Result<Option<IntentRow>> {
+pub fn intent(conn: Db<'_>, account: &str, id: &str) -> Result<Option<IntentRow>> {
     conn.prepare_cached(&format!(
         "SELECT {INTENT_COLUMNS} FROM purchases WHERE account_id = ?1 AND id = ?2"
     ))?
-    .query_row(params![account, id], intent_row)
-    .optional()
+    .query_opt(params![account, id], intent_row)
 }
 
 /// A purchase found by its id alone (staff routes that name no account).
-pub fn intent_any_account(conn: &Connection, id: &str) -> rusqlite::Result<Option<IntentRow>> {
+pub fn intent_any_account(conn: Db<'_>, id: &str) -> Result<Option<IntentRow>> {
     conn.prepare_cached(&format!(
         "SELECT {INTENT_COLUMNS} FROM purchases WHERE id = ?1 LIMIT 1"
     ))?
-    .query_row(params![id], intent_row)
-    .optional()
+    .query_opt(params![id], intent_row)
 }
 
 /// The intent bound to a client's idempotency key: pending or succeeded (a failed one has
 /// freed its key).
-pub fn intent_by_key(
-    conn: &Connection,
-    account: &str,
-    key: &str,
-) -> rusqlite::Result<Option<IntentRow>> {
+pub fn intent_by_key(conn: Db<'_>, account: &str, key: &str) -> Result<Option<IntentRow>> {
     conn.prepare_cached(&format!(
         "SELECT {INTENT_COLUMNS} FROM purchases
          WHERE account_id = ?1 AND idem_key = ?2 AND idem_key IS NOT NULL AND status <> 'failed'"
     ))?
-    .query_row(params![account, key], intent_row)
-    .optional()
+    .query_opt(params![account, key], intent_row)
 }
 
 /// Moves an intent out of `pending` (or a succeeded charge to `refunded`). Returns false,
 /// changing nothing, when the intent is not in `from`: someone else completed it first.
 pub fn complete_intent(
-    tx: &Transaction,
+    tx: Db<'_>,
     account: &str,
     id: &str,
     from: &str,
     to: &str,
     at: DateTime<Utc>,
     detail: &str,
-) -> rusqlite::Result<bool> {
+) -> Result<bool> {
     let changed = tx
         .prepare_cached(
             "UPDATE purchases SET status = ?4, completed_at = COALESCE(completed_at, ?5), detail = ?6
@@ -1001,31 +989,31 @@ pub fn complete_intent(
 }
 
 /// Pending intents of every account, oldest first: what the reconciler finishes.
-pub fn pending_intents(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<(String, String)>> {
+pub fn pending_intents(conn: Db<'_>, limit: u32) -> Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT account_id, id FROM purchases WHERE status = 'pending' ORDER BY n LIMIT ?1",
     )?;
-    let rows = stmt.query_map(params![limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map(params![i64::from(limit)], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
 }
 
 /// An account's charges (not refunds), oldest first, after cursor `after`.
 pub fn purchases_page(
-    conn: &Connection,
+    conn: Db<'_>,
     account: &str,
     after: i64,
     limit: u32,
-) -> rusqlite::Result<Vec<IntentRow>> {
+) -> Result<Vec<IntentRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {INTENT_COLUMNS} FROM purchases
          WHERE account_id = ?1 AND n > ?2 AND kind = 'charge' ORDER BY n LIMIT ?3"
     ))?;
-    let rows = stmt.query_map(params![account, after, limit], intent_row)?;
+    let rows = stmt.query_map(params![account, after, i64::from(limit)], intent_row)?;
     rows.collect()
 }
 
 /// Every intent of an account (for reconciliation), oldest first.
-pub fn intents_of(conn: &Connection, account: &str) -> rusqlite::Result<Vec<IntentRow>> {
+pub fn intents_of(conn: Db<'_>, account: &str) -> Result<Vec<IntentRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {INTENT_COLUMNS} FROM purchases WHERE account_id = ?1 ORDER BY n"
     ))?;
@@ -1035,10 +1023,7 @@ pub fn intents_of(conn: &Connection, account: &str) -> rusqlite::Result<Vec<Inte
 
 /// The ledger entries that credited or took back money-bought credits for `reference`
 /// (a purchase id): (type, amount) pairs, for reconciliation.
-pub fn money_entries(
-    conn: &Connection,
-    account: &str,
-) -> rusqlite::Result<Vec<(String, String, i64)>> {
+pub fn money_entries(conn: Db<'_>, account: &str) -> Result<Vec<(String, String, i64)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT type, ref, amount FROM ledger
          WHERE account_id = ?1 AND type IN ('purchase', 'refill', 'refund')",
@@ -1047,53 +1032,42 @@ pub fn money_entries(
     rows.collect()
 }
 
-pub fn account_ids(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+pub fn account_ids(conn: Db<'_>) -> Result<Vec<String>> {
     let mut stmt = conn.prepare_cached("SELECT id FROM accounts ORDER BY id")?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
+    let rows = stmt.query_map(params![], |r| r.get(0))?;
     rows.collect()
 }
 
 // ---------------------------------------------------------------- usage reviews
 
-pub fn insert_review(
-    tx: &Transaction,
-    account: &str,
-    id: &str,
-    body: &str,
-) -> rusqlite::Result<()> {
+pub fn insert_review(tx: Db<'_>, account: &str, id: &str, body: &str) -> Result<()> {
     tx.prepare_cached("INSERT INTO usage_reviews (account_id, id, body) VALUES (?1, ?2, ?3)")?
         .execute(params![account, id, body])?;
     Ok(())
 }
 
-pub fn update_review(
-    tx: &Transaction,
-    account: &str,
-    id: &str,
-    body: &str,
-) -> rusqlite::Result<()> {
+pub fn update_review(tx: Db<'_>, account: &str, id: &str, body: &str) -> Result<()> {
     tx.prepare_cached("UPDATE usage_reviews SET body = ?3 WHERE account_id = ?1 AND id = ?2")?
         .execute(params![account, id, body])?;
     Ok(())
 }
 
 /// Finds a review by id alone (admin) → (account, body).
-pub fn review_by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<(String, String)>> {
+pub fn review_by_id(conn: Db<'_>, id: &str) -> Result<Option<(String, String)>> {
     conn.prepare_cached("SELECT account_id, body FROM usage_reviews WHERE id = ?1 LIMIT 1")?
-        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()
+        .query_opt(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
 }
 
 pub fn reviews_page(
-    conn: &Connection,
+    conn: Db<'_>,
     account: &str,
     after: i64,
     limit: u32,
-) -> rusqlite::Result<Vec<(i64, String)>> {
+) -> Result<Vec<(i64, String)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT n, body FROM usage_reviews WHERE account_id = ?1 AND n > ?2 ORDER BY n LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![account, after, limit], |r| {
+    let rows = stmt.query_map(params![account, after, i64::from(limit)], |r| {
         Ok((r.get(0)?, r.get(1)?))
     })?;
     rows.collect()
@@ -1101,129 +1075,30 @@ pub fn reviews_page(
 
 /// Every account holding a review with this id (ids are client-chosen per account) →
 /// (account, body), in creation order.
-pub fn reviews_by_id(conn: &Connection, id: &str) -> rusqlite::Result<Vec<(String, String)>> {
+pub fn reviews_by_id(conn: Db<'_>, id: &str) -> Result<Vec<(String, String)>> {
     let mut stmt =
         conn.prepare_cached("SELECT account_id, body FROM usage_reviews WHERE id = ?1 ORDER BY n")?;
     let rows = stmt.query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
 }
 
-pub fn review_get(conn: &Connection, account: &str, id: &str) -> rusqlite::Result<Option<String>> {
+pub fn review_get(conn: Db<'_>, account: &str, id: &str) -> Result<Option<String>> {
     conn.prepare_cached("SELECT body FROM usage_reviews WHERE account_id = ?1 AND id = ?2")?
-        .query_row(params![account, id], |r| r.get(0))
-        .optional()
-}
-
-// ---------------------------------------------------------------- test gateway
-
-/// Opens the test gateway's database, a file of its own next to the ledger's. A processor's
-/// memory of charges is not part of the ledger's transactions, and a second connection
-/// writing into the ledger's file would make the writer's batches fail (a deferred
-/// transaction that read before another connection committed cannot write). Synchronous
-/// FULL: a charge the gateway made must outlive any crash, so a retry is not charged again.
-pub fn open_gateway(path: &std::path::Path) -> rusqlite::Result<Connection> {
-    let mut conn = Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    Migrations::from_slice(GATEWAY_MIGRATIONS)
-        .to_latest(&mut conn)
-        .map_err(|e| rusqlite::Error::InvalidParameterName(format!("migration failed: {e}")))?;
-    Ok(conn)
-}
-
-/// One record of the test gateway: what it did under a key.
-#[derive(Debug, Clone)]
-pub struct GatewayRow {
-    pub key: String,
-    pub customer: String,
-    pub kind: String,
-    pub cents: i64,
-    pub outcome: String,
-    pub refund_of: Option<String>,
-}
-
-pub fn gateway_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<GatewayRow>> {
-    conn.prepare_cached(
-        "SELECT key, customer, kind, cents, outcome, refund_of FROM gateway_charges WHERE key = ?1",
-    )?
-    .query_row(params![key], gateway_row)
-    .optional()
-}
-
-fn gateway_row(r: &rusqlite::Row) -> rusqlite::Result<GatewayRow> {
-    Ok(GatewayRow {
-        key: r.get(0)?,
-        customer: r.get(1)?,
-        kind: r.get(2)?,
-        cents: r.get(3)?,
-        outcome: r.get(4)?,
-        refund_of: r.get(5)?,
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-pub fn gateway_put(
-    conn: &Connection,
-    row: &GatewayRow,
-    hash: Option<&TokenHash>,
-    now: DateTime<Utc>,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO gateway_charges (key, token_hash, cents, outcome, at, customer, kind, refund_of)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        row.key,
-        hash.map(|h| h.0.to_vec()).unwrap_or_default(),
-        row.cents,
-        row.outcome,
-        ts(now),
-        row.customer,
-        row.kind,
-        row.refund_of
-    ])?;
-    Ok(())
-}
-
-/// What the processor did for one customer (or everyone, with `None`), oldest first.
-pub fn gateway_records(
-    conn: &Connection,
-    customer: Option<&str>,
-) -> rusqlite::Result<Vec<GatewayRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT key, customer, kind, cents, outcome, refund_of FROM gateway_charges
-         WHERE ?1 IS NULL OR customer = ?1 ORDER BY rowid",
-    )?;
-    let rows = stmt.query_map(params![customer], gateway_row)?;
-    rows.collect()
-}
-
-/// The test gateway's mode (`normal`, `timeout`, `down`) and added delay.
-pub fn gateway_mode(conn: &Connection) -> rusqlite::Result<(String, u64)> {
-    conn.prepare_cached("SELECT mode, delay_ms FROM gateway_settings WHERE id = 1")?
-        .query_row([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))
-}
-
-pub fn gateway_charge_count(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row(
-        "SELECT COUNT(*) FROM gateway_charges WHERE outcome = 'succeeded' AND kind = 'charge'",
-        [],
-        |r| r.get(0),
-    )
+        .query_opt(params![account, id], |r| r.get(0))
 }
 
 // ---------------------------------------------------------------- verification
 
 /// Problems found by `check`: each line names an account and what disagrees.
-pub fn check(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+pub fn check(conn: Db<'_>) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     for stored in load_accounts(conn)? {
         let a = &stored.state;
-        let (sum, last): (i64, Option<i64>) = conn.query_row(
-            "SELECT COALESCE(SUM(amount), 0),
+        let (sum, last): (i64, Option<i64>) = conn.prepare_cached(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT),
                     (SELECT balance_after FROM ledger WHERE account_id = ?1 ORDER BY seq DESC LIMIT 1)
              FROM ledger WHERE account_id = ?1",
+            )?.query_row(
             params![a.id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
@@ -1244,8 +1119,9 @@ pub fn check(conn: &Connection) -> rusqlite::Result<Vec<String>> {
             problems.push(format!("{}: negative balance {sum}", a.id));
         }
         for lot in &a.lots {
-            let lot_sum: i64 = conn.query_row(
-                "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account_id = ?1 AND grant_id = ?2",
+            let lot_sum: i64 = conn.prepare_cached(
+                "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger WHERE account_id = ?1 AND grant_id = ?2",
+            )?.query_row(
                 params![a.id, lot.id],
                 |r| r.get(0),
             )?;
@@ -1285,12 +1161,12 @@ pub struct UsageEvent {
 /// reads 100 pages); `at > ?3 OR id > ?4` then only has to order the cursor's own
 /// millisecond.
 pub fn usage_events_page(
-    conn: &Connection,
+    conn: Db<'_>,
     account: &str,
     since: Option<DateTime<Utc>>,
     after: Option<(&str, &str)>,
     limit: u32,
-) -> rusqlite::Result<Vec<UsageEvent>> {
+) -> Result<Vec<UsageEvent>> {
     let since = since.map(ts).unwrap_or_else(|| "0000".into());
     let (after_at, after_id) = after.unwrap_or(("", ""));
     // One lower bound for the index to seek to (SQLite uses one range term per column).
@@ -1306,22 +1182,25 @@ pub fn usage_events_page(
          WHERE account_id = ?1 AND at >= ?2 AND (at > ?3 OR id > ?4)
          ORDER BY at, id LIMIT ?5",
     )?;
-    let rows = stmt.query_map(params![account, from, after_at, after_id, limit], |r| {
-        Ok(UsageEvent {
-            id: r.get(0)?,
-            at: r.get(1)?,
-            local_day: r.get(2)?,
-            project: r.get(3)?,
-            thread: r.get(4)?,
-            model: r.get(5)?,
-            kind: r.get(6)?,
-            status: r.get(7)?,
-            input_tokens: r.get(8)?,
-            cached_input_tokens: r.get(9)?,
-            output_tokens: r.get(10)?,
-            charged: r.get(11)?,
-        })
-    })?;
+    let rows = stmt.query_map(
+        params![account, from, after_at, after_id, i64::from(limit)],
+        |r| {
+            Ok(UsageEvent {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                local_day: r.get(2)?,
+                project: r.get(3)?,
+                thread: r.get(4)?,
+                model: r.get(5)?,
+                kind: r.get(6)?,
+                status: r.get(7)?,
+                input_tokens: r.get(8)?,
+                cached_input_tokens: r.get(9)?,
+                output_tokens: r.get(10)?,
+                charged: r.get(11)?,
+            })
+        },
+    )?;
     rows.collect()
 }
 
@@ -1344,31 +1223,35 @@ pub struct TokenRow {
     pub expires_at: Option<String>,
 }
 
-/// Stores a new token; returns its id (`tok_` + 16 hex digits from SQLite's random source,
-/// so every writer, whatever process, makes its own without coordination).
+/// Stores a new token; returns its id (`tok_` + 16 random hex digits, so every writer,
+/// whatever process, makes its own without coordination).
 pub fn insert_token_expiring(
-    tx: &Transaction,
+    tx: Db<'_>,
     hash: &TokenHash,
     account: &str,
     now: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
-) -> rusqlite::Result<String> {
+) -> Result<String> {
+    let id = format!("tok_{:016x}", rand::random::<u64>());
     tx.prepare_cached(
         "INSERT INTO tokens (hash, account_id, created_at, id, expires_at)
-         VALUES (?1, ?2, ?3, 'tok_' || lower(hex(randomblob(8))), ?4) RETURNING id",
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .query_row(
-        params![hash.0.as_slice(), account, ts(now), expires_at.map(ts)],
-        |r| r.get(0),
-    )
+    .execute(params![
+        hash.0.as_slice(),
+        account,
+        ts(now),
+        id,
+        expires_at.map(ts)
+    ])?;
+    Ok(id)
 }
 
 /// The token with this hash, read from the store (a token another process made).
-pub fn token_by_hash(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Option<StoredToken>> {
+pub fn token_by_hash(conn: Db<'_>, hash: &TokenHash) -> Result<Option<StoredToken>> {
     let row: Option<(String, Option<String>)> = conn
         .prepare_cached("SELECT account_id, expires_at FROM tokens WHERE hash = ?1")?
-        .query_row(params![hash.0.as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+        .query_opt(params![hash.0.as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))?;
     match row {
         None => Ok(None),
         Some((account, expires)) => Ok(Some(StoredToken {
@@ -1378,7 +1261,7 @@ pub fn token_by_hash(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Op
     }
 }
 
-pub fn list_tokens(conn: &Connection, account: &str) -> rusqlite::Result<Vec<TokenRow>> {
+pub fn list_tokens(conn: Db<'_>, account: &str) -> Result<Vec<TokenRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, created_at, last_used_at, expires_at, hash FROM tokens
          WHERE account_id = ?1 ORDER BY created_at, id",
@@ -1397,15 +1280,10 @@ pub fn list_tokens(conn: &Connection, account: &str) -> rusqlite::Result<Vec<Tok
 }
 
 /// Deletes an account's token; returns its hash, or None when the account has no such token.
-pub fn delete_token(
-    tx: &Transaction,
-    account: &str,
-    id: &str,
-) -> rusqlite::Result<Option<TokenHash>> {
+pub fn delete_token(tx: Db<'_>, account: &str, id: &str) -> Result<Option<TokenHash>> {
     let hash: Option<Vec<u8>> = tx
         .prepare_cached("DELETE FROM tokens WHERE account_id = ?1 AND id = ?2 RETURNING hash")?
-        .query_row(params![account, id], |r| r.get(0))
-        .optional()?;
+        .query_opt(params![account, id], |r| r.get(0))?;
     Ok(hash
         .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
         .map(TokenHash))
@@ -1416,7 +1294,7 @@ pub fn delete_token(
 /// of one commit, and the server's writer is never blocked (WAL readers do not block it).
 /// The copy is a single file (rollback journal mode), ready to be put in place of a lost
 /// database. Returns the number of pages copied.
-pub fn backup(from: &std::path::Path, to: &std::path::Path) -> rusqlite::Result<i32> {
+pub fn backup(from: &std::path::Path, to: &std::path::Path) -> Result<i32> {
     use std::os::unix::fs::OpenOptionsExt;
     let src = open_reader(from)?;
     // Refuse to overwrite anything, and make the file 0600 before SQLite writes into it.
@@ -1449,35 +1327,43 @@ pub fn backup(from: &std::path::Path, to: &std::path::Path) -> rusqlite::Result<
 
 /// A write that changes nothing, to learn whether the store takes writes now: it needs the
 /// write lock like any write, and commits no page.
-pub fn probe_write(tx: &Transaction) -> rusqlite::Result<()> {
-    tx.prepare_cached("UPDATE accounts SET email = email WHERE 0")?
-        .execute([])?;
+pub fn probe_write(tx: Db<'_>) -> Result<()> {
+    tx.prepare_cached("UPDATE accounts SET email = email WHERE 1 = 0")?
+        .execute(params![])?;
     Ok(())
 }
 
 /// Purchases whose outcome is not known yet (the `creditbar_pending_purchases` gauge).
-pub fn count_pending_purchases(conn: &Connection) -> rusqlite::Result<i64> {
+pub fn count_pending_purchases(conn: Db<'_>) -> Result<i64> {
     conn.prepare_cached("SELECT COUNT(*) FROM purchases WHERE status = 'pending'")?
-        .query_row([], |r| r.get(0))
+        .query_row(params![], |r| r.get(0))
 }
 
 /// Open usage reviews of an account (a review's status lives in its JSON body).
-pub fn count_open_reviews(conn: &Connection, account: &str) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
-        "SELECT COUNT(*) FROM usage_reviews
-         WHERE account_id = ?1 AND json_extract(body, '$.status') = 'open'",
-    )?
-    .query_row(params![account], |r| r.get(0))
+pub fn count_open_reviews(conn: Db<'_>, account: &str) -> Result<i64> {
+    // A review's status is inside its JSON body; each database reads JSON its own way.
+    let sql = match conn.is_postgres() {
+        false => {
+            "SELECT COUNT(*) FROM usage_reviews
+             WHERE account_id = ?1 AND json_extract(body, '$.status') = 'open'"
+        }
+        true => {
+            "SELECT COUNT(*) FROM usage_reviews
+             WHERE account_id = ?1 AND body::jsonb ->> 'status' = 'open'"
+        }
+    };
+    conn.prepare_cached(sql)?
+        .query_row(params![account], |r| r.get(0))
 }
 
 /// Saved cards of an account.
-pub fn count_payment_methods(conn: &Connection, account: &str) -> rusqlite::Result<i64> {
+pub fn count_payment_methods(conn: Db<'_>, account: &str) -> Result<i64> {
     conn.prepare_cached("SELECT COUNT(*) FROM payment_methods WHERE account_id = ?1")?
         .query_row(params![account], |r| r.get(0))
 }
 
 /// Records when tokens were last used (kept in memory between saves).
-pub fn touch_tokens(tx: &Transaction, used: &[(TokenHash, DateTime<Utc>)]) -> rusqlite::Result<()> {
+pub fn touch_tokens(tx: Db<'_>, used: &[(TokenHash, DateTime<Utc>)]) -> Result<()> {
     let mut stmt = tx.prepare_cached("UPDATE tokens SET last_used_at = ?2 WHERE hash = ?1")?;
     for (hash, at) in used {
         stmt.execute(params![hash.0.as_slice(), ts(*at)])?;
@@ -1512,19 +1398,21 @@ mod tests {
         }
         let conn = open(&path, Durability::Process).unwrap();
         assert!(matches!(
-            usage_record(&conn, "acc", "u1").unwrap(),
+            usage_record(Db::Lite(&conn), "acc", "u1").unwrap(),
             Some(UsageRecord::Legacy)
         ));
         assert!(matches!(
-            usage_record(&conn, "acc", "h1").unwrap(),
+            usage_record(Db::Lite(&conn), "acc", "h1").unwrap(),
             Some(UsageRecord::SettledHold)
         ));
-        assert!(usage_record(&conn, "acc", "u2").unwrap().is_none());
-        let stored = idempotent_get(&conn, "acc", "usage", "u1")
+        assert!(usage_record(Db::Lite(&conn), "acc", "u2")
+            .unwrap()
+            .is_none());
+        let stored = idempotent_get(Db::Lite(&conn), "acc", "usage", "u1")
             .unwrap()
             .unwrap();
         assert_eq!((stored.body_hash, stored.status), (vec![1, 2], 201));
-        let groups = usage_groups(&conn, "acc", None, None, UsageGrouping::Day).unwrap();
+        let groups = usage_groups(Db::Lite(&conn), "acc", None, None, UsageGrouping::Day).unwrap();
         let days: Vec<_> = groups.iter().map(|g| (g.key.as_str(), g.charged)).collect();
         assert_eq!(days, [("2026-01-02", 650), ("2026-01-03", 100)]);
         // The rebuilt table still refuses a second row under one id.

@@ -14,24 +14,38 @@
 //! A job marked durable (a record of money: billing/) makes its whole batch commit with
 //! `synchronous=FULL`, so it is fsynced before anyone hears of it, whatever `--durability`
 //! says for usage charges.
+//!
+//! On PostgreSQL (`start_shared`) no process may hold state another could contradict, so
+//! there is no memory of accounts: a pool of threads, each with its own connection, runs
+//! each job in a transaction of its own, and the job reads the accounts it touches from the
+//! database on first use, locking their rows (`SELECT … FOR UPDATE`) until it commits. Two
+//! requests on one account, in one process or two, are serialised by that lock; requests
+//! on different accounts run in parallel. The same jobs and the same ledger crate run on
+//! both; only where an account comes from differs (`Ctx::load`). A committed change is
+//! announced to the other processes with `pg_notify` in the same transaction
+//! (events.rs, `listen_shared`).
 
 use std::collections::HashMap;
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use creditbar_ledger::{Account, Catalog, Command, Reply};
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use crate::billing::intent;
 use crate::clock::Clock;
 use crate::error::ApiError;
-use crate::store::{self, Durability};
+use crate::store::{self, Db, Durability, PgSession};
 use crate::view::Views;
 
 /// Largest batch committed at once; bounds the latency one commit adds.
 const MAX_BATCH: usize = 2048;
+
+/// PostgreSQL: how many due accounts one scheduler transaction claims (the rest wait for
+/// the next tick, or another process).
+const DUE_PER_TICK: i64 = 500;
 
 pub struct AccountRecord {
     pub email: String,
@@ -45,8 +59,8 @@ pub struct Memory {
 }
 
 impl Memory {
-    pub fn load(conn: &Connection) -> rusqlite::Result<Memory> {
-        let accounts = store::load_accounts(conn)?
+    pub fn load(conn: &Connection) -> store::Result<Memory> {
+        let accounts = store::load_accounts(Db::Lite(conn))?
             .into_iter()
             .map(|a| {
                 (
@@ -75,8 +89,11 @@ struct Job {
 
 /// What a job sees: the open transaction, the accounts, the batch's instant.
 pub struct Ctx<'a> {
-    pub tx: &'a Transaction<'a>,
+    pub tx: Db<'a>,
     pub memory: &'a mut Memory,
+    /// PostgreSQL: `memory` starts empty and holds the accounts this transaction has
+    /// locked (see the module's doc).
+    shared: bool,
     pub catalog: &'a Catalog,
     pub now: DateTime<Utc>,
     touched: Vec<String>,
@@ -107,15 +124,34 @@ impl Ctx<'_> {
         }
     }
 
-    pub fn account(&self, id: &str) -> Result<&AccountRecord, ApiError> {
+    pub fn account(&mut self, id: &str) -> Result<&AccountRecord, ApiError> {
+        self.load(id)?;
         self.memory
             .accounts
             .get(id)
             .ok_or(ApiError::NotFound("account"))
     }
 
+    /// On a shared database, reads the account and locks its row for the rest of the
+    /// transaction, the first time the job touches it. (SQLite: every account is in memory.)
+    fn load(&mut self, id: &str) -> Result<(), ApiError> {
+        if self.shared && !self.memory.accounts.contains_key(id) {
+            if let Some(a) = store::lock_account(self.tx, id)? {
+                self.memory.accounts.insert(
+                    id.to_owned(),
+                    AccountRecord {
+                        email: a.email,
+                        state: a.state,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Applies a ledger command to an account and stages everything its step produced.
     pub fn apply(&mut self, account: &str, command: Command) -> Result<Reply, ApiError> {
+        self.load(account)?;
         let record = self
             .memory
             .accounts
@@ -228,6 +264,19 @@ impl Ctx<'_> {
     /// job, which is then undone as a whole.
     pub fn advance_due(&mut self) -> Result<(), ApiError> {
         let now = self.now;
+        if self.shared {
+            // Claims due accounts no other process is working on (SKIP LOCKED): several
+            // processes share the work without waiting on each other.
+            for a in store::lock_due_accounts(self.tx, now, DUE_PER_TICK)? {
+                self.memory.accounts.insert(
+                    a.state.id.clone(),
+                    AccountRecord {
+                        email: a.email,
+                        state: a.state,
+                    },
+                );
+            }
+        }
         let due: Vec<String> = self
             .memory
             .accounts
@@ -259,6 +308,15 @@ pub struct Writer {
     sender: mpsc::Sender<Job>,
 }
 
+/// What a shared-database writer needs to reach PostgreSQL.
+pub struct SharedConfig {
+    pub url: String,
+    /// Connections, one per thread: how many transactions this process runs at once.
+    pub connections: usize,
+    /// Names this process in its `pg_notify` payloads, so it skips its own.
+    pub process_tag: String,
+}
+
 impl Writer {
     /// Starts the writer thread over `conn` with `memory` already loaded.
     pub fn start(
@@ -283,6 +341,37 @@ impl Writer {
             });
         if let Err(e) = spawn {
             tracing::error!(error = %e, "could not start the writer thread");
+        }
+        Writer { sender }
+    }
+
+    /// Starts the pool of writer threads over a shared PostgreSQL database.
+    pub fn start_shared(
+        config: SharedConfig,
+        catalog: Arc<Catalog>,
+        clock: Clock,
+        publish: impl Publish + Sync,
+    ) -> Writer {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let publish = Arc::new(publish);
+        let url = Arc::new(config.url);
+        let tag = Arc::new(config.process_tag);
+        for n in 0..config.connections.max(1) {
+            let (receiver, publish, catalog, clock, url, tag) = (
+                receiver.clone(),
+                publish.clone(),
+                catalog.clone(),
+                clock.clone(),
+                url.clone(),
+                tag.clone(),
+            );
+            let spawn = std::thread::Builder::new()
+                .name(format!("ledger-writer-{n}"))
+                .spawn(move || run_shared(&url, &tag, &catalog, &clock, &*publish, &receiver));
+            if let Err(e) = spawn {
+                tracing::error!(error = %e, "could not start a writer thread");
+            }
         }
         Writer { sender }
     }
@@ -422,7 +511,8 @@ fn run_batch(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| e.to_string())?;
     let mut ctx = Ctx {
-        tx: &tx,
+        tx: Db::Lite(&tx),
+        shared: false,
         memory,
         catalog,
         now,
@@ -458,7 +548,7 @@ fn run_batch(
             // Undo the job alone. If SQLite lost the transaction (it rolls back on its own
             // after some I/O errors), the whole batch fails below.
             store::job_undo(ctx.tx).map_err(|e| e.to_string())?;
-            if ctx.tx.is_autocommit() {
+            if tx.is_autocommit() {
                 return Err("the transaction was rolled back".into());
             }
             for (id, before) in ctx.undo.drain(..).rev() {
@@ -483,7 +573,7 @@ fn run_batch(
     } = ctx;
     for id in &touched {
         if let Some(record) = memory.accounts.get(id) {
-            store::save_state(&tx, &record.state).map_err(|e| e.to_string())?;
+            store::save_state(Db::Lite(&tx), &record.state, None).map_err(|e| e.to_string())?;
         }
     }
     tx.commit().map_err(|e| e.to_string())?;
@@ -493,6 +583,156 @@ fn run_batch(
     Ok(Done {
         touched,
         notices,
+        intents,
+        after_commit,
+    })
+}
+
+/// One writer thread over PostgreSQL: takes one job at a time from the shared queue and
+/// runs it in a transaction of its own (PostgreSQL commits concurrent transactions together,
+/// so no batching is needed for throughput, and a job never waits for another account's).
+fn run_shared(
+    url: &str,
+    tag: &str,
+    catalog: &Catalog,
+    clock: &Clock,
+    publish: &dyn Publish,
+    receiver: &Mutex<mpsc::Receiver<Job>>,
+) {
+    let mut session: Option<PgSession> = None;
+    loop {
+        let job = {
+            let queue = receiver.lock().unwrap_or_else(|p| p.into_inner());
+            match queue.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
+        // A lost connection (a failover, a restart of PostgreSQL) is opened again for the
+        // next job; with a multi-host URL and target_session_attrs=read-write that finds
+        // the new primary. A job that finds no database is dropped: its caller hears
+        // "unavailable", and nothing of it was applied.
+        if session.as_ref().is_none_or(|s| s.is_closed()) {
+            session = match PgSession::connect(url) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reach the database");
+                    drop(job);
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    continue;
+                }
+            };
+        }
+        let Some(db) = session.as_ref() else {
+            continue;
+        };
+        crate::metrics::writer_batch(1);
+        match run_shared_job(db, tag, catalog, clock.now(), job) {
+            Ok(done) => {
+                for (account, notice) in &done.notices {
+                    publish.notice(account, notice);
+                }
+                for state in &done.states {
+                    publish.balance(state);
+                }
+                for f in done.after_commit {
+                    f();
+                }
+                for (account, id) in &done.intents {
+                    publish.intent(account, id);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "transaction rolled back");
+                if e.is_transient() || db.is_closed() {
+                    session = None;
+                }
+            }
+        }
+    }
+}
+
+/// What a committed shared-database job leaves to publish.
+struct SharedDone {
+    notices: Vec<(String, creditbar_ledger::Notice)>,
+    states: Vec<Account>,
+    intents: Vec<(String, String)>,
+    after_commit: Vec<AfterCommit>,
+}
+
+fn run_shared_job(
+    session: &PgSession,
+    tag: &str,
+    catalog: &Catalog,
+    now: DateTime<Utc>,
+    job: Job,
+) -> store::Result<SharedDone> {
+    session.batch("BEGIN")?;
+    let mut memory = Memory::default();
+    let mut ctx = Ctx {
+        tx: Db::Pg(session),
+        shared: true,
+        memory: &mut memory,
+        catalog,
+        now,
+        touched: Vec::new(),
+        intents: Vec::new(),
+        notices: Vec::new(),
+        after_commit: Vec::new(),
+        undo: Vec::new(),
+        day: None,
+    };
+    let (reply, ok) = (job.work)(&mut ctx);
+    if !ok {
+        // A refused request changes nothing; its answer goes out once the rollback is done.
+        let rolled_back = session.batch("ROLLBACK");
+        reply();
+        rolled_back?;
+        return Ok(SharedDone {
+            notices: Vec::new(),
+            states: Vec::new(),
+            intents: Vec::new(),
+            after_commit: Vec::new(),
+        });
+    }
+    let Ctx {
+        touched,
+        intents,
+        notices,
+        mut after_commit,
+        memory,
+        ..
+    } = ctx;
+    let mut states = Vec::with_capacity(touched.len());
+    let saved = (|| {
+        for id in &touched {
+            if let Some(record) = memory.accounts.get_mut(id) {
+                record.state.forget_applied_ids();
+                let seqs: Vec<u64> = notices
+                    .iter()
+                    .filter(|(a, _)| a == id)
+                    .map(|(_, n)| n.seq)
+                    .collect();
+                let announce = format!(
+                    "{tag} {id} {} {}",
+                    seqs.iter().min().copied().unwrap_or(0),
+                    seqs.iter().max().copied().unwrap_or(0)
+                );
+                store::save_state(Db::Pg(session), &record.state, Some(&announce))?;
+                states.push(record.state.clone());
+            }
+        }
+        session.batch("COMMIT")
+    })();
+    if let Err(e) = saved {
+        // Unanswered: the caller hears "unavailable" (the reply is dropped).
+        let _ = session.batch("ROLLBACK");
+        return Err(e);
+    }
+    after_commit.push(reply);
+    Ok(SharedDone {
+        notices,
+        states,
         intents,
         after_commit,
     })
@@ -596,7 +836,7 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(refs, ["u1", "u3"]);
-        assert!(store::check(&conn).unwrap().is_empty());
+        assert!(store::check(Db::Lite(&conn)).unwrap().is_empty());
         // What is in memory is what a restart would load.
         let reloaded = Memory::load(&conn).unwrap();
         assert_eq!(

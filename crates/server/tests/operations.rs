@@ -247,6 +247,9 @@ fn spawn_listening(args: &[&str], env: &[(&str, &str)]) -> (std::process::Child,
 /// umask; a database a previous version left 0644 is tightened on start.
 #[test]
 fn database_files_are_private_to_the_user() {
+    if sqlite_only("the modes of the SQLite files") {
+        return;
+    }
     let s = Server::start();
     let (_, t) = s.account("pro", "UTC");
     let (st, _) = s.call(
@@ -409,6 +412,9 @@ fn the_seed_is_ignored_without_the_test_clock() {
 /// journal mode of a copy), and works on a database whose server stopped cleanly.
 #[test]
 fn check_is_read_only() {
+    if sqlite_only("--check and backup of a SQLite file") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.db");
     let (ok, _) = check_db(&missing);
@@ -462,6 +468,9 @@ fn check_is_read_only() {
 /// acknowledged before the backup started, and a server started on it serves them.
 #[test]
 fn backup_under_load_is_consistent() {
+    if sqlite_only("the backup subcommand copies a SQLite file (PostgreSQL: pg_basebackup)") {
+        return;
+    }
     let s = Server::start();
     let (_, token) = s.account("pro", "UTC");
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -585,6 +594,9 @@ fn config_file_and_environment() {
 /// database's write lock, and 200 again once it lets go.
 #[test]
 fn ready_follows_whether_the_store_takes_writes() {
+    if sqlite_only("a second process holding the SQLite write lock") {
+        return;
+    }
     let s = Server::start();
     let (st, v) = s.call("GET", "/v1/ready", None, None);
     assert_eq!(st, 200, "{v}");

@@ -5,7 +5,6 @@
 use chrono::{DateTime, Utc};
 use creditbar_ledger::{Catalog, Effect};
 use rand::Rng;
-use rusqlite::Transaction;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -145,7 +144,7 @@ pub fn pending(
 /// command; returns its id. The card is the one set for that purpose now; with none, the
 /// intent fails when driven, without asking any processor.
 pub fn record_effect(
-    tx: &Transaction,
+    tx: crate::store::Db<'_>,
     catalog: &Catalog,
     account: &str,
     effect: Effect,

@@ -12,10 +12,10 @@ use crate::secret::TokenHash;
 use crate::store::{self, IntentRow};
 
 /// The quote for changing `account` to `plan` now.
-pub fn quote(app: &App, account: &str, plan: &str) -> Result<PlanQuote, ApiError> {
+pub async fn quote(app: &App, account: &str, plan: &str) -> Result<PlanQuote, ApiError> {
     let view = app
-        .views
-        .get(account)
+        .view(account)
+        .await?
         .ok_or(ApiError::NotFound("account"))?;
     Ok(view.state.plan_quote(&app.catalog, plan, app.clock.now())?)
 }

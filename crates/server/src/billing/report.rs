@@ -146,10 +146,10 @@ pub fn compare(
 /// test gateway's file beside it (absent: nothing was ever charged). Returns the problems,
 /// one line each, and how many intents are still pending (finished at the next start).
 pub fn check_files(
-    ledger: &rusqlite::Connection,
+    ledger: crate::store::Db<'_>,
     before: Vec<crate::store::GatewayRow>,
     gateway: Option<&rusqlite::Connection>,
-) -> rusqlite::Result<(Vec<String>, usize)> {
+) -> crate::store::Result<(Vec<String>, usize)> {
     // `before` was read before the ledger's snapshot (the caller's read transaction), the
     // processor is read again after it (see `compare`).
     let accounts = crate::store::account_ids(ledger)?;

@@ -64,7 +64,7 @@ pub async fn balance(
     AccountId(id): AccountId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let view = app.views.get(&id).ok_or(ApiError::NotFound("account"))?;
+    let view = app.view(&id).await?.ok_or(ApiError::NotFound("account"))?;
     let mut body = BalanceBody::of(&view.state, app.clock.now());
     // The ETag covers the balance, not the instant it was read.
     let as_of = std::mem::take(&mut body.as_of);

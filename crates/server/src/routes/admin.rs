@@ -147,7 +147,7 @@ pub async fn list_tokens(
     _: Admin,
     Path(account): Path<String>,
 ) -> Result<Json<TokenList>, ApiError> {
-    if app.views.get(&account).is_none() {
+    if app.view(&account).await?.is_none() {
         return Err(ApiError::NotFound("account"));
     }
     let rows = app.read(move |c| store::list_tokens(c, &account)).await?;

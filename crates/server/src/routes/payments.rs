@@ -7,7 +7,6 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use creditbar_ledger::schedule::local_month_key;
 use creditbar_ledger::{Account, AutoRefillSettings, Cents, Command, Credits};
-use rusqlite::Connection;
 
 use crate::api::{
     AutoRefillBody, AutoRefillRequest, AvailableBody, CardRequest, PaymentMethodBody, PurchaseBody,
@@ -144,13 +143,13 @@ fn priced(app: &App, req: &PurchaseRequest) -> Result<(Option<String>, Credits, 
     }
 }
 
-fn purchase_body(app: &App, row: &IntentRow) -> Result<PurchaseBody, ApiError> {
+async fn purchase_body(app: &App, row: &IntentRow) -> Result<PurchaseBody, ApiError> {
     let detail = Detail::of(row)?;
     let available = match detail.available_after {
         Some(a) => a,
         None => app
-            .views
-            .get(&row.account_id)
+            .view(&row.account_id)
+            .await?
             .map(|v| v.state.available().micros())
             .unwrap_or(0),
     };
@@ -217,8 +216,8 @@ pub async fn post_purchase(
         .map_err(|e| ApiError::Internal(format!("purchase task: {e}")))??;
     match row.status.as_str() {
         intent::FAILED => Err(declined(&row)),
-        intent::PENDING => Ok((StatusCode::ACCEPTED, Json(purchase_body(&app, &row)?))),
-        _ => Ok((StatusCode::CREATED, Json(purchase_body(&app, &row)?))),
+        intent::PENDING => Ok((StatusCode::ACCEPTED, Json(purchase_body(&app, &row).await?))),
+        _ => Ok((StatusCode::CREATED, Json(purchase_body(&app, &row).await?))),
     }
 }
 
@@ -287,7 +286,7 @@ pub async fn get_purchase(
 }
 
 /// The last 4 digits of the card auto-refill charges, if one is set.
-fn refill_card_last4(conn: &Connection, account: &str) -> rusqlite::Result<Option<String>> {
+fn refill_card_last4(conn: store::Db<'_>, account: &str) -> store::Result<Option<String>> {
     let Some(hash) = store::auto_refill_method(conn, account)? else {
         return Ok(None);
     };
@@ -317,8 +316,8 @@ pub async fn get_auto_refill(
     AccountId(account): AccountId,
 ) -> Result<Json<AutoRefillBody>, ApiError> {
     let view = app
-        .views
-        .get(&account)
+        .view(&account)
+        .await?
         .ok_or(ApiError::NotFound("account"))?;
     let last4 = app.read(move |c| refill_card_last4(c, &account)).await?;
     Ok(Json(auto_refill_body(&view.state, last4, app.clock.now())))
@@ -377,10 +376,11 @@ pub async fn put_auto_refill(
                 })?,
             };
             ctx.apply(&account, Command::ConfigureAutoRefill { settings })?;
+            let now = ctx.now;
             Ok(auto_refill_body(
                 &ctx.account(&account)?.state,
                 Some(last4),
-                ctx.now,
+                now,
             ))
         })
         .await?;

@@ -16,8 +16,8 @@ use crate::store::{self, ts};
 /// The account as `GET /v1/account` shows it, with the plan's card.
 pub async fn account_body(app: &App, account: &str) -> Result<AccountBody, ApiError> {
     let view = app
-        .views
-        .get(account)
+        .view(account)
+        .await?
         .ok_or(ApiError::NotFound("account"))?;
     let a = account.to_owned();
     let last4 = app
@@ -38,7 +38,7 @@ pub async fn quote(
     Query(q): Query<PlanQuoteQuery>,
 ) -> Result<Json<PlanQuoteBody>, ApiError> {
     let now = app.clock.now();
-    let body = match plan::quote(&app, &account, &q.plan)? {
+    let body = match plan::quote(&app, &account, &q.plan).await? {
         PlanQuote::Same => PlanQuoteBody {
             plan: q.plan,
             change: "same".into(),

@@ -73,21 +73,22 @@ pub async fn reconciliation(
     _: Admin,
     Query(q): Query<ReconciliationQuery>,
 ) -> Result<Json<Reconciliation>, ApiError> {
-    app.views
-        .get(&q.account)
+    app.view(&q.account)
+        .await?
         .ok_or(ApiError::NotFound("account"))?;
     // The processor before and after the ledger (billing::report::compare says why).
     let before = gateway_records(&app, q.account.clone()).await?;
     let account = q.account.clone();
     let (intents, entries) = app
         .read(move |c| {
-            // One snapshot for both reads; rolled back (it wrote nothing) when dropped,
-            // on every path, so the pooled connection never keeps a transaction open.
-            let snapshot = c.unchecked_transaction()?;
-            Ok((
-                store::intents_of(&snapshot, &account)?,
-                store::money_entries(&snapshot, &account)?,
-            ))
+            // One snapshot for both reads; rolled back (it wrote nothing) on every path,
+            // so the pooled connection never keeps a transaction open.
+            c.snapshot(|s| {
+                Ok((
+                    store::intents_of(s, &account)?,
+                    store::money_entries(s, &account)?,
+                ))
+            })
         })
         .await?;
     let after = gateway_records(&app, q.account).await?;

@@ -67,7 +67,15 @@ impl Server {
             }
             None => Command::new(bin),
         };
-        cmd.arg("--db").arg(&db).arg("--listen").arg("127.0.0.1:0");
+        match ledger_url(dir.path()) {
+            Some(url) => cmd
+                .arg("--db")
+                .arg(url)
+                .arg("--gateway-db")
+                .arg(dir.path().join("server.db-gateway")),
+            None => cmd.arg("--db").arg(&db),
+        };
+        cmd.arg("--listen").arg("127.0.0.1:0");
         cmd.arg("--admin-token").arg(ADMIN);
         cmd.arg("--rate-limit").arg(opts.rate_limit.to_string());
         if let Some(t) = &opts.test_clock {
@@ -408,9 +416,20 @@ impl Gateway {
     }
 }
 
-/// The ledger's side, read from its SQLite file by this process: (id, source, status,
+/// The ledger's side, read from its database by this process: (id, source, status,
 /// price_cents) of every charge intent.
 pub fn ledger_purchases(db: &Path) -> Vec<(String, String, String, i64)> {
+    let sql =
+        "SELECT id, source, status, price_cents FROM purchases WHERE kind = 'charge' ORDER BY n";
+    if let Some(url) = existing_ledger_url(db) {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        return c
+            .query(sql, &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+    }
     let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .unwrap();
     c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
@@ -442,14 +461,64 @@ impl Drop for Server {
     }
 }
 
-/// Runs `creditbar-server --check` on a database.
-pub fn check_db(db: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_creditbar-server"))
-        .arg("--db")
-        .arg(db)
-        .arg("--check")
-        .output()
+/// The socket directory of the PostgreSQL cluster the suite runs on (`CREDITBAR_TEST_PG`,
+/// set by scripts/test, which starts a throwaway cluster), or None: SQLite.
+pub fn pg_socket() -> Option<String> {
+    std::env::var("CREDITBAR_TEST_PG")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// On PostgreSQL, the ledger URL of the server whose files are in `dir`: a database of its
+/// own in the suite's cluster, created on first use and named in `dir/pg-database`, so a
+/// restart on the same directory finds the same ledger.
+pub fn ledger_url(dir: &Path) -> Option<String> {
+    let sock = pg_socket()?;
+    let url = |name: &str| format!("postgresql:///{name}?host={sock}&user=postgres");
+    let named = dir.join("pg-database");
+    if let Ok(name) = std::fs::read_to_string(&named) {
+        return Some(url(name.trim()));
+    }
+    let name = format!("t_{}_{}", std::process::id(), rand_suffix());
+    let mut admin = postgres::Client::connect(&url("postgres"), postgres::NoTls)
+        .expect("connect to the test cluster (CREDITBAR_TEST_PG)");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
         .unwrap();
+    std::fs::write(&named, &name).unwrap();
+    Some(url(&name))
+}
+
+/// The PostgreSQL ledger of the server whose `server.db` would be `db`, if it has one.
+fn existing_ledger_url(db: &Path) -> Option<String> {
+    db.parent()
+        .filter(|d| d.join("pg-database").exists())
+        .and_then(ledger_url)
+}
+
+/// Whether this run is on PostgreSQL; a test of something only SQLite has (its files, its
+/// locks, its backup) says so and passes there.
+pub fn sqlite_only(what: &str) -> bool {
+    if pg_socket().is_some() {
+        eprintln!("SQLite only, not run on PostgreSQL: {what}");
+        return true;
+    }
+    false
+}
+
+/// Runs `creditbar-server --check` on a database (a SQLite file, or the PostgreSQL ledger of
+/// the server whose files are beside it).
+pub fn check_db(db: &Path) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_creditbar-server"));
+    match existing_ledger_url(db) {
+        Some(url) => cmd
+            .arg("--db")
+            .arg(url)
+            .arg("--gateway-db")
+            .arg(db.with_file_name("server.db-gateway")),
+        None => cmd.arg("--db").arg(db),
+    };
+    let out = cmd.arg("--check").output().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -1,0 +1,377 @@
+//! One SQL surface over the two databases the ledger can live in: an embedded SQLite file
+//! (one process) or PostgreSQL (any number of processes). Every query of `store` is written
+//! once, with SQLite's numbered placeholders (`?1`), and runs on either: PostgreSQL gets
+//! the same text with `$1`. The shapes mirror rusqlite's (`prepare_cached`, `execute`,
+//! `query_row`, `query_map`) so a query reads the same whichever database runs it.
+//!
+//! Portable SQL is a short list of rules, kept by the queries in `store`: integers are
+//! 64-bit (`BIGINT` in PostgreSQL's schema), sums are `CAST(SUM(x) AS BIGINT)` (PostgreSQL's
+//! SUM of a bigint is numeric), instants are RFC 3339 text (the same order in both),
+//! and a boolean read from SQL comes from a `CASE` (an integer in both).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// What a query failed with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// A stored value is not what the schema promises (e.g. an account's state that does
+    /// not parse).
+    #[error("stored {what} is invalid: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("query returned no rows")]
+    NoRow,
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl Error {
+    pub fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> Error {
+        Error::Corrupt {
+            what,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// PostgreSQL gave up on the transaction so that another could go on (a deadlock, a
+    /// serialization failure) or lost its connection: nothing of it was applied, and the
+    /// request may be tried again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Postgres(e) => {
+                e.is_closed()
+                    || e.code().is_some_and(|c| {
+                        *c == postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+                            || *c == postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                            || c.code().starts_with("08")
+                            || *c == postgres::error::SqlState::ADMIN_SHUTDOWN
+                            || *c == postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION
+                    })
+                    || e.as_db_error().is_none() && e.to_string().contains("connection")
+            }
+            Error::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A value bound to a placeholder: anything both drivers can send.
+pub trait Param {
+    fn lite(&self) -> &dyn rusqlite::ToSql;
+    fn pg(&self) -> &(dyn postgres::types::ToSql + Sync);
+}
+
+impl<T: rusqlite::ToSql + postgres::types::ToSql + Sync> Param for T {
+    fn lite(&self) -> &dyn rusqlite::ToSql {
+        self
+    }
+    fn pg(&self) -> &(dyn postgres::types::ToSql + Sync) {
+        self
+    }
+}
+
+/// `params![a, b]`: the values of a query's placeholders, in order.
+#[macro_export]
+macro_rules! params {
+    () => { &[] as &[&dyn $crate::store::db::Param] };
+    ($($p:expr),+ $(,)?) => { &[$(&$p as &dyn $crate::store::db::Param),+] as &[&dyn $crate::store::db::Param] };
+}
+pub use params;
+
+/// One PostgreSQL connection with its prepared statements (prepared once per connection:
+/// a statement named on the server costs one round trip less per use than a text query).
+pub struct PgSession {
+    client: RefCell<postgres::Client>,
+    prepared: RefCell<HashMap<String, postgres::Statement>>,
+}
+
+impl PgSession {
+    pub fn connect(url: &str) -> Result<PgSession> {
+        let client = postgres::Client::connect(url, postgres::NoTls)?;
+        Ok(PgSession {
+            client: RefCell::new(client),
+            prepared: RefCell::new(HashMap::new()),
+        })
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.client.borrow().is_closed()
+    }
+
+    /// Runs statements with no parameters and no result (`BEGIN`, DDL).
+    pub fn batch(&self, sql: &str) -> Result<()> {
+        self.client.borrow_mut().batch_execute(sql)?;
+        Ok(())
+    }
+
+    fn statement(&self, sql: &str) -> Result<postgres::Statement> {
+        if let Some(s) = self.prepared.borrow().get(sql) {
+            return Ok(s.clone());
+        }
+        let text = dollar_placeholders(sql);
+        let s = self.client.borrow_mut().prepare(&text)?;
+        self.prepared.borrow_mut().insert(sql.to_owned(), s.clone());
+        Ok(s)
+    }
+}
+
+/// `?1` → `$1`, outside string literals.
+fn dollar_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut in_string = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_string = !in_string;
+                out.push(c);
+            }
+            '?' if !in_string && chars.peek().is_some_and(|n| n.is_ascii_digit()) => out.push('$'),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A connection (or an open transaction on one) of either database.
+#[derive(Clone, Copy)]
+pub enum Db<'c> {
+    Lite(&'c rusqlite::Connection),
+    Pg(&'c PgSession),
+}
+
+impl<'c> Db<'c> {
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Db::Pg(_))
+    }
+
+    pub fn prepare_cached(&self, sql: &str) -> Result<Stmt<'c>> {
+        Ok(match *self {
+            Db::Lite(c) => Stmt::Lite(c.prepare_cached(sql)?),
+            Db::Pg(s) => Stmt::Pg(s, s.statement(sql)?),
+        })
+    }
+
+    /// Runs `f` on one snapshot of the database (a read-only transaction, rolled back when
+    /// `f` is done, whatever it returned), so several reads agree with each other.
+    pub fn snapshot<T>(&self, f: impl FnOnce(Db<'c>) -> Result<T>) -> Result<T> {
+        let (begin, end) = match self {
+            Db::Lite(_) => ("BEGIN", "ROLLBACK"),
+            Db::Pg(_) => (
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                "ROLLBACK",
+            ),
+        };
+        match *self {
+            Db::Lite(c) => c.execute_batch(begin)?,
+            Db::Pg(s) => s.batch(begin)?,
+        }
+        let result = f(*self);
+        let ended = match *self {
+            Db::Lite(c) => c.execute_batch(end).map_err(Error::from),
+            Db::Pg(s) => s.batch(end),
+        };
+        let value = result?;
+        ended?;
+        Ok(value)
+    }
+
+    /// Shorthand for one statement run once.
+    pub fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+}
+
+pub enum Stmt<'c> {
+    Lite(rusqlite::CachedStatement<'c>),
+    Pg(&'c PgSession, postgres::Statement),
+}
+
+fn lite_params<'a>(params: &'a [&'a dyn Param]) -> Vec<&'a dyn rusqlite::ToSql> {
+    params.iter().map(|p| p.lite()).collect()
+}
+
+fn pg_params<'a>(params: &'a [&'a dyn Param]) -> Vec<&'a (dyn postgres::types::ToSql + Sync)> {
+    params.iter().map(|p| p.pg()).collect()
+}
+
+impl Stmt<'_> {
+    /// Runs the statement; the number of rows it changed.
+    pub fn execute(&mut self, params: &[&dyn Param]) -> Result<usize> {
+        match self {
+            Stmt::Lite(s) => Ok(s.execute(lite_params(params).as_slice())?),
+            Stmt::Pg(session, s) => {
+                let n = session
+                    .client
+                    .borrow_mut()
+                    .execute(&*s, &pg_params(params))?;
+                Ok(n as usize)
+            }
+        }
+    }
+
+    /// The first row, mapped; `Error::NoRow` if there is none.
+    pub fn query_row<T>(
+        &mut self,
+        params: &[&dyn Param],
+        f: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.query_opt(params, f)?.ok_or(Error::NoRow)
+    }
+
+    /// The first row, mapped, if there is one.
+    pub fn query_opt<T>(
+        &mut self,
+        params: &[&dyn Param],
+        f: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        match self {
+            Stmt::Lite(s) => {
+                let mut rows = s.query(lite_params(params).as_slice())?;
+                match rows.next()? {
+                    Some(r) => f(&Row::Lite(r)).map(Some),
+                    None => Ok(None),
+                }
+            }
+            Stmt::Pg(session, s) => {
+                let row = session
+                    .client
+                    .borrow_mut()
+                    .query_opt(&*s, &pg_params(params))?;
+                row.as_ref().map(|r| f(&Row::Pg(r))).transpose()
+            }
+        }
+    }
+
+    /// Every row, mapped.
+    pub fn query_map<T>(
+        &mut self,
+        params: &[&dyn Param],
+        mut f: impl FnMut(&Row<'_>) -> Result<T>,
+    ) -> Result<std::vec::IntoIter<Result<T>>> {
+        let mut out = Vec::new();
+        match self {
+            Stmt::Lite(s) => {
+                let mut rows = s.query(lite_params(params).as_slice())?;
+                while let Some(r) = rows.next()? {
+                    out.push(f(&Row::Lite(r)));
+                }
+            }
+            Stmt::Pg(session, s) => {
+                let rows = session.client.borrow_mut().query(&*s, &pg_params(params))?;
+                for r in &rows {
+                    out.push(f(&Row::Pg(r)));
+                }
+            }
+        }
+        Ok(out.into_iter())
+    }
+}
+
+/// One result row of either database.
+pub enum Row<'r> {
+    Lite(&'r rusqlite::Row<'r>),
+    Pg(&'r postgres::Row),
+}
+
+impl Row<'_> {
+    pub fn get<T: Column>(&self, i: usize) -> Result<T> {
+        match self {
+            Row::Lite(r) => Ok(r.get::<usize, T::Lite>(i).map(T::from_lite)??),
+            Row::Pg(r) => T::from_pg(r, i),
+        }
+    }
+}
+
+/// A Rust type a column can be read into, from either database. Integers are read from
+/// any integer column (PostgreSQL types `0` in a SELECT as a 4-byte integer).
+pub trait Column: Sized {
+    type Lite: rusqlite::types::FromSql;
+    fn from_lite(v: Self::Lite) -> Result<Self>;
+    fn from_pg(r: &postgres::Row, i: usize) -> Result<Self>;
+}
+
+fn pg_int(r: &postgres::Row, i: usize) -> Result<Option<i64>> {
+    use postgres::types::Type;
+    let ty = r.columns().get(i).map(|c| c.type_().clone());
+    Ok(match ty {
+        Some(Type::INT4) => r.try_get::<_, Option<i32>>(i)?.map(i64::from),
+        Some(Type::INT2) => r.try_get::<_, Option<i16>>(i)?.map(i64::from),
+        Some(Type::BOOL) => r.try_get::<_, Option<bool>>(i)?.map(i64::from),
+        _ => r.try_get::<_, Option<i64>>(i)?,
+    })
+}
+
+macro_rules! int_column {
+    ($($t:ty),*) => {$(
+        impl Column for $t {
+            type Lite = i64;
+            fn from_lite(v: i64) -> Result<Self> {
+                <$t>::try_from(v).map_err(|e| Error::corrupt("integer", e))
+            }
+            fn from_pg(r: &postgres::Row, i: usize) -> Result<Self> {
+                let v = pg_int(r, i)?.ok_or_else(|| Error::corrupt("integer", "NULL"))?;
+                <$t>::try_from(v).map_err(|e| Error::corrupt("integer", e))
+            }
+        }
+        impl Column for Option<$t> {
+            type Lite = Option<i64>;
+            fn from_lite(v: Option<i64>) -> Result<Self> {
+                v.map(|v| <$t>::try_from(v).map_err(|e| Error::corrupt("integer", e))).transpose()
+            }
+            fn from_pg(r: &postgres::Row, i: usize) -> Result<Self> {
+                pg_int(r, i)?
+                    .map(|v| <$t>::try_from(v).map_err(|e| Error::corrupt("integer", e)))
+                    .transpose()
+            }
+        }
+    )*};
+}
+int_column!(i64, i32, u32, u16, u64);
+
+impl Column for bool {
+    type Lite = bool;
+    fn from_lite(v: bool) -> Result<Self> {
+        Ok(v)
+    }
+    fn from_pg(r: &postgres::Row, i: usize) -> Result<Self> {
+        Ok(pg_int(r, i)?.ok_or_else(|| Error::corrupt("boolean", "NULL"))? != 0)
+    }
+}
+
+macro_rules! plain_column {
+    ($($t:ty),*) => {$(
+        impl Column for $t {
+            type Lite = $t;
+            fn from_lite(v: $t) -> Result<Self> {
+                Ok(v)
+            }
+            fn from_pg(r: &postgres::Row, i: usize) -> Result<Self> {
+                Ok(r.try_get::<_, $t>(i)?)
+            }
+        }
+    )*};
+}
+plain_column!(String, Option<String>, Vec<u8>, Option<Vec<u8>>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_dollars_outside_strings() {
+        assert_eq!(
+            dollar_placeholders("SELECT '?1', a FROM t WHERE b = ?1 AND c = ?12"),
+            "SELECT '?1', a FROM t WHERE b = $1 AND c = $12"
+        );
+    }
+}
