@@ -218,7 +218,9 @@ impl ReadPool {
         match (pooled, &self.source) {
             (Some(c), _) => Ok(c),
             (None, ReadSource::Sqlite(path)) => Ok(ReadConn::Lite(store::open_reader(path)?)),
-            (None, ReadSource::Postgres(url)) => Ok(ReadConn::Pg(Box::new(PgSession::connect(url)?))),
+            (None, ReadSource::Postgres(url)) => {
+                Ok(ReadConn::Pg(Box::new(PgSession::connect(url)?)))
+            }
         }
     }
 

@@ -296,13 +296,10 @@ pub async fn events(
     // reconnects (with `Last-Event-ID`) to whichever server comes up.
     // A revoked token's stream ends at its next event (the heartbeat is not one): what it
     // has not been sent yet, it may no longer see.
+    // (Asked of the store itself on a shared database: another process may have revoked it.)
     let live = live.take_while(move |_| {
-        let valid = app_tokens
-            .tokens
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&token);
-        std::future::ready(valid)
+        let app = app_tokens.clone();
+        async move { app.authenticate(&token).await.is_some() }
     });
     let mut stopping = app_stopping;
     let all = stream::iter(backlog)

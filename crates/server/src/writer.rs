@@ -20,7 +20,9 @@
 //! each job in a transaction of its own, and the job reads the accounts it touches from the
 //! database on first use, locking their rows (`SELECT … FOR UPDATE`) until it commits. Two
 //! requests on one account, in one process or two, are serialised by that lock; requests
-//! on different accounts run in parallel. The same jobs and the same ledger crate run on
+//! on different accounts run in parallel. A job that reads an account's other rows (its
+//! intents, its idempotency records) to decide what to do takes the account first
+//! (`ctx.account`), so that it reads what the previous holder of the lock committed. The same jobs and the same ledger crate run on
 //! both; only where an account comes from differs (`Ctx::load`). A committed change is
 //! announced to the other processes with `pg_notify` in the same transaction
 //! (events.rs, `listen_shared`).

@@ -157,6 +157,9 @@ pub fn complete(
     id: &str,
     outcome: PaymentOutcome,
 ) -> Result<IntentRow, ApiError> {
+    // The account first: on a shared database its lock orders this completion after any
+    // other process's, so the status read next is the one that process committed.
+    ctx.account(account)?;
     let row = store::intent(ctx.tx, account, id)?.ok_or(ApiError::NotFound("purchase"))?;
     if row.status != PENDING {
         return Ok(row);

@@ -64,7 +64,7 @@ pub async fn buy(app: &App, account: &str, order: Order) -> Result<IntentRow, Ap
         Ok(done) => Ok(done),
         // Recorded, so not "unavailable": the answer is "pending", and it will finish.
         Err(e @ (ApiError::Unavailable | ApiError::Internal(_))) => {
-            tracing::warn!(intent = %row.id, error = %e, "purchase left pending");
+            tracing::warn!(intent = %row.id, error = ?e, "purchase left pending");
             Ok(row)
         }
         Err(e) => Err(e),

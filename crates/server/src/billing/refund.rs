@@ -27,6 +27,8 @@ pub async fn refund(
     let row = app
         .writer
         .run_durable(move |ctx| {
+            // Locks the account before reading its intents (see machine::complete).
+            ctx.account(&a)?;
             if let Some(existing) = store::intent_by_key(ctx.tx, &a, &id)? {
                 if existing.kind != "refund"
                     || existing.body_hash.as_deref() != Some(body_hash.as_slice())

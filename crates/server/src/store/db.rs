@@ -17,7 +17,7 @@ use std::collections::HashMap;
 pub enum Error {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", pg_detail(.0))]
     Postgres(#[from] postgres::Error),
     /// A stored value is not what the schema promises (e.g. an account's state that does
     /// not parse).
@@ -63,6 +63,14 @@ impl Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// PostgreSQL's own words for an error (the driver's Display says only "db error").
+fn pg_detail(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({}): {}", db.message(), db.code().code(), e),
+        None => e.to_string(),
+    }
+}
 
 /// A value bound to a placeholder: anything both drivers can send.
 pub trait Param {

@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
 
+pub mod stream;
+
 pub const ADMIN: &str = "test-admin-token-0123456789abcdef";
 /// The instant the test clock starts at unless a test says otherwise.
 pub const START: &str = "2026-11-21T18:00:00Z";
@@ -28,6 +30,9 @@ pub struct Options {
     pub wrapper: Vec<String>,
     /// Environment variables for the server.
     pub env: Vec<(String, String)>,
+    /// Another server process on the same ledger (PostgreSQL): its files' directory, whose
+    /// `pg-database` and test gateway this server shares.
+    pub share_with: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -38,6 +43,7 @@ impl Default for Options {
             extra: vec![],
             wrapper: vec![],
             env: vec![],
+            share_with: None,
         }
     }
 }
@@ -67,12 +73,16 @@ impl Server {
             }
             None => Command::new(bin),
         };
+        if let Some(other) = &opts.share_with {
+            std::fs::copy(other.join("pg-database"), dir.path().join("pg-database")).unwrap();
+        }
+        let gateway_dir = opts.share_with.as_deref().unwrap_or(dir.path());
         match ledger_url(dir.path()) {
             Some(url) => cmd
                 .arg("--db")
                 .arg(url)
                 .arg("--gateway-db")
-                .arg(dir.path().join("server.db-gateway")),
+                .arg(gateway_dir.join("server.db-gateway")),
             None => cmd.arg("--db").arg(&db),
         };
         cmd.arg("--listen").arg("127.0.0.1:0");
@@ -109,6 +119,14 @@ impl Server {
             dir,
             http,
         }
+    }
+
+    /// A second server process on this one's ledger and payment gateway (PostgreSQL).
+    pub fn sibling(&self) -> Server {
+        Server::start_with(Options {
+            share_with: Some(self.dir.path().to_path_buf()),
+            ..Default::default()
+        })
     }
 
     pub fn db_path(&self) -> PathBuf {
