@@ -55,7 +55,12 @@ pub type App = Arc<AppInner>;
 
 impl AppInner {
     /// The account a token belongs to, if it exists and has not expired; notes its use.
-    pub async fn authenticate(self: &Arc<Self>, token: &TokenHash) -> Option<String> {
+    /// `Err` when the store could not be asked (a shared database failing over): the
+    /// request is answered 503, never 401, so a client does not drop a good token.
+    pub async fn authenticate(
+        self: &Arc<Self>,
+        token: &TokenHash,
+    ) -> Result<Option<String>, ApiError> {
         let cached = match self.shared {
             true => None,
             false => {
@@ -67,13 +72,12 @@ impl AppInner {
             Some(a) => a,
             None => {
                 let hash = *token;
-                let stored = self
-                    .read(move |c| store::token_by_hash(c, &hash))
-                    .await
-                    .ok()??;
+                let Some(stored) = self.read(move |c| store::token_by_hash(c, &hash)).await? else {
+                    return Ok(None);
+                };
                 if let Some(at) = stored.expires_at {
                     if self.shared && at <= self.clock.now() {
-                        return None;
+                        return Ok(None);
                     }
                     self.token_expiry
                         .write()
@@ -82,7 +86,7 @@ impl AppInner {
                 }
                 if self.shared {
                     self.note_use(token);
-                    return Some(stored.account);
+                    return Ok(Some(stored.account));
                 }
                 self.tokens
                     .write()
@@ -99,10 +103,10 @@ impl AppInner {
             .get(token)
             .is_some_and(|at| *at <= now);
         if expired {
-            return None;
+            return Ok(None);
         }
         self.note_use(token);
-        Some(account)
+        Ok(Some(account))
     }
 
     fn note_use(&self, token: &TokenHash) {

@@ -299,7 +299,8 @@ pub async fn events(
     // (Asked of the store itself on a shared database: another process may have revoked it.)
     let live = live.take_while(move |_| {
         let app = app_tokens.clone();
-        async move { app.authenticate(&token).await.is_some() }
+        // A store that cannot be asked ends the stream too; the client reconnects.
+        async move { matches!(app.authenticate(&token).await, Ok(Some(_))) }
     });
     let mut stopping = app_stopping;
     let all = stream::iter(backlog)

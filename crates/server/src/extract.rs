@@ -81,7 +81,7 @@ where
         let Some(hash) = bearer(parts) else {
             return Err(auth_failed(&app, addr));
         };
-        let Some(account) = app.authenticate(&hash).await else {
+        let Some(account) = app.authenticate(&hash).await? else {
             return Err(auth_failed(&app, addr));
         };
         if !app.rate.allow(&hash) {

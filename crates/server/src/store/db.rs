@@ -42,17 +42,20 @@ impl Error {
     /// request may be tried again.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Postgres(e) => {
-                e.is_closed()
-                    || e.code().is_some_and(|c| {
-                        *c == postgres::error::SqlState::T_R_DEADLOCK_DETECTED
-                            || *c == postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
-                            || c.code().starts_with("08")
-                            || *c == postgres::error::SqlState::ADMIN_SHUTDOWN
-                            || *c == postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION
-                    })
-                    || e.as_db_error().is_none() && e.to_string().contains("connection")
-            }
+            // Not an answer of the database (no SQLSTATE): the connection failed or could not
+            // be made. Or the database's own: a deadlock or serialization failure (class 40),
+            // a connection exception (08), a shutting-down or recovering server (57P), a
+            // standby that takes no writes (25006, right after a failover).
+            Error::Postgres(e) => match e.code() {
+                None => true,
+                Some(c) => {
+                    let c = c.code();
+                    c.starts_with("40")
+                        || c.starts_with("08")
+                        || c.starts_with("57P")
+                        || c == "25006"
+                }
+            },
             Error::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => matches!(
                 f.code,
                 rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked

@@ -33,6 +33,10 @@ pub struct Options {
     /// Another server process on the same ledger (PostgreSQL): its files' directory, whose
     /// `pg-database` and test gateway this server shares.
     pub share_with: Option<PathBuf>,
+    /// A PostgreSQL ledger of the test's own (e.g. a primary and standby it runs), with the
+    /// test gateway's files in `gateway_dir`.
+    pub ledger_url: Option<String>,
+    pub gateway_dir: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -44,6 +48,8 @@ impl Default for Options {
             wrapper: vec![],
             env: vec![],
             share_with: None,
+            ledger_url: None,
+            gateway_dir: None,
         }
     }
 }
@@ -76,8 +82,12 @@ impl Server {
         if let Some(other) = &opts.share_with {
             std::fs::copy(other.join("pg-database"), dir.path().join("pg-database")).unwrap();
         }
-        let gateway_dir = opts.share_with.as_deref().unwrap_or(dir.path());
-        match ledger_url(dir.path()) {
+        let gateway_dir = opts
+            .gateway_dir
+            .as_deref()
+            .or(opts.share_with.as_deref())
+            .unwrap_or(dir.path());
+        match opts.ledger_url.clone().or_else(|| ledger_url(dir.path())) {
             Some(url) => cmd
                 .arg("--db")
                 .arg(url)
@@ -522,6 +532,26 @@ pub fn sqlite_only(what: &str) -> bool {
         return true;
     }
     false
+}
+
+/// Runs `creditbar-server --check` on a PostgreSQL ledger with its test gateway's file.
+pub fn check_ledger(url: &str, gateway_db: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_creditbar-server"))
+        .arg("--db")
+        .arg(url)
+        .arg("--gateway-db")
+        .arg(gateway_db)
+        .arg("--check")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 /// Runs `creditbar-server --check` on a database (a SQLite file, or the PostgreSQL ledger of
