@@ -37,6 +37,9 @@ pub struct AppInner {
     /// The ledger is in a database other processes share (PostgreSQL): nothing read from
     /// it may be kept (accounts, tokens), since another process may change it.
     pub shared: bool,
+    /// On a shared ledger, whether this process is the one that runs the reconciler now
+    /// (None: one process, it always does).
+    pub reconciler_lease: Option<store::postgres::Lease>,
     pub clock: Clock,
     pub catalog: Arc<Catalog>,
     pub ids: IdGen,
@@ -159,8 +162,13 @@ impl AppInner {
             let conn = app.readers.take()?;
             let result = f(conn.db());
             // A connection that failed is not kept (it may be to a primary that is gone).
-            if result.is_ok() {
-                app.readers.give_back(conn);
+            match (&result, &conn) {
+                (Err(_), ReadConn::Pg(_)) => {
+                    app.readers.discard();
+                    drop(conn);
+                }
+                (Err(_), ReadConn::Lite(_)) => drop(conn),
+                (Ok(_), _) => app.readers.give_back(conn),
             }
             result.map_err(ApiError::from)
         })
@@ -170,11 +178,26 @@ impl AppInner {
 }
 
 /// A few read-only connections; WAL lets them read while the writer commits. On
-/// PostgreSQL, connections of their own (each statement reads the latest commit).
+/// PostgreSQL, connections of their own (each statement reads the latest commit), at most
+/// `MAX_OPEN_PG` open at once: a read waits for one rather than open a database backend per
+/// request under load.
 pub struct ReadPool {
     source: ReadSource,
-    idle: Mutex<Vec<ReadConn>>,
+    state: Mutex<PoolState>,
+    freed: std::sync::Condvar,
 }
+
+#[derive(Default)]
+struct PoolState {
+    idle: Vec<ReadConn>,
+    /// PostgreSQL connections open, idle or lent.
+    open: usize,
+}
+
+const MAX_IDLE_SQLITE: usize = 8;
+const MAX_OPEN_PG: usize = 32;
+/// A read that waits longer for a connection is answered 503.
+const WAIT_FOR_CONNECTION: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub enum ReadSource {
     Sqlite(PathBuf),
@@ -200,7 +223,7 @@ impl Drop for ReadPool {
     /// async thread (where the app is dropped when the server stops): its connections are
     /// closed on a thread of their own.
     fn drop(&mut self) {
-        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        let idle = std::mem::take(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()).idle);
         if idle.iter().any(|c| matches!(c, ReadConn::Pg(_))) {
             let _ = std::thread::Builder::new()
                 .name("close-readers".into())
@@ -213,25 +236,68 @@ impl ReadPool {
     pub fn new(source: ReadSource) -> Self {
         ReadPool {
             source,
-            idle: Mutex::new(Vec::new()),
+            state: Mutex::new(PoolState::default()),
+            freed: std::sync::Condvar::new(),
         }
     }
 
     fn take(&self) -> Result<ReadConn, ApiError> {
-        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        match (pooled, &self.source) {
-            (Some(c), _) => Ok(c),
-            (None, ReadSource::Sqlite(path)) => Ok(ReadConn::Lite(store::open_reader(path)?)),
-            (None, ReadSource::Postgres(url)) => {
-                Ok(ReadConn::Pg(Box::new(PgSession::connect(url)?)))
+        let url = match &self.source {
+            ReadSource::Sqlite(path) => {
+                let pooled = self.lock().idle.pop();
+                return match pooled {
+                    Some(c) => Ok(c),
+                    None => Ok(ReadConn::Lite(store::open_reader(path)?)),
+                };
             }
+            ReadSource::Postgres(url) => url,
+        };
+        let deadline = std::time::Instant::now() + WAIT_FOR_CONNECTION;
+        let mut state = self.lock();
+        loop {
+            if let Some(c) = state.idle.pop() {
+                return Ok(c);
+            }
+            if state.open < MAX_OPEN_PG {
+                state.open += 1;
+                drop(state);
+                return match PgSession::connect(url) {
+                    Ok(s) => Ok(ReadConn::Pg(Box::new(s))),
+                    Err(e) => {
+                        self.discard();
+                        Err(e.into())
+                    }
+                };
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(ApiError::Unavailable);
+            }
+            state = self
+                .freed
+                .wait_timeout(state, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
     fn give_back(&self, conn: ReadConn) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < 8 {
-            idle.push(conn);
+        let mut state = self.lock();
+        if matches!(conn, ReadConn::Pg(_)) || state.idle.len() < MAX_IDLE_SQLITE {
+            state.idle.push(conn);
         }
+        self.freed.notify_one();
+    }
+
+    /// A lent connection that failed is closed, not given back (it may be to a primary
+    /// that is gone); its place is free for a new one.
+    fn discard(&self) {
+        let mut state = self.lock();
+        state.open = state.open.saturating_sub(1);
+        self.freed.notify_one();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

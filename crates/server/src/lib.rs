@@ -209,6 +209,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         admin: config.admin_token.hash(),
         readers,
         shared: config.shared.is_some(),
+        reconciler_lease: config
+            .shared
+            .as_ref()
+            .map(|s| store::postgres::Lease::start(s.url.clone(), RECONCILER_LEASE, "reconciler")),
         clock: clock.clone(),
         catalog,
         ids: IdGen::new(config.seed),
@@ -251,6 +255,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         stop,
     })
 }
+
+/// The advisory lock that names the reconciler's lease (any number, fixed forever).
+const RECONCILER_LEASE: i64 = 0x7265_636f_6e63; // "reconc"
 
 /// A database URL fit for an error message: without its password.
 fn redacted_url(url: &str) -> String {

@@ -239,6 +239,8 @@ impl Ctx<'_> {
         body_hash: &[u8],
         f: impl FnOnce(&mut Self) -> Result<(u16, serde_json::Value), ApiError>,
     ) -> Result<(u16, serde_json::Value), ApiError> {
+        // The account first, so the record read next is what its last holder committed.
+        self.load(account)?;
         if let Some(stored) = store::idempotent_get(self.tx, account, scope, key)? {
             if stored.body_hash != body_hash {
                 return Err(ApiError::IdempotencyConflict);

@@ -196,12 +196,15 @@ fn a_declining_card_makes_the_plan_past_due_then_free_after_two_retries() {
     );
     // Retry after 1 day, declined again; after 3 days, declined a third time: free.
     s.advance(DAY);
+    // Declined by the processor, and that answer recorded by the ledger (which schedules
+    // the next retry from it) before time moves on.
     within(30, "the first retry", || {
         plan_charges(&s)
             .iter()
             .filter(|c| c.1 == "declined")
             .count()
             == 2
+            && notices_of(&s, &t, "plan_payment_failed").len() == 2
     });
     s.advance(2 * DAY);
     within(30, "the second retry", || {

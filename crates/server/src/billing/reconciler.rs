@@ -16,8 +16,14 @@ pub const EVERY: Duration = Duration::from_secs(5);
 /// Intents looked at per pass; the rest wait for the next pass.
 const BATCH: u32 = 500;
 
-/// One pass over the pending intents; returns how many are still pending after it.
+/// One pass over the pending intents; returns how many are still pending after it. On a
+/// shared ledger only the process holding the reconciler's lease makes passes (another
+/// process driving the same intent would be harmless — the processor's key and the
+/// conditional completion make it so — but it would ask the processor twice).
 pub async fn pass(app: &App) -> usize {
+    if app.reconciler_lease.as_ref().is_some_and(|l| !l.is_held()) {
+        return 0;
+    }
     let pending = match app.read(|c| store::pending_intents(c, BATCH)).await {
         Ok(p) => p,
         Err(e) => {

@@ -144,6 +144,9 @@ fn charge(
     usage: creditbar_ledger::Usage,
     hash: &[u8],
 ) -> Result<(u16, String), ApiError> {
+    // The account first (on a shared database, its row lock): a retry racing its original
+    // in another transaction then finds the original's record.
+    ctx.account(account)?;
     match store::usage_record(ctx.tx, account, &req.id)? {
         Some(UsageRecord::Charge {
             body_hash,

@@ -198,3 +198,58 @@ fn migrate(session: &PgSession) -> Result<()> {
     }
     Ok(())
 }
+
+/// A lease on one kind of background work, held by at most one process of a shared ledger:
+/// a session-level advisory lock on a connection of its own. The holder keeps it while the
+/// connection lives; if the process dies, PostgreSQL ends the session and frees the lock,
+/// and another process takes it at its next attempt (every `RETRY`).
+pub struct Lease {
+    held: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Lease {
+    const RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+    /// Starts trying to take lease `key` on the database at `url`, on a thread of its own.
+    pub fn start(url: String, key: i64, name: &'static str) -> Lease {
+        use std::sync::atomic::Ordering;
+        let held = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = held.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("lease-{name}"))
+            .spawn(move || loop {
+                let kept = (|| -> Result<()> {
+                    let session = PgSession::connect(&url)?;
+                    let db = super::Db::Pg(&session);
+                    loop {
+                        if !flag.load(Ordering::SeqCst) {
+                            let got: bool = db
+                                .prepare_cached("SELECT pg_try_advisory_lock(?1)")?
+                                .query_row(super::params![key], |r| r.get(0))?;
+                            if got {
+                                tracing::info!(lease = name, "this process now does it");
+                            }
+                            flag.store(got, Ordering::SeqCst);
+                        } else {
+                            // Still connected, so still held.
+                            session.batch("SELECT 1")?;
+                        }
+                        std::thread::sleep(Self::RETRY);
+                    }
+                })();
+                flag.store(false, Ordering::SeqCst);
+                if let Err(e) = kept {
+                    tracing::warn!(lease = name, error = %e, "lease lost; trying again");
+                }
+                std::thread::sleep(Self::RETRY);
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "could not start a lease thread");
+        }
+        Lease { held }
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
