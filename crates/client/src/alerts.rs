@@ -82,7 +82,8 @@ impl AlertKind {
         AlertKind::ALL.into_iter().find(|k| k.name() == s)
     }
 
-    fn on_by_default(self) -> bool {
+    /// Every kind is on until switched off, except the daily reset (it would fire daily).
+    pub fn on_by_default(self) -> bool {
         self != AlertKind::DailyReset
     }
 }

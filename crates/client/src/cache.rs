@@ -236,6 +236,33 @@ impl Cache {
         })
     }
 
+    /// A second, read-only connection to a cache another handle opened (and migrated): what
+    /// the tray, `status` and the views read from, so a read never queues behind a writer
+    /// waiting on the network. WAL lets it read while the writer writes; `query_only` makes
+    /// a write through it an error rather than a surprise.
+    pub fn open_reader(path: &Path) -> Result<Cache, ClientError> {
+        use rusqlite::OpenFlags;
+        let fail = |e: rusqlite::Error| {
+            ClientError::Cache(format!(
+                "cannot open the cache {} for reading: {e}",
+                path.display()
+            ))
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(fail)?;
+        // A WAL reader waits only while a checkpoint restarts the log: milliseconds.
+        conn.busy_timeout(std::time::Duration::from_millis(500))
+            .map_err(fail)?;
+        conn.pragma_update(None, "query_only", "ON").map_err(fail)?;
+        Ok(Cache {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

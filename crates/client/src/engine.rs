@@ -159,7 +159,7 @@ impl Engine {
     }
 
     pub fn settings(&self) -> Result<AlertSettings, ClientError> {
-        Ok(self.cache.get_doc(doc::SETTINGS)?.unwrap_or_default())
+        crate::views::alert_settings(&self.cache)
     }
 
     pub fn set_settings(&self, settings: &AlertSettings) -> Result<(), ClientError> {
@@ -378,34 +378,13 @@ impl Engine {
 
     /// What the cache says now, with its staleness. Never touches the network.
     pub fn status(&self) -> Result<Status, ClientError> {
-        let now = self.now();
-        let balance = self.cache.balance()?;
-        let last_contact = self.cache.last_contact()?;
-        let stale = last_contact.is_none_or(|t| (now - t).num_seconds() > STALE_AFTER_SECONDS);
-        let low_threshold = self.settings()?.low_threshold;
-        let level = match &balance {
-            None => Level::Stale,
-            Some(_) if stale => Level::Stale,
-            Some(b) if b.available == 0 => Level::Empty,
-            Some(b) if b.available < low_threshold => Level::Low,
-            Some(_) => Level::Ok,
-        };
-        let server = self.cache.get_meta(meta::SERVER)?;
-        let insecure_http = server
-            .as_deref()
-            .and_then(|s| url::Url::parse(s).ok())
-            .is_some_and(|u| api::is_cleartext(&u));
-        Ok(Status {
-            server,
-            account: self.cache.account()?,
-            balance,
-            last_contact,
-            stale,
-            level,
-            low_threshold,
-            now,
-            insecure_http,
-        })
+        crate::views::status(&self.cache, self.now())
+    }
+
+    /// A read-only handle on this engine's cache with its clock: reads through it never
+    /// wait for this engine (crate::views::Reader).
+    pub fn reader(&self) -> Result<crate::views::Reader, ClientError> {
+        crate::views::Reader::open(&self.dir, self.clock.clone())
     }
 
     /// All cached usage, grouped (`creditbar usage`).
@@ -438,20 +417,8 @@ impl Engine {
 
     /// The first day (YYYY-MM-DD, account timezone) of a period of `days` ending today.
     fn first_day_of(&self, days: u32) -> Result<String, ClientError> {
-        let tz: chrono_tz::Tz = match self.cache.account()? {
-            Some(a) => a.timezone.parse().map_err(|_| {
-                ClientError::Cache(format!(
-                    "the cached account has an unknown timezone {}",
-                    a.timezone
-                ))
-            })?,
-            None => chrono_tz::UTC,
-        };
-        let today = self.now().with_timezone(&tz).date_naive();
-        let back = chrono::Days::new(u64::from(days.clamp(1, 36_600)) - 1);
-        Ok(today
-            .checked_sub_days(back)
-            .unwrap_or(chrono::NaiveDate::MIN)
+        let today = crate::views::today(&self.cache, self.now())?;
+        Ok(crate::views::first_day(today, days)
             .format("%Y-%m-%d")
             .to_string())
     }
@@ -648,6 +615,51 @@ impl Engine {
         self.cache
             .put_doc(doc::AUTO_REFILL, &settings, self.now())?;
         Ok(settings)
+    }
+
+    /// Turns auto-refill on or off keeping its other settings (the tray's toggle and
+    /// `creditbar auto-refill off`): the pack chosen before, else the catalog's first.
+    pub async fn toggle_auto_refill(&mut self, on: bool) -> Result<AutoRefill, ClientError> {
+        let current = self.auto_refill()?;
+        let packs = match self.catalog().await {
+            Ok(c) => c.packs,
+            Err(_) => Vec::new(),
+        };
+        let pack = crate::views::default_pack(current.as_ref(), &packs).ok_or_else(|| {
+            ClientError::Invalid("the catalog sells no pack for auto-refill to buy".into())
+        })?;
+        let threshold = current.as_ref().and_then(|c| c.threshold).unwrap_or(0);
+        let limit = current
+            .as_ref()
+            .and_then(|c| c.monthly_limit)
+            .unwrap_or(1)
+            .max(1);
+        self.set_auto_refill(on, threshold, &pack, limit).await
+    }
+
+    /// The plan chooser's view: the plan, every plan of the catalog with what choosing it
+    /// does now (the server's quote: the prorated price and credits of an upgrade).
+    pub async fn plan_choices(&mut self) -> Result<crate::views::PlanChoices, ClientError> {
+        let client = self.client()?;
+        let state = client.plan().await?;
+        let offers = client.plan_catalog().await?.plans;
+        let mut quotes = Vec::new();
+        for o in offers.iter().filter(|o| o.id != state.plan) {
+            quotes.push(client.plan_quote(&o.id).await?);
+        }
+        Ok(crate::views::plan_choices(&state, &offers, &quotes))
+    }
+
+    /// The purchase dialog's view: the catalog (refreshed when online), the card and the
+    /// current balance.
+    pub async fn purchase_options(&mut self) -> Result<crate::views::PurchaseOptions, ClientError> {
+        let catalog = self.catalog().await?;
+        let available = self.status()?.balance.map(|b| b.available);
+        Ok(crate::views::purchase_options(
+            catalog,
+            self.card()?,
+            available,
+        ))
     }
 
     pub fn auto_refill(&self) -> Result<Option<AutoRefill>, ClientError> {

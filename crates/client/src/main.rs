@@ -569,24 +569,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .set_auto_refill(true, threshold.micros(), &pack, limit)
                         .await?,
                 ),
-                RefillCmd::Off => {
-                    let current = engine.auto_refill()?;
-                    let pack = current
-                        .as_ref()
-                        .and_then(|c| c.pack.clone())
-                        .unwrap_or_else(|| "pack_500".into());
-                    let threshold = current.as_ref().and_then(|c| c.threshold).unwrap_or(0);
-                    let limit = current
-                        .as_ref()
-                        .and_then(|c| c.monthly_limit)
-                        .unwrap_or(1)
-                        .max(1);
-                    Some(
-                        engine
-                            .set_auto_refill(false, threshold, &pack, limit)
-                            .await?,
-                    )
-                }
+                RefillCmd::Off => Some(engine.toggle_auto_refill(false).await?),
             };
             match settings {
                 Some(a) if a.enabled => out!(

@@ -60,6 +60,12 @@ pub struct PlanOffer {
     pub subscription: i64,
     #[serde(default)]
     pub daily: i64,
+    /// `days30`, `monthly` or `yearly` (absent from older servers).
+    #[serde(default)]
+    pub cadence: Option<String>,
+    /// The models the plan may use; none means every model.
+    #[serde(default)]
+    pub models: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

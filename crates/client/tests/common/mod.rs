@@ -136,6 +136,26 @@ impl Server {
         }
     }
 
+    /// Pauses the server (SIGSTOP): it keeps its port and accepts connections but answers
+    /// nothing, like a server stuck mid-request, until `resume`.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("server running").id();
+        let ok = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    }
+
     /// Kills the server (SIGKILL): clients see it vanish mid-stream.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -1,0 +1,135 @@
+//! The views' read side: the tray's and the windows' reads answer from the cache through
+//! `views::Reader` while the engine's writer is stuck in a sync against a paused server,
+//! and the views carry the catalog's unit (issue 18: "≈ 4.2 M tokens", "≈ 130 requests").
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use creditbar_client::keychain::MemoryStore;
+use creditbar_client::Engine;
+use secrecy::SecretString;
+
+fn clock() -> creditbar_client::engine::Clock {
+    Arc::new(chrono::Utc::now)
+}
+
+async fn signed_in(server: &Server, account: &Account, dir: &std::path::Path) -> Engine {
+    let (mut engine, _) = Engine::open(dir, Box::new(MemoryStore::default()), clock()).unwrap();
+    engine
+        .login(
+            &server.base,
+            SecretString::from(account.token.clone()),
+            false,
+        )
+        .await
+        .unwrap();
+    engine
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The harness's server helpers are blocking HTTP: they run outside the runtime.
+#[test]
+fn a_tray_read_completes_while_a_sync_waits_on_a_paused_server() {
+    let server = Server::start();
+    let account = server.account("free");
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        let engine = signed_in(&server, &account, dir.path()).await;
+        let reader = engine.reader().unwrap();
+        let before = reader.glance();
+        assert!(
+            before.signed_in && before.title.ends_with(" cr"),
+            "{before:?}"
+        );
+        let engine = Arc::new(tokio::sync::Mutex::new(engine));
+
+        // The server stops answering; a sync starts and holds the engine (as the desktop's
+        // "Sync now" or the settings window's refresh do) waiting on it.
+        server.pause();
+        let syncing = {
+            let engine = engine.clone();
+            tokio::spawn(async move { engine.lock().await.sync().await })
+        };
+        // Until the sync task holds the engine, the measurement would prove nothing.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while engine.try_lock().is_ok() {
+            assert!(Instant::now() < deadline, "the sync never took the engine");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // What the tray did before: a read through the engine waits behind the network.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(500), engine.lock())
+                .await
+                .is_err(),
+            "the engine should be held by the stalled sync"
+        );
+
+        // The tray's read: glance, status and dashboard through the reader.
+        let mut took = Vec::new();
+        for _ in 0..500 {
+            let t = Instant::now();
+            let g = reader.glance();
+            let _ = reader.status().unwrap();
+            took.push(t.elapsed());
+            assert_eq!(g.title, before.title, "{g:?}");
+        }
+        let d = reader.dashboard("day", Some(30)).unwrap();
+        assert!(d.available_text.unwrap().ends_with(" credits"));
+        took.sort();
+        let p50 = took[took.len() / 2];
+        let p99 = took[took.len() * 99 / 100];
+        println!(
+            "tray read with the server paused mid-sync: p50 {p50:?}, p99 {p99:?}, max {:?}",
+            took.last().unwrap()
+        );
+        assert!(p99 < Duration::from_millis(5), "p99 {p99:?} (p50 {p50:?})");
+        assert!(!syncing.is_finished(), "the sync was still waiting");
+
+        server.resume();
+        syncing.await.unwrap().unwrap();
+    });
+}
+
+#[test]
+fn the_glance_and_the_dashboard_read_in_the_catalogs_unit() {
+    let rt = runtime();
+    let catalogs = format!("{}/../../catalogs", env!("CARGO_MANIFEST_DIR"));
+    for (name, plan, hint) in [
+        ("easycoda", "free", "≈ 5.0 M tokens"),
+        ("seed003", "pro", "≈ 500 requests"),
+    ] {
+        std::env::set_var("CREDITBAR_CATALOG", format!("{catalogs}/{name}.toml"));
+        let server = Server::start();
+        let account = server.account(plan);
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, options) = rt.block_on(async {
+            let mut engine = signed_in(&server, &account, dir.path()).await;
+            // The catalog is cached by the first purchase dialog (or `status`).
+            let options = engine.purchase_options().await.unwrap();
+            (engine, options)
+        });
+        assert!(
+            options.unit_hint.as_deref().unwrap().starts_with('≈'),
+            "{name}: {options:?}"
+        );
+        let reader = engine.reader().unwrap();
+        let g = reader.glance();
+        assert!(g.lines.iter().any(|l| l == hint), "{name}: {:?}", g.lines);
+        assert!(g.tooltip.contains(hint), "{name}: {}", g.tooltip);
+        let d = reader.dashboard("model", None).unwrap();
+        assert_eq!(d.unit_hint.as_deref(), Some(hint), "{name}");
+    }
+    std::env::remove_var("CREDITBAR_CATALOG");
+}
