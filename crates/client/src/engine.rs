@@ -200,6 +200,11 @@ impl Engine {
             .map_err(|e| ClientError::Cache(format!("cannot write {}: {e}", self.dir.display())))?;
         self.cache.set_meta(meta::ACCOUNT_ID, &account.id)?;
         self.sync().await?;
+        // The catalog's unit reads beside every balance (the tray, the dashboard): cached
+        // now rather than at the first purchase dialog. A server without it still signs in.
+        if let Err(e) = self.catalog().await {
+            tracing::debug!(error = %e, "no catalog at sign-in");
+        }
         Ok(account)
     }
 

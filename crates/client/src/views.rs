@@ -19,7 +19,7 @@ use crate::api;
 use crate::cache::{doc, meta, Cache};
 use crate::engine::{Clock, Level, Status, STALE_AFTER_SECONDS};
 use crate::error::ClientError;
-use crate::format::{credits_long, unit_hint};
+use crate::format::{credits_long, dollars, unit_hint};
 use crate::glance::{glance_with, Glance};
 use crate::wire::{
     AutoRefill, CardSummary, Catalog, CatalogUnit, CustomPricing, Pack, PlanOffer, PlanQuote,
@@ -489,13 +489,13 @@ pub fn quote_custom(raw: &str, pricing: &CustomPricing) -> CustomQuote {
     if cents < pricing.min_cents {
         return problem(format!(
             "The smallest custom amount is {}.",
-            creditbar_ledger::Cents(pricing.min_cents)
+            dollars(pricing.min_cents)
         ));
     }
     if cents > pricing.max_cents {
         return problem(format!(
             "The largest custom amount is {}.",
-            creditbar_ledger::Cents(pricing.max_cents)
+            dollars(pricing.max_cents)
         ));
     }
     // cents × credits/dollar × 10^6 / 100: exact for the catalog's whole-number rate.
@@ -508,11 +508,7 @@ pub fn quote_custom(raw: &str, pricing: &CustomPricing) -> CustomQuote {
     CustomQuote::Ok {
         cents,
         credits,
-        text: format!(
-            "{} buys {}",
-            creditbar_ledger::Cents(cents),
-            credits_long(credits)
-        ),
+        text: format!("{} buys {}", dollars(cents), credits_long(credits)),
     }
 }
 
@@ -581,7 +577,7 @@ pub fn plan_choices(state: &PlanState, offers: &[PlanOffer], quotes: &[PlanQuote
             let then = if o.price_cents > 0 {
                 format!(
                     "{} {}",
-                    creditbar_ledger::Cents(o.price_cents),
+                    dollars(o.price_cents),
                     cadence_word(o.cadence.as_deref())
                 )
             } else {
@@ -591,7 +587,7 @@ pub fn plan_choices(state: &PlanState, offers: &[PlanOffer], quotes: &[PlanQuote
                 "same" => format!("Your plan: {then}"),
                 "upgrade" => format!(
                     "{} now for {}; then {then}",
-                    creditbar_ledger::Cents(charge_now_cents),
+                    dollars(charge_now_cents),
                     credits_long(credits_now)
                 ),
                 "downgrade" => match q {
@@ -775,7 +771,7 @@ mod tests {
             ("-5", "Enter dollars and cents"),
             ("1e3", "Enter dollars and cents"),
             ("4.99", "smallest custom amount is $5.00"),
-            ("1000.01", "largest custom amount is $1000.00"),
+            ("1000.01", "largest custom amount is $1,000.00"),
         ] {
             match quote_custom(raw, &p) {
                 CustomQuote::Problem { message } => {
