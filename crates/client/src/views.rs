@@ -824,6 +824,69 @@ mod tests {
         );
     }
 
+    fn cache_in(tz: &str, dir: &Path) -> Cache {
+        let (mut cache, _) = Cache::open(&dir.join("cache.db")).unwrap();
+        let at = t("2026-11-01T00:00:00Z");
+        let account = crate::wire::Account {
+            id: "acc".into(),
+            email: "a@example.com".into(),
+            plan: "free".into(),
+            timezone: tz.into(),
+            created_at: at,
+            billing_anchor: at,
+            period_start: at,
+            period_end: at,
+            next_daily_reset: at,
+        };
+        cache.put_doc(doc::ACCOUNT, &account, at).unwrap();
+        let purchase = |id: &str, created: Option<&str>| Purchase {
+            id: id.into(),
+            credits: 500 * CR,
+            price_cents: 2000,
+            status: "succeeded".into(),
+            source: Some("manual".into()),
+            pack: Some("pack_500".into()),
+            created_at: created.map(t),
+        };
+        cache
+            .replace_purchases(&[
+                purchase("before", Some("2026-11-14T22:59:59Z")), // Nov 14, 23:59:59 in Paris
+                purchase("first-day", Some("2026-11-14T23:00:00Z")), // Nov 15, 00:00 in Paris
+                purchase("today", Some("2026-11-21T10:00:00Z")),
+                purchase("in-flight", None),
+            ])
+            .unwrap();
+        cache
+    }
+
+    fn ids(v: &DashboardView) -> Vec<&str> {
+        v.purchases.iter().map(|p| p.id.as_str()).collect()
+    }
+
+    /// Ported from the UI's period.test.ts when the rule moved here.
+    #[test]
+    fn the_period_is_calendar_days_in_the_accounts_timezone() {
+        let now = t("2026-11-21T12:00:00Z");
+        let dir = tempfile::tempdir().unwrap();
+        let paris = cache_in("Europe/Paris", dir.path());
+        let v = dashboard(&paris, now, "day", Some(7)).unwrap();
+        assert_eq!(ids(&v), ["first-day", "today", "in-flight"]);
+        assert_eq!(v.chart_days.len(), 7);
+        assert_eq!(v.chart_days[0].key, "2026-11-15");
+        assert_eq!(v.chart_days[6].key, "2026-11-21");
+        // All time keeps everything; a purchase still in flight is always there.
+        let all = dashboard(&paris, now, "day", None).unwrap();
+        assert_eq!(all.purchases.len(), 4);
+        let later = dashboard(&paris, t("2030-01-01T12:00:00Z"), "day", Some(1)).unwrap();
+        assert_eq!(ids(&later), ["in-flight"]);
+        drop(paris);
+        // In UTC both late-Nov-14 purchases fall on Nov 14, before the period.
+        let dir = tempfile::tempdir().unwrap();
+        let utc = cache_in("UTC", dir.path());
+        let v = dashboard(&utc, now, "day", Some(7)).unwrap();
+        assert_eq!(ids(&v), ["today", "in-flight"]);
+    }
+
     #[test]
     fn dollars_parse_like_people_type_them() {
         assert_eq!(parse_dollars("12"), Some(1200));
