@@ -115,7 +115,8 @@ pub async fn change_plan(
     let choices = {
         let mut engine = state.engine.lock().await;
         let current = engine.plan().await?;
-        if current.plan != plan {
+        // The same plan again is a past-due plan's retry ("pay now"); otherwise nothing.
+        if current.plan != plan || current.plan_status == "past_due" {
             engine.change_plan(&plan).await?;
         }
         engine.plan_choices().await?
@@ -240,6 +241,19 @@ pub struct AlertsInput {
 pub async fn save_alerts(state: State<'_, Desktop>, alerts: AlertsInput) -> Result<(), IpcError> {
     let settings = views::alert_settings_from(alerts.low_threshold, &alerts.kinds);
     Ok(state.engine.lock().await.set_settings(&settings)?)
+}
+
+/// Sets the account's timezone; returns the settings as they are now.
+#[tauri::command]
+pub async fn set_timezone(
+    app: AppHandle,
+    state: State<'_, Desktop>,
+    timezone: String,
+) -> Result<Exact<SettingsView>, IpcError> {
+    state.engine.lock().await.set_timezone(&timezone).await?;
+    let card = state.engine.lock().await.card()?;
+    crate::tray::render(&app).await;
+    Ok(Exact(state.reader.settings(card)?))
 }
 
 /// A 64-bit amount from the UI (micro-credits, cents): a decimal string, or a number.

@@ -84,6 +84,7 @@ fn main() -> anyhow::Result<()> {
             commands::quote_custom,
             commands::plan_choices,
             commands::change_plan,
+            commands::set_timezone,
             commands::add_card,
             commands::buy,
             commands::settings,

@@ -118,3 +118,116 @@ fn tray_and_dashboard_read_requests_under_seed003() {
         " requests",
     );
 }
+
+/// Opens `which` (a window kind) through the app's own command, called from the signed-in
+/// window (whose capability allows it), and attaches to it.
+fn open_window(wd: &WebDriver, which: &str) {
+    assert!(
+        wd.switch_to(|u| u.contains("signin.html")),
+        "the sign-in window"
+    );
+    wd.call(
+        "POST",
+        "/execute/sync",
+        Some(json!({"args": [which], "script":
+        "window.__TAURI_INTERNALS__.invoke('open_window', {which: arguments[0]}); return null;"})),
+    );
+    wait_for("the window", Duration::from_secs(20), || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains(&format!("{which}.html"))))
+    });
+}
+
+#[test]
+fn plans_and_timezone_from_the_app_an_upgrade_charged_once_under_a_double_click() {
+    let Some(work) =
+        in_session("plans_and_timezone_from_the_app_an_upgrade_charged_once_under_a_double_click")
+    else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, wd, token) = signed_in_app(&work, &server);
+
+    // A card saved in the purchase dialog; then replaced there by another.
+    open_window(&wd, "purchase");
+    wait_for("the add-card form", Duration::from_secs(20), || {
+        wd.find("[data-testid=card-number]")
+    });
+    wd.type_into("[data-testid=card-number]", "4242424242424242");
+    wd.type_into("[data-testid=card-expiry]", "12/30");
+    wd.type_into("[data-testid=card-cvc]", "123");
+    wd.click("[data-testid=save-card]");
+    wait_for("the saved card", Duration::from_secs(20), || {
+        wd.text("[data-testid=card]").filter(|c| c.contains("4242"))
+    });
+    let balance = wd.text("[data-testid=current-balance]").unwrap();
+    assert!(balance.contains("505.00 credits"), "{balance}");
+    wd.click("[data-testid=replace-card]");
+    wd.type_into("[data-testid=card-number]", "5555555555554444");
+    wd.type_into("[data-testid=card-expiry]", "11/31");
+    wd.type_into("[data-testid=card-cvc]", "321");
+    wd.screenshot("purchase-replace-card.png");
+    wd.click("[data-testid=save-card]");
+    wait_for("the replacing card", Duration::from_secs(20), || {
+        wd.text("[data-testid=card]").filter(|c| c.contains("4444"))
+    });
+
+    // The plan chooser: every plan with what choosing it does now.
+    open_window(&wd, "settings");
+    let summary = wait_for("the plan choices", Duration::from_secs(20), || {
+        wd.text("[data-testid=plan-summary-team]")
+    });
+    let quote = server.get("/v1/plan/quote?plan=team", &token);
+    assert_eq!(quote["change"], "upgrade", "{quote}");
+    let cents = quote["price_cents"].as_i64().unwrap();
+    assert!(
+        summary.contains(&format!("${}.{:02} now", cents / 100, cents % 100)),
+        "{summary} vs {quote}"
+    );
+    wd.click("[data-testid=plan-team]");
+    let id = wait_for("the confirm button", Duration::from_secs(20), || {
+        wd.find("[data-testid=plan-confirm]")
+    });
+    std::thread::sleep(Duration::from_millis(300)); // the next frame, for the picture only
+    wd.screenshot("settings-plan.png");
+    // A double click on confirm: the second click lands while the first is on its way.
+    wd.call("POST", &format!("/element/{id}/click"), None);
+    wd.call("POST", &format!("/element/{id}/click"), None);
+    wait_for("the plan changed", Duration::from_secs(30), || {
+        wd.text("[data-testid=saved]")
+            .filter(|s| s.contains("team"))
+    });
+    assert_eq!(server.get("/v1/account", &token)["plan"], "team");
+    let purchases = server.get("/v1/purchases", &token);
+    let plan_charges: Vec<_> = purchases["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["source"] == "plan")
+        .collect();
+    assert_eq!(plan_charges.len(), 1, "charged once: {purchases}");
+    assert_eq!(plan_charges[0]["price_cents"].as_i64(), Some(cents));
+
+    // The timezone: a typo is named and changes nothing; a real zone is saved.
+    wd.type_into("[data-testid=timezone]", "Mars/Olympus_Mons");
+    wd.click("[data-testid=timezone-save]");
+    let e = wait_for("the timezone error", Duration::from_secs(20), || {
+        wd.text("[data-testid=error]")
+    });
+    assert!(e.contains("unknown timezone `Mars/Olympus_Mons`"), "{e}");
+    assert_eq!(
+        server.get("/v1/account", &token)["timezone"],
+        "Europe/Paris"
+    );
+    wd.type_into("[data-testid=timezone]", "America/New_York");
+    wd.click("[data-testid=timezone-save]");
+    wait_for("the timezone saved", Duration::from_secs(20), || {
+        wd.text("[data-testid=saved]")
+            .filter(|s| s.contains("America/New_York"))
+    });
+    assert_eq!(
+        server.get("/v1/account", &token)["timezone"],
+        "America/New_York"
+    );
+    wd.screenshot("settings-timezone.png");
+    wd.call("DELETE", "", None);
+}

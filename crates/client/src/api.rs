@@ -287,6 +287,17 @@ impl ApiClient {
         self.get("/v1/account").await
     }
 
+    /// `PATCH /v1/account {timezone}`: the server applies it from the next daily reset.
+    pub async fn set_timezone(&self, timezone: &str) -> Result<Account, ClientError> {
+        let body = json!({ "timezone": timezone });
+        let resp = self
+            .send(Retry::Safe, || {
+                Ok(self.request(Method::PATCH, "/v1/account")?.json(&body))
+            })
+            .await?;
+        self.json("/v1/account", resp).await
+    }
+
     pub async fn plan_catalog(&self) -> Result<PlanCatalog, ClientError> {
         self.get("/v1/catalog").await
     }

@@ -574,6 +574,20 @@ impl Engine {
         self.client()?.plan().await
     }
 
+    /// Sets the account's timezone (an IANA name: `Europe/Paris`). Checked here first, so a
+    /// typo is named and nothing is sent; the server applies it from the next daily reset.
+    pub async fn set_timezone(&mut self, timezone: &str) -> Result<Account, ClientError> {
+        let tz = timezone.trim();
+        if tz.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ClientError::Invalid(format!(
+                "unknown timezone `{tz}`: use an IANA name such as Europe/Paris or America/New_York"
+            )));
+        }
+        let account = self.client()?.set_timezone(tz).await?;
+        self.cache.put_doc(doc::ACCOUNT, &account, self.now())?;
+        Ok(account)
+    }
+
     /// The plans the catalog offers.
     pub async fn plan_offers(&mut self) -> Result<Vec<PlanOffer>, ClientError> {
         Ok(self.client()?.plan_catalog().await?.plans)

@@ -109,6 +109,12 @@ enum Cmd {
         #[arg(long)]
         yes: bool,
     },
+    /// Show the account's timezone, or set it (an IANA name such as Europe/Paris): daily
+    /// credits reset at midnight there, from the next daily reset on.
+    Timezone {
+        /// The timezone to set (with none: show it).
+        timezone: Option<String>,
+    },
     /// Every purchase: packs, auto-refills and plan charges, with their status
     /// (pending, succeeded, failed, refunded).
     Purchases {
@@ -485,12 +491,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => {
                     let p = engine.plan().await?;
                     out!("{}", plan_line(&p));
-                    let offers = engine.plan_offers().await?;
-                    let choices: Vec<String> = offers
-                        .iter()
-                        .map(|o| format!("{} ({})", o.id, creditbar_ledger::Cents(o.price_cents)))
-                        .collect();
-                    out!("Plans: {}", choices.join(", "));
+                    let v = engine.plan_choices().await?;
+                    out!("Plans:");
+                    for c in &v.choices {
+                        let models = match &c.models {
+                            Some(m) => format!(" — models: {}", m.join(", ")),
+                            None => String::new(),
+                        };
+                        out!(
+                            "  {}{}: {}{models}",
+                            c.id,
+                            if c.current { " (current)" } else { "" },
+                            c.summary
+                        );
+                    }
                 }
                 Some(plan) => {
                     let q = engine.plan_quote(&plan).await?;
@@ -519,6 +533,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         out!("The payment is being confirmed; the plan changes once it succeeds.");
                     }
                     out!("{}", plan_line(&p));
+                }
+            }
+        }
+        Cmd::Timezone { timezone } => {
+            let mut engine = open()?;
+            match timezone {
+                None => {
+                    let _ = engine.sync().await;
+                    match engine.cache().account()? {
+                        Some(a) => out!(
+                            "Timezone: {} (daily credits next reset {})",
+                            a.timezone,
+                            a.next_daily_reset.format("%Y-%m-%d %H:%M UTC")
+                        ),
+                        None => out!("No account yet: run `creditbar login --server URL`."),
+                    }
+                }
+                Some(tz) => {
+                    let a = engine.set_timezone(&tz).await?;
+                    out!(
+                        "Timezone set to {}; it applies from the next daily reset ({}).",
+                        a.timezone,
+                        a.next_daily_reset.format("%Y-%m-%d %H:%M UTC")
+                    );
                 }
             }
         }

@@ -356,6 +356,10 @@ pub struct SettingsView {
     /// The pack auto-refill buys unless the person chose one: the one set before, else the
     /// catalog's first.
     pub default_pack: Option<String>,
+    /// The account's timezone (daily resets and usage days), once synced.
+    pub timezone: Option<String>,
+    /// When the daily credits next reset (a new timezone applies from then).
+    pub next_daily_reset: Option<DateTime<Utc>>,
 }
 
 pub fn settings(
@@ -374,7 +378,10 @@ pub fn settings(
         .collect();
     let auto_refill: Option<AutoRefill> = cache.get_doc(doc::AUTO_REFILL)?;
     let packs = catalog.map(|c| c.packs.clone()).unwrap_or_default();
+    let account = cache.account()?;
     Ok(SettingsView {
+        timezone: account.as_ref().map(|a| a.timezone.clone()),
+        next_daily_reset: account.as_ref().map(|a| a.next_daily_reset),
         default_pack: default_pack(auto_refill.as_ref(), &packs),
         alerts,
         kinds,

@@ -105,13 +105,11 @@ fn a_tray_read_completes_while_a_sync_waits_on_a_paused_server() {
 #[test]
 fn the_glance_and_the_dashboard_read_in_the_catalogs_unit() {
     let rt = runtime();
-    let catalogs = format!("{}/../../catalogs", env!("CARGO_MANIFEST_DIR"));
     for (name, plan, hint) in [
         ("easycoda", "free", "≈ 5.0 M tokens"),
         ("seed003", "pro", "≈ 500 requests"),
     ] {
-        std::env::set_var("CREDITBAR_CATALOG", format!("{catalogs}/{name}.toml"));
-        let server = Server::start();
+        let server = Server::with_catalog(name);
         let account = server.account(plan);
         let dir = tempfile::tempdir().unwrap();
         let (engine, options) = rt.block_on(async {
@@ -131,5 +129,59 @@ fn the_glance_and_the_dashboard_read_in_the_catalogs_unit() {
         let d = reader.dashboard("model", None).unwrap();
         assert_eq!(d.unit_hint.as_deref(), Some(hint), "{name}");
     }
-    std::env::remove_var("CREDITBAR_CATALOG");
+}
+
+/// `creditbar timezone`: shows the account's timezone, sets a real one (applied by the
+/// server from the next daily reset), and names a typo without sending anything.
+#[test]
+fn the_cli_shows_and_sets_the_timezone_and_refuses_an_unknown_one() {
+    let server = Server::start();
+    let account = server.account("free");
+    let session = Session::start();
+    session.login(&server, &account);
+    let before = server.get("/v1/account", &account.token)["timezone"].clone();
+
+    let bad = session.creditbar(&["timezone", "Mars/Olympus_Mons"]);
+    assert_ne!(bad.code, Some(0), "{bad:?}");
+    assert!(
+        bad.stderr.contains("unknown timezone `Mars/Olympus_Mons`"),
+        "{bad:?}"
+    );
+    assert_eq!(
+        server.get("/v1/account", &account.token)["timezone"],
+        before
+    );
+
+    let set = session.creditbar(&["timezone", "America/New_York"]).ok();
+    assert!(
+        set.stdout.contains("Timezone set to America/New_York"),
+        "{set:?}"
+    );
+    assert!(set.stdout.contains("next daily reset"), "{set:?}");
+    assert_eq!(
+        server.get("/v1/account", &account.token)["timezone"],
+        "America/New_York"
+    );
+    let shown = session.creditbar(&["timezone"]).ok();
+    assert!(
+        shown.stdout.contains("Timezone: America/New_York"),
+        "{shown:?}"
+    );
+}
+
+/// `creditbar plan` lists every plan with what choosing it does now and the models it
+/// may use (seed 001: better models only on premium tiers).
+#[test]
+fn the_cli_lists_plan_choices_with_their_models() {
+    let server = Server::with_catalog("seed001");
+    let account = server.account("free");
+    let session = Session::start();
+    session.login(&server, &account);
+    let run = session.creditbar(&["plan"]).ok();
+    assert!(run.stdout.contains("free (current)"), "{run:?}");
+    assert!(run.stdout.contains("models: basic"), "{run:?}");
+    assert!(
+        run.stdout.contains(" now for "),
+        "an upgrade's quote: {run:?}"
+    );
 }

@@ -18,4 +18,12 @@ log_dir: string | null, alerts: AlertSettings, kinds: Array<AlertChoice>, auto_r
  * The pack auto-refill buys unless the person chose one: the one set before, else the
  * catalog's first.
  */
-default_pack: string | null, };
+default_pack: string | null, 
+/**
+ * The account's timezone (daily resets and usage days), once synced.
+ */
+timezone: string | null, 
+/**
+ * When the daily credits next reset (a new timezone applies from then).
+ */
+next_daily_reset: string | null, };

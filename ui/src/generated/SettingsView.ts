@@ -14,4 +14,12 @@ export type SettingsView = { alerts: AlertSettings, kinds: Array<AlertChoice>, a
  * The pack auto-refill buys unless the person chose one: the one set before, else the
  * catalog's first.
  */
-default_pack: string | null, };
+default_pack: string | null, 
+/**
+ * The account's timezone (daily resets and usage days), once synced.
+ */
+timezone: string | null, 
+/**
+ * When the daily credits next reset (a new timezone applies from then).
+ */
+next_daily_reset: string | null, };

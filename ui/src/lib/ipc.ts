@@ -10,6 +10,7 @@ import type { PurchaseOptions } from "../generated/PurchaseOptions";
 import type { PurchaseChoice } from "../generated/PurchaseChoice";
 import type { PurchaseOutcome } from "../generated/PurchaseOutcome";
 import type { SettingsData } from "../generated/SettingsData";
+import type { SettingsView } from "../generated/SettingsView";
 import type { AlertKind } from "../generated/AlertKind";
 import type { AutoRefill } from "../generated/AutoRefill";
 import type { CardSummary } from "../generated/CardSummary";
@@ -47,6 +48,7 @@ export const ipc = {
   quoteCustom: (raw: string) => invoke<CustomQuote>("quote_custom", { raw }),
   planChoices: () => invoke<PlanChoices>("plan_choices"),
   changePlan: (plan: string) => invoke<PlanChoices>("change_plan", { plan }),
+  setTimezone: (timezone: string) => invoke<SettingsView>("set_timezone", { timezone }),
   addCard: (number: string, expMonth: number, expYear: number, cvc: string) =>
     invoke<CardSummary>("add_card", { number, expMonth, expYear, cvc }),
   buy: (key: string, choice: PurchaseChoice) => invoke<PurchaseOutcome>("buy", { key, choice }),
