@@ -235,11 +235,17 @@ pub struct AlertsInput {
     low_threshold: i64,
     #[serde(default)]
     kinds: std::collections::BTreeMap<AlertKind, bool>,
+    #[serde(default)]
+    open_purchase_at_low: bool,
 }
 
 #[tauri::command]
 pub async fn save_alerts(state: State<'_, Desktop>, alerts: AlertsInput) -> Result<(), IpcError> {
-    let settings = views::alert_settings_from(alerts.low_threshold, &alerts.kinds);
+    let settings = views::alert_settings_from(
+        alerts.low_threshold,
+        &alerts.kinds,
+        alerts.open_purchase_at_low,
+    );
     Ok(state.engine.lock().await.set_settings(&settings)?)
 }
 

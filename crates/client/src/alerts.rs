@@ -96,6 +96,10 @@ pub struct AlertSettings {
     /// Kinds switched away from their default.
     #[serde(default)]
     pub overrides: BTreeMap<AlertKind, bool>,
+    /// Opt-in: the desktop app opens the purchase dialog by itself when the low-balance or
+    /// out-of-credits alert fires (seed 003: "the purchase panel appears by itself").
+    #[serde(default)]
+    pub open_purchase_at_low: bool,
 }
 
 impl Default for AlertSettings {
@@ -103,6 +107,7 @@ impl Default for AlertSettings {
         AlertSettings {
             low_threshold: 50 * creditbar_ledger::MICROS_PER_CREDIT,
             overrides: BTreeMap::new(),
+            open_purchase_at_low: false,
         }
     }
 }
@@ -146,6 +151,57 @@ pub struct Alert {
     pub kinds: Vec<AlertKind>,
     pub title: String,
     pub body: String,
+}
+
+/// What a notification offers to do, as buttons on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertAction {
+    Buy,
+    OpenDashboard,
+}
+
+impl AlertAction {
+    /// The action's key in the notification (org.freedesktop.Notifications `actions`).
+    pub fn key(self) -> &'static str {
+        match self {
+            AlertAction::Buy => "buy",
+            AlertAction::OpenDashboard => "dashboard",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            AlertAction::Buy => "Buy credits",
+            AlertAction::OpenDashboard => "Open dashboard",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<AlertAction> {
+        [AlertAction::Buy, AlertAction::OpenDashboard]
+            .into_iter()
+            .find(|a| a.key() == key)
+    }
+}
+
+impl Alert {
+    /// Running low, out of credits, or a failed refill: the moment to buy, so the
+    /// notification offers it (and the dashboard, to see where the credits went).
+    pub fn is_buying_moment(&self) -> bool {
+        self.kinds.iter().any(|k| {
+            matches!(
+                k,
+                AlertKind::LowBalance | AlertKind::Exhausted | AlertKind::RefillFailed
+            )
+        })
+    }
+
+    pub fn actions(&self) -> Vec<AlertAction> {
+        if self.is_buying_moment() {
+            vec![AlertAction::Buy, AlertAction::OpenDashboard]
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 fn credits(micros: i64) -> String {

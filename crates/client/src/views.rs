@@ -404,10 +404,12 @@ pub fn default_pack(current: Option<&AutoRefill>, packs: &[Pack]) -> Option<Stri
 pub fn alert_settings_from(
     low_threshold: i64,
     kinds: &std::collections::BTreeMap<AlertKind, bool>,
+    open_purchase_at_low: bool,
 ) -> AlertSettings {
     let mut s = AlertSettings {
         low_threshold,
         overrides: Default::default(),
+        open_purchase_at_low,
     };
     for (k, on) in kinds {
         s.set(*k, *on);
@@ -702,6 +704,10 @@ impl Reader {
             })?;
             Ok(quote_custom(raw, &catalog.custom))
         })
+    }
+
+    pub fn alert_settings(&self) -> Result<AlertSettings, ClientError> {
+        self.read(|c, _| alert_settings(c))
     }
 
     pub fn unit(&self) -> Option<CatalogUnit> {

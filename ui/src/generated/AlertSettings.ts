@@ -9,4 +9,9 @@ low_threshold: string,
 /**
  * Kinds switched away from their default.
  */
-overrides: { [key in AlertKind]?: boolean }, };
+overrides: { [key in AlertKind]?: boolean }, 
+/**
+ * Opt-in: the desktop app opens the purchase dialog by itself when the low-balance or
+ * out-of-credits alert fires (seed 003: "the purchase panel appears by itself").
+ */
+open_purchase_at_low: boolean, };
