@@ -237,6 +237,12 @@ pub struct AlertsInput {
     kinds: std::collections::BTreeMap<AlertKind, bool>,
     #[serde(default)]
     open_purchase_at_low: bool,
+    #[serde(default = "default_lead")]
+    expiry_lead_hours: u32,
+}
+
+fn default_lead() -> u32 {
+    creditbar_client::alerts::DEFAULT_EXPIRY_LEAD_HOURS
 }
 
 #[tauri::command]
@@ -245,6 +251,7 @@ pub async fn save_alerts(state: State<'_, Desktop>, alerts: AlertsInput) -> Resu
         alerts.low_threshold,
         &alerts.kinds,
         alerts.open_purchase_at_low,
+        alerts.expiry_lead_hours,
     );
     Ok(state.engine.lock().await.set_settings(&settings)?)
 }

@@ -231,3 +231,49 @@ fn plans_and_timezone_from_the_app_an_upgrade_charged_once_under_a_double_click(
     wd.screenshot("settings-timezone.png");
     wd.call("DELETE", "", None);
 }
+
+#[test]
+fn the_dashboard_shows_each_lots_expiry_and_what_each_bucket_paid_for_a_charge() {
+    let Some(work) =
+        in_session("the_dashboard_shows_each_lots_expiry_and_what_each_bucket_paid_for_a_charge")
+    else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, wd, token) = signed_in_app(&work, &server);
+    // 7 credits: the daily 5 first, then 2 from the plan (the burn order).
+    server.spend(&token, "lots-1", 7);
+    let account = server.get("/v1/account", &token)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.post(
+        &format!("/v1/admin/accounts/{account}/grants"),
+        ADMIN,
+        json!({"id": "lots-bonus", "amount": 20 * CR, "reason": "promo"}),
+    );
+    wait_for("the app to see it", Duration::from_secs(20), || {
+        wd.text("[data-testid=title]").filter(|t| t == "518 cr")
+    });
+    wd.click("[data-testid=open-dashboard]");
+    wait_for("the dashboard window", Duration::from_secs(20), || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("dashboard.html")))
+    });
+    let paid = wait_for("the charge's breakdown", Duration::from_secs(20), || {
+        wd.text("[data-charge=lots-1] [data-testid=breakdown]")
+    });
+    assert_eq!(paid, "daily 5.00 credits · subscription 2.00 credits");
+    let lot = wd.call("POST", "/execute/sync", Some(json!({"args": [], "script":
+        "const l = document.querySelector('[data-testid=lot][data-bucket=bonus]'); return l ? [l.dataset.available, l.dataset.expires] : null;"})));
+    assert_eq!(lot, json!([(20 * CR).to_string(), "not_reported"]), "{lot}");
+    wd.screenshot("dashboard-lots.png");
+    wd.call(
+        "POST",
+        "/execute/sync",
+        Some(json!({"args": [], "script":
+        "document.querySelector('[data-testid=charges]').scrollIntoView(); return null;"})),
+    );
+    std::thread::sleep(Duration::from_millis(300)); // the next frame, for the picture only
+    wd.screenshot("dashboard-charges.png");
+    wd.call("DELETE", "", None);
+}

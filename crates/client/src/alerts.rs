@@ -49,10 +49,11 @@ pub enum AlertKind {
     BonusReceived,
     PurchaseCompleted,
     ReviewResolved,
+    ExpiringSoon,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 9] = [
+    pub const ALL: [AlertKind; 10] = [
         AlertKind::LowBalance,
         AlertKind::Exhausted,
         AlertKind::DailyReset,
@@ -62,6 +63,7 @@ impl AlertKind {
         AlertKind::BonusReceived,
         AlertKind::PurchaseCompleted,
         AlertKind::ReviewResolved,
+        AlertKind::ExpiringSoon,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,6 +77,7 @@ impl AlertKind {
             AlertKind::BonusReceived => "bonus_received",
             AlertKind::PurchaseCompleted => "purchase_completed",
             AlertKind::ReviewResolved => "review_resolved",
+            AlertKind::ExpiringSoon => "expiring_soon",
         }
     }
 
@@ -100,6 +103,17 @@ pub struct AlertSettings {
     /// out-of-credits alert fires (seed 003: "the purchase panel appears by itself").
     #[serde(default)]
     pub open_purchase_at_low: bool,
+    /// How long before plan credits expire (at the renewal) the "expiring soon" alert
+    /// fires, in hours.
+    #[serde(default = "default_expiry_lead_hours")]
+    pub expiry_lead_hours: u32,
+}
+
+/// A day: enough to use the credits, not so early that it is forgotten.
+pub const DEFAULT_EXPIRY_LEAD_HOURS: u32 = 24;
+
+fn default_expiry_lead_hours() -> u32 {
+    DEFAULT_EXPIRY_LEAD_HOURS
 }
 
 impl Default for AlertSettings {
@@ -108,6 +122,7 @@ impl Default for AlertSettings {
             low_threshold: 50 * creditbar_ledger::MICROS_PER_CREDIT,
             overrides: BTreeMap::new(),
             open_purchase_at_low: false,
+            expiry_lead_hours: DEFAULT_EXPIRY_LEAD_HOURS,
         }
     }
 }
@@ -143,6 +158,9 @@ pub struct AlertState {
     pub last_notice_seq: u64,
     /// True while a low-balance alert may fire.
     pub low_armed: bool,
+    /// The expiry (a plan renewal) already warned about: each is told once.
+    #[serde(default)]
+    pub expiry_told: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -274,6 +292,7 @@ fn title(kind: AlertKind) -> &'static str {
         AlertKind::BonusReceived => "Bonus credits received",
         AlertKind::PurchaseCompleted => "Purchase complete",
         AlertKind::ReviewResolved => "Usage review resolved",
+        AlertKind::ExpiringSoon => "Credits expiring soon",
     }
 }
 
@@ -298,6 +317,30 @@ fn merge_lines(lines: &[String]) -> String {
         .join("\n")
 }
 
+/// Plan credits that expire at the renewal within the lead time: the renewal and a line.
+/// Daily credits are left out (they expire every day; a daily warning would be noise),
+/// bought credits never expire.
+fn expiring(
+    b: &Balance,
+    settings: &AlertSettings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<(chrono::DateTime<chrono::Utc>, String)> {
+    let sub = &b.buckets.subscription;
+    let at = sub.next_reset?;
+    let lead = chrono::Duration::hours(i64::from(settings.expiry_lead_hours));
+    (sub.available > 0 && at > now && at - now <= lead).then(|| {
+        (
+            at,
+            format!(
+                "{} from your plan expire at the renewal, in {} ({}).",
+                credits(sub.available),
+                crate::format::countdown(now, at),
+                at.format("%Y-%m-%d %H:%M UTC")
+            ),
+        )
+    })
+}
+
 /// One pass of the policy. `notices` may include ones already handled (they are skipped by
 /// seq); `balance` is the latest known balance, if any.
 pub fn decide(
@@ -305,14 +348,17 @@ pub fn decide(
     settings: &AlertSettings,
     notices: &[Notice],
     balance: Option<&Balance>,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> (Vec<Alert>, AlertState) {
     let mut next = state.clone();
     let newest = notices.iter().map(|n| n.seq).max().unwrap_or(0);
     next.last_notice_seq = next.last_notice_seq.max(newest);
+    let expiring = balance.and_then(|b| expiring(b, settings, now));
     if !state.initialized {
         // First sight: record what is already true, announce nothing.
         next.initialized = true;
         next.low_armed = balance.is_none_or(|b| b.available >= settings.low_threshold);
+        next.expiry_told = expiring.map(|(at, _)| at);
         return (Vec::new(), next);
     }
     let mut fresh: Vec<&Notice> = notices
@@ -341,6 +387,12 @@ pub fn decide(
             }
         } else if !next.low_armed && b.available >= settings.rearm_at() {
             next.low_armed = true;
+        }
+    }
+    if let Some((at, line)) = expiring {
+        if state.expiry_told != Some(at) {
+            next.expiry_told = Some(at);
+            lines.entry(AlertKind::ExpiringSoon).or_default().push(line);
         }
     }
     lines.retain(|k, _| settings.enabled(*k));
@@ -419,6 +471,7 @@ mod tests {
             &settings,
             &[],
             Some(&balance(available)),
+            Utc::now(),
         );
         assert!(alerts.is_empty());
         (state, settings)
@@ -435,29 +488,35 @@ mod tests {
                 json!({"purchase_id": "p", "credits": 500 * CR, "price_cents": 2000}),
             ),
         ];
-        let (alerts, state) = decide(&AlertState::default(), &settings, &old, Some(&balance(CR)));
+        let (alerts, state) = decide(
+            &AlertState::default(),
+            &settings,
+            &old,
+            Some(&balance(CR)),
+            Utc::now(),
+        );
         assert!(alerts.is_empty());
         assert_eq!(state.last_notice_seq, 4);
         assert!(!state.low_armed);
-        let (again, _) = decide(&state, &settings, &old, Some(&balance(CR)));
+        let (again, _) = decide(&state, &settings, &old, Some(&balance(CR)), Utc::now());
         assert!(again.is_empty(), "{again:?}");
     }
 
     #[test]
     fn low_balance_fires_once_per_crossing_with_hysteresis() {
         let (s, settings) = started(100 * CR);
-        let (a, s) = decide(&s, &settings, &[], Some(&balance(49 * CR)));
+        let (a, s) = decide(&s, &settings, &[], Some(&balance(49 * CR)), Utc::now());
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].kinds, vec![AlertKind::LowBalance]);
         assert!(a[0].body.contains("49 credits left"), "{}", a[0].body);
-        let (a, s) = decide(&s, &settings, &[], Some(&balance(40 * CR)));
+        let (a, s) = decide(&s, &settings, &[], Some(&balance(40 * CR)), Utc::now());
         assert!(a.is_empty());
         // Back to the threshold but not above the margin: still quiet when it dips again.
-        let (_, s) = decide(&s, &settings, &[], Some(&balance(52 * CR)));
-        let (a, s) = decide(&s, &settings, &[], Some(&balance(45 * CR)));
+        let (_, s) = decide(&s, &settings, &[], Some(&balance(52 * CR)), Utc::now());
+        let (a, s) = decide(&s, &settings, &[], Some(&balance(45 * CR)), Utc::now());
         assert!(a.is_empty());
-        let (_, s) = decide(&s, &settings, &[], Some(&balance(60 * CR)));
-        let (a, _) = decide(&s, &settings, &[], Some(&balance(10 * CR)));
+        let (_, s) = decide(&s, &settings, &[], Some(&balance(60 * CR)), Utc::now());
+        let (a, _) = decide(&s, &settings, &[], Some(&balance(10 * CR)), Utc::now());
         assert_eq!(a.len(), 1);
     }
 
@@ -469,17 +528,17 @@ mod tests {
             "grant",
             json!({"amount": 10 * CR, "reason": "compensation", "note": "sorry"}),
         )];
-        let (a, s2) = decide(&s, &settings, &n, Some(&balance(110 * CR)));
+        let (a, s2) = decide(&s, &settings, &n, Some(&balance(110 * CR)), Utc::now());
         assert_eq!(a.len(), 1);
         assert!(
             a[0].body.contains("10 credits") && a[0].body.contains("sorry"),
             "{}",
             a[0].body
         );
-        let (a, _) = decide(&s2, &settings, &n, Some(&balance(110 * CR)));
+        let (a, _) = decide(&s2, &settings, &n, Some(&balance(110 * CR)), Utc::now());
         assert!(a.is_empty());
         settings.set(AlertKind::BonusReceived, false);
-        let (a, _) = decide(&s, &settings, &n, Some(&balance(110 * CR)));
+        let (a, _) = decide(&s, &settings, &n, Some(&balance(110 * CR)), Utc::now());
         assert!(a.is_empty());
     }
 
@@ -495,9 +554,11 @@ mod tests {
                 )
             })
             .collect();
-        assert!(decide(&s, &settings, &resets, None).0.is_empty());
+        assert!(decide(&s, &settings, &resets, None, Utc::now())
+            .0
+            .is_empty());
         settings.set(AlertKind::DailyReset, true);
-        let (a, _) = decide(&s, &settings, &resets, None);
+        let (a, _) = decide(&s, &settings, &resets, None, Utc::now());
         assert_eq!(a.len(), 1);
         assert!(a[0].body.contains("(3 times)"), "{}", a[0].body);
         let burst = vec![
@@ -519,7 +580,7 @@ mod tests {
             ),
             notice(24, "review_resolved", json!({"grant_amount": 0})),
         ];
-        let (a, _) = decide(&s, &settings, &burst, None);
+        let (a, _) = decide(&s, &settings, &burst, None, Utc::now());
         assert_eq!(a.len(), 1, "{a:?}");
         assert_eq!(a[0].kinds.len(), 5);
         assert_eq!(a[0].title, "5 credit updates");
@@ -533,6 +594,7 @@ mod tests {
             &settings,
             &[notice(5, "exhausted", json!({}))],
             Some(&balance(0)),
+            Utc::now(),
         );
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].kinds, vec![AlertKind::Exhausted]);
@@ -545,11 +607,53 @@ mod tests {
             notice(7, "grant", json!({"amount": 5 * CR, "reason": "promo"})),
             notice(8, "grant", json!({"amount": CR, "reason": "community"})),
         ];
-        let (a, _) = decide(&s, &settings, &n, Some(&balance(106 * CR)));
+        let (a, _) = decide(&s, &settings, &n, Some(&balance(106 * CR)), Utc::now());
         assert_eq!(a.len(), 1, "{a:?}");
         assert_eq!(
             a[0].body,
             "You received 5 credits (promo).\nYou received 1 credit (community)."
         );
+    }
+
+    /// The "expiring soon" alert fires at the minute the lead time begins, once per renewal,
+    /// exact to the micro-credit; never for an empty bucket. Time is injected (no sleeps).
+    #[test]
+    fn plan_credits_expiring_are_told_once_at_the_lead_time() {
+        let renewal: chrono::DateTime<Utc> = "2026-12-20T00:00:00Z".parse().unwrap();
+        let mut b = balance(12_345_678);
+        b.buckets.subscription.next_reset = Some(renewal);
+        let settings = AlertSettings {
+            expiry_lead_hours: 6,
+            ..Default::default()
+        };
+        let at = |s: &str| s.parse::<chrono::DateTime<Utc>>().unwrap();
+        let (_, s) = decide(
+            &AlertState::default(),
+            &settings,
+            &[],
+            Some(&b),
+            at("2026-12-19T12:00:00Z"),
+        );
+        let (a, s) = decide(&s, &settings, &[], Some(&b), at("2026-12-19T17:59:00Z"));
+        assert!(a.is_empty(), "a minute early: {a:?}");
+        let (a, s) = decide(&s, &settings, &[], Some(&b), at("2026-12-19T18:00:00Z"));
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].kinds, vec![AlertKind::ExpiringSoon]);
+        assert_eq!(
+            a[0].body,
+            "12.345678 credits from your plan expire at the renewal, in 6 h 0 min (2026-12-20 00:00 UTC)."
+        );
+        let (again, s) = decide(&s, &settings, &[], Some(&b), at("2026-12-19T20:00:00Z"));
+        assert!(again.is_empty(), "told once: {again:?}");
+        // The next period's renewal is a new expiry, told again at its own lead time.
+        let mut next = b.clone();
+        next.buckets.subscription.next_reset = Some(at("2027-01-20T00:00:00Z"));
+        let (a, _) = decide(&s, &settings, &[], Some(&next), at("2027-01-19T18:00:00Z"));
+        assert_eq!(a.len(), 1);
+        // Nothing left to expire: nothing told.
+        let mut empty = next.clone();
+        empty.buckets.subscription.available = 0;
+        let (a, _) = decide(&s, &settings, &[], Some(&empty), at("2027-01-19T18:00:00Z"));
+        assert!(a.is_empty());
     }
 }

@@ -102,6 +102,8 @@ ALTER TABLE usage_events_by_day RENAME TO usage_events;
 CREATE UNIQUE INDEX usage_events_id ON usage_events (id);
 "#,
     ),
+    // The dashboard's per-charge breakdown looks a charge's ledger entries up by `ref`.
+    M::up("CREATE INDEX ledger_ref ON ledger (ref);"),
 ];
 
 /// Document names in the `documents` table: one JSON value each.
@@ -123,6 +125,9 @@ pub mod meta {
     /// "1" when the person allowed plain http:// to a server that is not this machine.
     pub const ALLOW_INSECURE_HTTP: &str = "allow_insecure_http";
 }
+
+/// A charged usage event: `(id, at, model, thread, charged µcr)`.
+pub type ChargeRow = (String, String, String, String, i64);
 
 pub struct Cache {
     conn: Connection,
@@ -385,6 +390,45 @@ impl Cache {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// What is left of each lot (a grant, purchase or refill: a `grant_id`) in each bucket,
+    /// oldest first: `(bucket, grant_id, remaining µcr, first entry)`. Usage, holds and
+    /// expiries are negative entries on the same `grant_id`.
+    pub fn lots(&self) -> Result<Vec<(String, String, i64, String)>, ClientError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT bucket, grant_id, SUM(amount), MIN(at) FROM ledger WHERE grant_id != ''
+             GROUP BY bucket, grant_id HAVING SUM(amount) > 0 ORDER BY MIN(seq)",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The most recent charged usage events from `from_day` on: `(id, at, model, thread,
+    /// charged)`, newest first.
+    pub fn recent_charges(
+        &self,
+        from_day: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ChargeRow>, ClientError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, at, model, thread, charged FROM usage_events
+             WHERE day >= ?1 AND charged > 0 ORDER BY at DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![from_day.unwrap_or(""), limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// What each bucket paid for the charge `reference` (µcr, positive), in burn order.
+    pub fn charge_breakdown(&self, reference: &str) -> Result<Vec<(String, i64)>, ClientError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT bucket, -SUM(amount) FROM ledger WHERE ref = ?1 AND amount < 0
+             GROUP BY bucket ORDER BY MIN(seq)",
+        )?;
+        let rows = stmt.query_map([reference], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     pub fn ledger_count(&self) -> Result<u64, ClientError> {

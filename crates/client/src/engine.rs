@@ -23,6 +23,9 @@ use crate::wire::*;
 /// A read older than this is stale: `watch` hears a heartbeat every 15 s.
 pub const STALE_AFTER_SECONDS: i64 = 60;
 
+/// The longest lead time of the "expiring soon" alert: a month.
+pub const MAX_EXPIRY_LEAD_HOURS: u32 = 31 * 24;
+
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 pub struct Engine {
@@ -167,6 +170,11 @@ impl Engine {
             return Err(ClientError::Invalid(
                 "low-balance threshold must not be negative".into(),
             ));
+        }
+        if !(1..=MAX_EXPIRY_LEAD_HOURS).contains(&settings.expiry_lead_hours) {
+            return Err(ClientError::Invalid(format!(
+                "the expiry warning's lead time is 1 to {MAX_EXPIRY_LEAD_HOURS} hours"
+            )));
         }
         self.cache.put_doc(doc::SETTINGS, settings, self.now())
     }
@@ -356,12 +364,19 @@ impl Engine {
     /// Runs the alert policy over what the cache holds that the policy has not seen (the
     /// notices after its cursor, the latest balance) and persists its state before anything
     /// is shown: a crash between the two loses a notification rather than repeating one.
+    /// Decides the alerts due now (recording them as told) without showing them: for a
+    /// shell that shows them itself, and for tests with an injected clock.
+    pub fn alerts_due(&self) -> Result<Vec<Alert>, ClientError> {
+        self.run_alerts()
+    }
+
     fn run_alerts(&self) -> Result<Vec<Alert>, ClientError> {
         let state: AlertState = self.cache.get_doc(doc::ALERTS)?.unwrap_or_default();
         let settings = self.settings()?;
         let balance = self.cache.balance()?;
         let notices = self.cache.notices_after(state.last_notice_seq)?;
-        let (alerts, next) = alerts::decide(&state, &settings, &notices, balance.as_ref());
+        let (alerts, next) =
+            alerts::decide(&state, &settings, &notices, balance.as_ref(), self.now());
         if next != state {
             self.cache.put_doc(doc::ALERTS, &next, self.now())?;
         }
@@ -806,6 +821,9 @@ impl Engine {
                 Ok(Some(Ok(bytes))) => bytes,
             };
             self.cache.touch_contact(self.now())?;
+            // Every chunk (a heartbeat comes each 15 s): alerts that depend on the time
+            // alone ("expiring soon") fire within seconds of their minute.
+            show(notifier, &self.run_alerts()?);
             parser.feed(&chunk);
             loop {
                 let mut batch = Vec::new();

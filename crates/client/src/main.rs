@@ -146,6 +146,9 @@ enum Cmd {
         /// Turn a notification kind off (repeatable).
         #[arg(long, value_enum, value_name = "KIND")]
         disable: Vec<AlertKind>,
+        /// Warn this many hours before plan credits expire at the renewal (1 to 744).
+        #[arg(long, value_name = "HOURS")]
+        expiry_lead_hours: Option<u32>,
     },
     /// Write the shell completions (bash, zsh, fish) and man pages into a directory; the
     /// packages install them (scripts/package).
@@ -644,6 +647,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             low_threshold,
             enable,
             disable,
+            expiry_lead_hours,
         } => {
             let engine = open()?;
             let mut settings = engine.settings()?;
@@ -655,10 +659,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     settings.set(kind, on);
                 }
             }
+            if let Some(h) = expiry_lead_hours {
+                settings.expiry_lead_hours = h;
+            }
             engine.set_settings(&settings)?;
             out!(
                 "Low-balance threshold: {}",
                 credits_long(settings.low_threshold)
+            );
+            out!(
+                "Expiring-soon warning: {} h before plan credits expire",
+                settings.expiry_lead_hours
             );
             for kind in AlertKind::ALL {
                 out!(
@@ -750,6 +761,7 @@ mod tests {
             low_threshold,
             enable,
             disable,
+            ..
         } = parse(&[
             "settings",
             "--low-threshold",

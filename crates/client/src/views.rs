@@ -239,6 +239,105 @@ pub struct DashboardView {
     /// The balance in the catalog's unit: `≈ 4.2 M tokens`, `≈ 130 requests`.
     pub unit_hint: Option<String>,
     pub forecast: Option<Forecast>,
+    /// Each bucket's lots with their exact expiry.
+    pub lots: Vec<Lot>,
+    /// The period's most recent charges, each with what every bucket paid.
+    pub charges: Vec<Charge>,
+}
+
+/// A lot: what is left of one grant, purchase or refill in a bucket, and when it expires.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lot {
+    pub bucket: String,
+    pub available: i64,
+    pub granted_at: Option<DateTime<Utc>>,
+    /// Exact, where known.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `at_reset` (daily and plan credits: at the bucket's next reset), `never` (bought
+    /// credits), `not_reported` (a bonus grant: the server does not tell its expiry yet).
+    pub expiry: String,
+}
+
+/// One charge with what each bucket paid for it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Charge {
+    pub id: String,
+    pub at: Option<DateTime<Utc>>,
+    pub model: String,
+    pub thread: String,
+    pub charged: i64,
+    pub by_bucket: Vec<BucketAmount>,
+}
+
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BucketAmount {
+    pub bucket: String,
+    pub amount: i64,
+}
+
+/// How many recent charges the dashboard lists with their breakdown.
+pub const RECENT_CHARGES: u32 = 50;
+
+fn parse_at(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Every lot with credits left, with its expiry.
+pub fn lots(cache: &Cache) -> Result<Vec<Lot>, ClientError> {
+    let balance = cache.balance()?;
+    let reset_of = |bucket: &str| {
+        balance.as_ref().and_then(|b| match bucket {
+            "daily" => b.buckets.daily.next_reset,
+            "subscription" => b.buckets.subscription.next_reset,
+            _ => None,
+        })
+    };
+    Ok(cache
+        .lots()?
+        .into_iter()
+        .map(|(bucket, _grant, available, first)| {
+            let (expires_at, expiry) = match bucket.as_str() {
+                "daily" | "subscription" => (reset_of(&bucket), "at_reset"),
+                "purchased" => (None, "never"),
+                _ => (None, "not_reported"),
+            };
+            Lot {
+                granted_at: parse_at(&first),
+                expires_at,
+                expiry: expiry.to_owned(),
+                bucket,
+                available,
+            }
+        })
+        .collect())
+}
+
+/// The most recent charges of the period with their breakdown by bucket.
+pub fn charges(cache: &Cache, from_day: Option<&str>) -> Result<Vec<Charge>, ClientError> {
+    cache
+        .recent_charges(from_day, RECENT_CHARGES)?
+        .into_iter()
+        .map(|(id, at, model, thread, charged)| {
+            let by_bucket = cache
+                .charge_breakdown(&id)?
+                .into_iter()
+                .map(|(bucket, amount)| BucketAmount { bucket, amount })
+                .collect();
+            Ok(Charge {
+                at: parse_at(&at),
+                id,
+                model,
+                thread,
+                charged,
+                by_bucket,
+            })
+        })
+        .collect()
 }
 
 /// The dashboard's first choice: usage by day over the last 30 days.
@@ -319,6 +418,8 @@ pub fn dashboard(
         None => (None, None, None),
     };
     Ok(DashboardView {
+        lots: lots(cache)?,
+        charges: charges(cache, from_key.as_deref())?,
         fresh: !status.stale,
         timezone: tz.name().to_owned(),
         status,
@@ -405,11 +506,13 @@ pub fn alert_settings_from(
     low_threshold: i64,
     kinds: &std::collections::BTreeMap<AlertKind, bool>,
     open_purchase_at_low: bool,
+    expiry_lead_hours: u32,
 ) -> AlertSettings {
     let mut s = AlertSettings {
         low_threshold,
         overrides: Default::default(),
         open_purchase_at_low,
+        expiry_lead_hours,
     };
     for (k, on) in kinds {
         s.set(*k, *on);

@@ -185,3 +185,96 @@ fn the_cli_lists_plan_choices_with_their_models() {
         "an upgrade's quote: {run:?}"
     );
 }
+
+/// Issue 17 step 4, against the real server under its test clock, with the engine's clock
+/// injected to match (no sleeps): the dashboard's lots carry their exact expiry and each
+/// charge what every bucket paid; the "expiring soon" alert fires at the minute its lead
+/// time begins, exact to the micro-credit, and once.
+#[test]
+fn lots_charges_and_the_expiring_soon_alert_follow_the_test_clock() {
+    use chrono::{DateTime, Utc};
+    use std::sync::Mutex;
+    let server = Server::start();
+    let account = server.account("pro");
+    let now0: DateTime<Utc> = server.advance(0)["now"].as_str().unwrap().parse().unwrap();
+    let clock_at = Arc::new(Mutex::new(now0));
+    let clock: creditbar_client::engine::Clock = {
+        let at = clock_at.clone();
+        Arc::new(move || *at.lock().unwrap())
+    };
+    let set_clock = |v: &serde_json::Value| {
+        *clock_at.lock().unwrap() = v["now"].as_str().unwrap().parse().unwrap();
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let (mut engine, _) =
+        Engine::open(dir.path(), Box::new(MemoryStore::default()), clock).unwrap();
+    rt.block_on(engine.login(
+        &server.base,
+        SecretString::from(account.token.clone()),
+        false,
+    ))
+    .unwrap();
+    // 7 credits: the daily 5 first, then 2 from the plan (the burn order).
+    let used = server.use_credits(&account, "c-1", 7);
+    rt.block_on(engine.sync()).unwrap();
+    let reader = engine.reader().unwrap();
+    let d = reader.dashboard("day", None).unwrap();
+    let b = d.status.balance.clone().unwrap();
+    let sub = d.lots.iter().find(|l| l.bucket == "subscription").unwrap();
+    assert_eq!(sub.available, b.buckets.subscription.available);
+    assert_eq!(sub.expires_at, b.buckets.subscription.next_reset);
+    assert_eq!(sub.expiry, "at_reset");
+    let charge = &d.charges[0];
+    assert_eq!(charge.id, "c-1");
+    assert_eq!(charge.charged, used["charged"].as_i64().unwrap());
+    let paid: Vec<(&str, i64)> = charge
+        .by_bucket
+        .iter()
+        .map(|p| (p.bucket.as_str(), p.amount))
+        .collect();
+    assert_eq!(
+        paid,
+        [("daily", 5 * CR_MICROS), ("subscription", 2 * CR_MICROS)]
+    );
+
+    let mut settings = engine.settings().unwrap();
+    settings.expiry_lead_hours = 6;
+    engine.set_settings(&settings).unwrap();
+    let _ = engine.alerts_due().unwrap();
+    let renewal = b.buckets.subscription.next_reset.unwrap();
+    let to_lead = (renewal - now0).num_seconds() - 6 * 3600 - 60;
+    set_clock(&server.advance(to_lead));
+    rt.block_on(engine.sync()).unwrap();
+    let early = engine.alerts_due().unwrap();
+    assert!(
+        !early.iter().any(|a| a.title == "Credits expiring soon"),
+        "a minute early: {early:?}"
+    );
+    set_clock(&server.advance(60));
+    rt.block_on(engine.sync()).unwrap();
+    let due = engine.alerts_due().unwrap();
+    let left = engine
+        .status()
+        .unwrap()
+        .balance
+        .unwrap()
+        .buckets
+        .subscription
+        .available;
+    let alert = due
+        .iter()
+        .find(|a| a.title == "Credits expiring soon")
+        .unwrap_or_else(|| panic!("at the minute: {due:?}"));
+    assert!(
+        alert.body.starts_with(&format!(
+            "{} from your plan expire at the renewal, in 6 h 0 min",
+            creditbar_ledger::Credits::from_micros(left)
+        )),
+        "{}",
+        alert.body
+    );
+    assert!(engine.alerts_due().unwrap().is_empty(), "told once");
+}
+
+const CR_MICROS: i64 = 1_000_000;

@@ -14,4 +14,9 @@ overrides: { [key in AlertKind]?: boolean },
  * Opt-in: the desktop app opens the purchase dialog by itself when the low-balance or
  * out-of-credits alert fires (seed 003: "the purchase panel appears by itself").
  */
-open_purchase_at_low: boolean, };
+open_purchase_at_low: boolean, 
+/**
+ * How long before plan credits expire (at the renewal) the "expiring soon" alert
+ * fires, in hours.
+ */
+expiry_lead_hours: number, };
