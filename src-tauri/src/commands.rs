@@ -239,6 +239,9 @@ pub struct AlertsInput {
     open_purchase_at_low: bool,
     #[serde(default = "default_lead")]
     expiry_lead_hours: u32,
+    /// More thresholds below the main one, µcr as decimal strings (or numbers).
+    #[serde(default)]
+    also_below: Vec<Micros>,
 }
 
 fn default_lead() -> u32 {
@@ -252,6 +255,7 @@ pub async fn save_alerts(state: State<'_, Desktop>, alerts: AlertsInput) -> Resu
         &alerts.kinds,
         alerts.open_purchase_at_low,
         alerts.expiry_lead_hours,
+        alerts.also_below.iter().map(|m| m.0).collect(),
     );
     Ok(state.engine.lock().await.set_settings(&settings)?)
 }

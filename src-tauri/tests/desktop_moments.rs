@@ -157,3 +157,58 @@ fn the_purchase_dialog_opens_by_itself_at_low_when_asked() {
     wd.screenshot("purchase-opened-at-low.png");
     wd.call("DELETE", "", None);
 }
+
+/// Glance extras (issue 17 step 5): several low-balance thresholds set in the settings
+/// window each warn once; the tray menu carries the pace.
+#[test]
+fn several_thresholds_each_warn_once_and_the_tray_shows_the_pace() {
+    let Some(work) = in_session("several_thresholds_each_warn_once_and_the_tray_shows_the_pace")
+    else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, wd, token) = signed_in_app(&work, &server);
+    wd.call(
+        "POST",
+        "/execute/sync",
+        Some(serde_json::json!({"args": [], "script":
+        "window.__TAURI_INTERNALS__.invoke('open_window', {which: 'settings'}); return null;"})),
+    );
+    wait_for("the settings window", T, || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("settings.html")))
+    });
+    wait_for("the thresholds field", T, || {
+        wd.find("[data-testid=also-below]")
+    });
+    wd.type_into("[data-testid=also-below]", "20, 5");
+    wd.click("[data-testid=alerts-save]");
+    wait_for("saved", T, || {
+        wd.text("[data-testid=saved]")
+            .filter(|s| s.contains("Notification settings saved"))
+    });
+    wd.screenshot("settings-thresholds.png");
+
+    server.spend(&token, "th-1", 460);
+    wait_for("the first warning", T, || {
+        Some(()).filter(|_| notifications_titled(&work, "Credits running low") == 1)
+    });
+    server.spend(&token, "th-2", 30);
+    wait_for("the warning at 20", T, || {
+        Some(()).filter(|_| notifications(&work, "below your 20 credits threshold") == 1)
+    });
+    server.spend(&token, "th-3", 1);
+    let t = wait_for("the tray at 14 cr", T, || {
+        Some(tray(&work)).filter(|t| t["label"] == "14 cr")
+    });
+    assert_eq!(
+        notifications_titled(&work, "Credits running low"),
+        2,
+        "one warning per threshold crossed"
+    );
+    let menu: Vec<String> = serde_json::from_value(t["menu"].clone()).unwrap();
+    assert!(
+        menu.iter().any(|l| l.ends_with("left at this pace")),
+        "{menu:?}"
+    );
+    wd.call("DELETE", "", None);
+}

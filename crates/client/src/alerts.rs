@@ -107,6 +107,16 @@ pub struct AlertSettings {
     /// fires, in hours.
     #[serde(default = "default_expiry_lead_hours")]
     pub expiry_lead_hours: u32,
+    /// More low-balance warnings below `low_threshold` (µcr), each told once per descent:
+    /// "warn me at 50, again at 20 and at 5".
+    #[serde(default)]
+    pub also_below: Vec<i64>,
+}
+
+/// A threshold re-arms a tenth above itself (at least one credit), so a balance hovering
+/// around it does not warn on every wobble.
+pub fn rearm_above(threshold: i64) -> i64 {
+    threshold.saturating_add((threshold / 10).max(creditbar_ledger::MICROS_PER_CREDIT))
 }
 
 /// A day: enough to use the credits, not so early that it is forgotten.
@@ -123,6 +133,7 @@ impl Default for AlertSettings {
             overrides: BTreeMap::new(),
             open_purchase_at_low: false,
             expiry_lead_hours: DEFAULT_EXPIRY_LEAD_HOURS,
+            also_below: Vec::new(),
         }
     }
 }
@@ -146,8 +157,20 @@ impl AlertSettings {
     /// The balance at which low-balance alerts re-arm: the threshold plus a tenth of it
     /// (at least one credit).
     pub fn rearm_at(&self) -> i64 {
-        self.low_threshold
-            .saturating_add((self.low_threshold / 10).max(creditbar_ledger::MICROS_PER_CREDIT))
+        rearm_above(self.low_threshold)
+    }
+
+    /// The extra thresholds that apply: below the main one, positive, highest first.
+    pub fn extra_thresholds(&self) -> Vec<i64> {
+        let mut t: Vec<i64> = self
+            .also_below
+            .iter()
+            .copied()
+            .filter(|t| *t > 0 && *t < self.low_threshold)
+            .collect();
+        t.sort_unstable_by(|a, b| b.cmp(a));
+        t.dedup();
+        t
     }
 }
 
@@ -161,6 +184,9 @@ pub struct AlertState {
     /// The expiry (a plan renewal) already warned about: each is told once.
     #[serde(default)]
     pub expiry_told: Option<chrono::DateTime<chrono::Utc>>,
+    /// The extra thresholds (`also_below`) already told in this descent.
+    #[serde(default)]
+    pub below_told: Vec<i64>,
 }
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -359,6 +385,14 @@ pub fn decide(
         next.initialized = true;
         next.low_armed = balance.is_none_or(|b| b.available >= settings.low_threshold);
         next.expiry_told = expiring.map(|(at, _)| at);
+        next.below_told = match balance {
+            Some(b) => settings
+                .extra_thresholds()
+                .into_iter()
+                .filter(|t| b.available < *t)
+                .collect(),
+            None => Vec::new(),
+        };
         return (Vec::new(), next);
     }
     let mut fresh: Vec<&Notice> = notices
@@ -373,8 +407,25 @@ pub fn decide(
         }
     }
     if let Some(b) = balance {
+        // The lowest threshold crossed in this pass is the one told (crossing 50 and 20
+        // at once is one warning, "below your 20 threshold").
+        let mut crossed: Option<i64> = None;
         if next.low_armed && b.available < settings.low_threshold {
             next.low_armed = false;
+            crossed = Some(settings.low_threshold);
+        } else if !next.low_armed && b.available >= settings.rearm_at() {
+            next.low_armed = true;
+        }
+        for t in settings.extra_thresholds() {
+            let told = next.below_told.contains(&t);
+            if !told && b.available < t {
+                next.below_told.push(t);
+                crossed = Some(crossed.map_or(t, |c| c.min(t)));
+            } else if told && b.available >= rearm_above(t) {
+                next.below_told.retain(|x| *x != t);
+            }
+        }
+        if let Some(t) = crossed {
             if b.available > 0 && !lines.contains_key(&AlertKind::Exhausted) {
                 lines
                     .entry(AlertKind::LowBalance)
@@ -382,11 +433,9 @@ pub fn decide(
                     .push(format!(
                         "{} left, below your {} threshold.",
                         credits(b.available),
-                        credits(settings.low_threshold)
+                        credits(t)
                     ));
             }
-        } else if !next.low_armed && b.available >= settings.rearm_at() {
-            next.low_armed = true;
         }
     }
     if let Some((at, line)) = expiring {
@@ -655,5 +704,50 @@ mod tests {
         empty.buckets.subscription.available = 0;
         let (a, _) = decide(&s, &settings, &[], Some(&empty), at("2027-01-19T18:00:00Z"));
         assert!(a.is_empty());
+    }
+
+    /// Several thresholds: each is told once per descent, the lowest crossed in a pass is
+    /// the one told, and each re-arms a tenth above itself.
+    #[test]
+    fn several_low_balance_thresholds_each_warn_once_per_descent() {
+        let settings = AlertSettings {
+            low_threshold: 50 * CR,
+            also_below: vec![5 * CR, 20 * CR, 80 * CR, 0],
+            ..Default::default()
+        };
+        assert_eq!(settings.extra_thresholds(), vec![20 * CR, 5 * CR]);
+        let step = |s: &AlertState, available: i64| {
+            decide(s, &settings, &[], Some(&balance(available)), Utc::now())
+        };
+        let told = |a: &[Alert]| -> Vec<String> { a.iter().map(|a| a.body.clone()).collect() };
+        let (_, s) = step(&AlertState::default(), 100 * CR);
+        let (a, s) = step(&s, 45 * CR);
+        assert_eq!(
+            told(&a),
+            ["45 credits left, below your 50 credits threshold."]
+        );
+        let (a, s) = step(&s, 30 * CR);
+        assert!(a.is_empty());
+        let (a, s) = step(&s, 19 * CR);
+        assert_eq!(
+            told(&a),
+            ["19 credits left, below your 20 credits threshold."]
+        );
+        let (a, s) = step(&s, 18 * CR);
+        assert!(a.is_empty(), "once per descent");
+        // A jump past two thresholds at once: the lowest is told.
+        let (_, s) = step(&s, 23 * CR);
+        let (a, s) = step(&s, 4 * CR);
+        assert_eq!(
+            told(&a),
+            ["4 credits left, below your 5 credits threshold."]
+        );
+        // Back up: everything re-arms, and the next descent warns again.
+        let (_, s) = step(&s, 100 * CR);
+        let (a, _) = step(&s, 10 * CR);
+        assert_eq!(
+            told(&a),
+            ["10 credits left, below your 20 credits threshold."]
+        );
     }
 }

@@ -171,6 +171,11 @@ impl Engine {
                 "low-balance threshold must not be negative".into(),
             ));
         }
+        if settings.also_below.iter().any(|t| *t < 0) {
+            return Err(ClientError::Invalid(
+                "low-balance thresholds must not be negative".into(),
+            ));
+        }
         if !(1..=MAX_EXPIRY_LEAD_HOURS).contains(&settings.expiry_lead_hours) {
             return Err(ClientError::Invalid(format!(
                 "the expiry warning's lead time is 1 to {MAX_EXPIRY_LEAD_HOURS} hours"

@@ -149,6 +149,10 @@ enum Cmd {
         /// Warn this many hours before plan credits expire at the renewal (1 to 744).
         #[arg(long, value_name = "HOURS")]
         expiry_lead_hours: Option<u32>,
+        /// Warn again below this balance (credits; repeatable; replaces the list; 0 clears
+        /// it): `--also-below 20 --also-below 5`.
+        #[arg(long, value_name = "CREDITS", value_parser = credits_arg)]
+        also_below: Vec<Credits>,
     },
     /// Write the shell completions (bash, zsh, fish) and man pages into a directory; the
     /// packages install them (scripts/package).
@@ -648,6 +652,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             enable,
             disable,
             expiry_lead_hours,
+            also_below,
         } => {
             let engine = open()?;
             let mut settings = engine.settings()?;
@@ -662,11 +667,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(h) = expiry_lead_hours {
                 settings.expiry_lead_hours = h;
             }
+            if !also_below.is_empty() {
+                settings.also_below = also_below
+                    .iter()
+                    .map(|c| c.micros())
+                    .filter(|m| *m > 0)
+                    .collect();
+            }
             engine.set_settings(&settings)?;
             out!(
                 "Low-balance threshold: {}",
                 credits_long(settings.low_threshold)
             );
+            let extra = settings.extra_thresholds();
+            if !extra.is_empty() {
+                let list: Vec<String> = extra.iter().map(|t| credits_long(*t)).collect();
+                out!("Also warns below: {}", list.join(", "));
+            }
             out!(
                 "Expiring-soon warning: {} h before plan credits expire",
                 settings.expiry_lead_hours

@@ -507,12 +507,14 @@ pub fn alert_settings_from(
     kinds: &std::collections::BTreeMap<AlertKind, bool>,
     open_purchase_at_low: bool,
     expiry_lead_hours: u32,
+    also_below: Vec<i64>,
 ) -> AlertSettings {
     let mut s = AlertSettings {
         low_threshold,
         overrides: Default::default(),
         open_purchase_at_low,
         expiry_lead_hours,
+        also_below,
     };
     for (k, on) in kinds {
         s.set(*k, *on);

@@ -19,4 +19,9 @@ open_purchase_at_low: boolean,
  * How long before plan credits expire (at the renewal) the "expiring soon" alert
  * fires, in hours.
  */
-expiry_lead_hours: number, };
+expiry_lead_hours: number, 
+/**
+ * More low-balance warnings below `low_threshold` (µcr), each told once per descent:
+ * "warn me at 50, again at 20 and at 5".
+ */
+also_below: Array<string>, };
