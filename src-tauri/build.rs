@@ -9,6 +9,7 @@ fn main() {
             "sign_out",
             "dashboard",
             "report_thread",
+            "reviews",
             "purchase_options",
             "quote_custom",
             "plan_choices",

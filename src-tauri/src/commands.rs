@@ -73,6 +73,12 @@ pub async fn dashboard(
     Ok(Exact(state.reader.dashboard(&group_by, period_days)?))
 }
 
+/// The account's usage reviews with their outcome (the server's, or the cache offline).
+#[tauri::command]
+pub async fn reviews(state: State<'_, Desktop>) -> Result<Exact<Vec<views::ReviewView>>, IpcError> {
+    Ok(Exact(state.engine.lock().await.reviews().await?))
+}
+
 #[tauri::command]
 pub async fn report_thread(
     state: State<'_, Desktop>,

@@ -80,6 +80,7 @@ fn main() -> anyhow::Result<()> {
             commands::sign_out,
             commands::dashboard,
             commands::report_thread,
+            commands::reviews,
             commands::purchase_options,
             commands::quote_custom,
             commands::plan_choices,

@@ -39,6 +39,7 @@ pub fn export_types(dir: &std::path::Path, check: bool) -> std::io::Result<Vec<S
         ),
         ("Forecast", views::Forecast::export_to_string(&cfg)),
         ("Lot", views::Lot::export_to_string(&cfg)),
+        ("ReviewView", views::ReviewView::export_to_string(&cfg)),
         ("Charge", views::Charge::export_to_string(&cfg)),
         ("BucketAmount", views::BucketAmount::export_to_string(&cfg)),
         ("About", views::About::export_to_string(&cfg)),

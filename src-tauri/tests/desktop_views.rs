@@ -277,3 +277,80 @@ fn the_dashboard_shows_each_lots_expiry_and_what_each_bucket_paid_for_a_charge()
     wd.screenshot("dashboard-charges.png");
     wd.call("DELETE", "", None);
 }
+
+/// Issue 17 step 6: the dashboard lists the reviews with their outcome; a resolution is
+/// told once (a notification) and shown in the list.
+#[test]
+fn the_dashboard_lists_reviews_and_a_resolution_is_told_once() {
+    let Some(work) = in_session("the_dashboard_lists_reviews_and_a_resolution_is_told_once") else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, wd, token) = signed_in_app(&work, &server);
+    server.spend(&token, "rv-1", 3);
+    wait_for("the app to see it", Duration::from_secs(20), || {
+        wd.text("[data-testid=title]").filter(|t| t == "502 cr")
+    });
+    wd.click("[data-testid=open-dashboard]");
+    wait_for("the dashboard window", Duration::from_secs(20), || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("dashboard.html")))
+    });
+    wait_for("the report form", Duration::from_secs(20), || {
+        wd.find("#r-thread")
+    });
+    wd.type_into("#r-thread", "t");
+    wd.type_into("#r-desc", "It looped on a failing preview.");
+    wd.click("#r-model option[value=premium]");
+    wd.type_into("#r-len", "12");
+    wd.click("[data-testid=report-submit]");
+    let outcome = wait_for("the review in the list", Duration::from_secs(20), || {
+        wd.text("[data-testid=reviews] [data-testid=outcome]")
+    });
+    assert_eq!(outcome, "Open: we are looking at it");
+    let id = server.get("/v1/usage-reviews", &token)["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.post(
+        &format!("/v1/admin/usage-reviews/{id}/resolve"),
+        ADMIN,
+        json!({"grant_amount": 2 * CR, "note": "a loop on our side"}),
+    );
+    let outcome = wait_for(
+        "the resolution in the list",
+        Duration::from_secs(30),
+        || {
+            wd.text("[data-testid=reviews] [data-testid=outcome]")
+                .filter(|o| o.starts_with("Resolved"))
+        },
+    );
+    assert_eq!(outcome, "Resolved: 2.00 credits back — a loop on our side");
+    wait_for(
+        "the resolution's notification",
+        Duration::from_secs(20),
+        || Some(()).filter(|_| notifications_titled(&work, "Usage review resolved") >= 1),
+    );
+    // Told once: a later notification arrives after any repeat would have.
+    let account = server.get("/v1/account", &token)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.post(
+        &format!("/v1/admin/accounts/{account}/grants"),
+        ADMIN,
+        json!({"id": "after-review", "amount": CR, "reason": "promo"}),
+    );
+    wait_for("the bonus notification", Duration::from_secs(20), || {
+        Some(()).filter(|_| notifications_titled(&work, "Bonus credits received") >= 1)
+    });
+    assert_eq!(notifications_titled(&work, "Usage review resolved"), 1);
+    wd.call(
+        "POST",
+        "/execute/sync",
+        Some(json!({"args": [], "script":
+        "document.querySelector('[data-testid=reviews]').scrollIntoView(); return null;"})),
+    );
+    std::thread::sleep(Duration::from_millis(300)); // the next frame, for the picture only
+    wd.screenshot("dashboard-reviews.png");
+    wd.call("DELETE", "", None);
+}

@@ -295,10 +295,12 @@ fn describe(n: &Notice) -> Option<(AlertKind, String)> {
         ),
         "review_resolved" => {
             let amount = data_i64(n, "grant_amount");
+            let id = data_str(n, "review_id");
+            let which = if id.is_empty() { String::new() } else { format!(" ({id})") };
             let line = if amount > 0 {
-                format!("Your usage review was resolved with {} back.", credits(amount))
+                format!("Your usage review{which} was resolved with {} back.", credits(amount))
             } else {
-                "Your usage review was resolved.".to_owned()
+                format!("Your usage review{which} was resolved without credits back; the reviewers' note is in the dashboard and `creditbar reviews`.")
             };
             (AlertKind::ReviewResolved, line)
         }

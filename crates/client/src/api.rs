@@ -275,6 +275,24 @@ impl ApiClient {
             .await
     }
 
+    /// Every usage review of the account, oldest first (all pages).
+    pub async fn reviews(&self) -> Result<Vec<Review>, ClientError> {
+        let mut all = Vec::new();
+        let mut path = "/v1/usage-reviews?limit=500".to_owned();
+        loop {
+            let page: Page<Review> = self.get(&path).await?;
+            all.extend(page.items);
+            match page.next {
+                Some(next) if all.len() < crate::limits::MAX_REVIEWS => {
+                    let next: String =
+                        url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+                    path = format!("/v1/usage-reviews?limit=500&after={next}");
+                }
+                _ => return Ok(all),
+            }
+        }
+    }
+
     pub async fn catalog(&self) -> Result<Catalog, ClientError> {
         self.get("/v1/catalog").await
     }

@@ -114,6 +114,7 @@ pub mod doc {
     pub const CARD: &str = "card";
     pub const ALERTS: &str = "alert_state";
     pub const SETTINGS: &str = "settings";
+    pub const REVIEWS: &str = "reviews";
 }
 
 /// Keys in the `meta` table.

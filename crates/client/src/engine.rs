@@ -705,6 +705,16 @@ impl Engine {
         self.cache.get_doc(doc::AUTO_REFILL)
     }
 
+    /// The account's usage reviews with their outcome, newest first: from the server when it
+    /// answers (and cached), else from the cache.
+    pub async fn reviews(&mut self) -> Result<Vec<crate::views::ReviewView>, ClientError> {
+        match self.client()?.reviews().await {
+            Ok(list) => self.cache.put_doc(doc::REVIEWS, &list, self.now())?,
+            Err(e) => tracing::debug!(error = %e, "reviews from the cache"),
+        }
+        crate::views::reviews(&self.cache)
+    }
+
     pub async fn report(&mut self, review: &ReviewRequest) -> Result<Review, ClientError> {
         if review.thread.trim().is_empty() || review.description.trim().is_empty() {
             return Err(ClientError::Invalid(
@@ -895,6 +905,13 @@ impl Engine {
             let settings = client.auto_refill().await?;
             self.cache
                 .put_doc(doc::AUTO_REFILL, &settings, self.now())?;
+        }
+        // A resolved review: its outcome is listed at once (the dashboard, `reviews`).
+        if fresh.iter().any(|n| n.kind == "review_resolved") {
+            match client.reviews().await {
+                Ok(list) => self.cache.put_doc(doc::REVIEWS, &list, self.now())?,
+                Err(e) => tracing::debug!(error = %e, "reviews not refreshed"),
+            }
         }
         if let Some(b) = balance {
             self.cache.put_doc(doc::BALANCE, &b, self.now())?;

@@ -134,6 +134,24 @@ enum Cmd {
         /// What went wrong, in your words (sent to the reviewers).
         #[arg(long)]
         description: String,
+        /// The model the thread used.
+        #[arg(long)]
+        model: Option<String>,
+        /// A preview or build was failing while the thread ran.
+        #[arg(long)]
+        preview_failing: bool,
+        /// How many messages the thread had.
+        #[arg(long, value_name = "N")]
+        thread_messages: Option<u32>,
+        /// The thread had a large context.
+        #[arg(long)]
+        large_context: bool,
+    },
+    /// Your usage reviews and their outcome (open; resolved, with or without credits back).
+    Reviews {
+        /// As JSON, for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Show or change notification settings.
     Settings {
@@ -625,19 +643,43 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => out!("Auto-refill is off."),
             }
         }
+        Cmd::Reviews { json } => {
+            let mut engine = open()?;
+            let reviews = engine.reviews().await?;
+            if json {
+                let text = serde_json::to_string_pretty(&reviews).context("reviews as JSON")?;
+                out!("{text}");
+            } else if reviews.is_empty() {
+                out!(
+                    "No usage reviews yet: `creditbar report THREAD --description …` asks for one."
+                );
+            } else {
+                for r in &reviews {
+                    out!("{}  thread {}: {}", r.id, r.thread, r.outcome);
+                    if !r.details.is_empty() {
+                        out!("    {}", r.details);
+                    }
+                }
+            }
+        }
         Cmd::Report {
             thread,
             description,
+            model,
+            preview_failing,
+            thread_messages,
+            large_context,
         } => {
             let mut engine = open()?;
+            // Flags not given are not sent: "not said" is not "no".
             let review = engine
                 .report(&creditbar_client::wire::ReviewRequest {
                     thread,
                     description,
-                    model: None,
-                    preview_failing: None,
-                    thread_messages: None,
-                    large_context: None,
+                    model,
+                    preview_failing: preview_failing.then_some(true),
+                    thread_messages,
+                    large_context: large_context.then_some(true),
                 })
                 .await?;
             out!(

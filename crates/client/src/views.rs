@@ -626,6 +626,71 @@ pub fn quote_custom(raw: &str, pricing: &CustomPricing) -> CustomQuote {
     }
 }
 
+/// A usage review as the app and the CLI list it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewView {
+    pub id: String,
+    pub thread: String,
+    pub description: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved: bool,
+    pub grant_amount: i64,
+    /// `Open: we are looking at it`, `Resolved: 12.00 credits back — note`, `Resolved
+    /// without credits — note`.
+    pub outcome: String,
+    /// The details sent with it, as one line: `model premium · 40 messages · preview
+    /// failing · large context`.
+    pub details: String,
+}
+
+pub fn review_view(r: &crate::wire::Review) -> ReviewView {
+    let grant = r.grant_amount.unwrap_or(0);
+    let note = r
+        .resolution_note
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| format!(" — {n}"))
+        .unwrap_or_default();
+    let resolved = r.status == "resolved";
+    let outcome = match (resolved, grant > 0) {
+        (false, _) => "Open: we are looking at it".to_owned(),
+        (true, true) => format!("Resolved: {} back{note}", credits_long(grant)),
+        (true, false) => format!("Resolved without credits{note}"),
+    };
+    let mut details = Vec::new();
+    if let Some(m) = &r.model {
+        details.push(format!("model {m}"));
+    }
+    if let Some(n) = r.thread_messages {
+        details.push(format!("{n} messages"));
+    }
+    if r.preview_failing == Some(true) {
+        details.push("preview failing".into());
+    }
+    if r.large_context == Some(true) {
+        details.push("large context".into());
+    }
+    ReviewView {
+        id: r.id.clone(),
+        thread: r.thread.clone(),
+        description: r.description.clone(),
+        created_at: r.created_at,
+        resolved_at: r.resolved_at,
+        resolved,
+        grant_amount: grant,
+        outcome,
+        details: details.join(" · "),
+    }
+}
+
+/// The cached reviews, newest first.
+pub fn reviews(cache: &Cache) -> Result<Vec<ReviewView>, ClientError> {
+    let list: Vec<crate::wire::Review> = cache.get_doc(doc::REVIEWS)?.unwrap_or_default();
+    Ok(list.iter().rev().map(review_view).collect())
+}
+
 /// One plan the person can choose, with what choosing it does now.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -278,3 +278,62 @@ fn lots_charges_and_the_expiring_soon_alert_follow_the_test_clock() {
 }
 
 const CR_MICROS: i64 = 1_000_000;
+
+/// Issue 17 step 6: `creditbar report` sends all six details; `creditbar reviews` lists
+/// each review with its outcome, a resolution without credits included.
+#[test]
+fn report_sends_all_six_details_and_reviews_lists_the_outcome() {
+    let server = Server::start();
+    let account = server.account("pro");
+    let session = Session::start();
+    server.use_credits(&account, "r-1", 3);
+    session.login(&server, &account);
+    let run = session
+        .creditbar(&[
+            "report",
+            "thread-1",
+            "--description",
+            "it looped on the same file",
+            "--model",
+            "premium",
+            "--preview-failing",
+            "--thread-messages",
+            "42",
+            "--large-context",
+        ])
+        .ok();
+    let sent = server.reviews(&account);
+    assert_eq!(sent.len(), 1, "{run:?}");
+    let r = &sent[0];
+    assert_eq!(r["thread"], "thread-1");
+    assert_eq!(r["description"], "it looped on the same file");
+    assert_eq!(r["model"], "premium");
+    assert_eq!(r["preview_failing"], true);
+    assert_eq!(r["thread_messages"], 42);
+    assert_eq!(r["large_context"], true);
+
+    let open = session.creditbar(&["reviews"]).ok();
+    assert!(
+        open.stdout.contains("Open: we are looking at it"),
+        "{open:?}"
+    );
+    assert!(
+        open.stdout
+            .contains("model premium · 42 messages · preview failing · large context"),
+        "{open:?}"
+    );
+    let id = r["id"].as_str().unwrap();
+    let (status, v) = server.call(
+        "POST",
+        &format!("/v1/admin/usage-reviews/{id}/resolve"),
+        ADMIN,
+        Some(serde_json::json!({"grant_amount": 0, "note": "the charge was right: 42 messages"})),
+    );
+    assert_eq!(status, 200, "{v}");
+    let done = session.creditbar(&["reviews"]).ok();
+    assert!(
+        done.stdout
+            .contains("Resolved without credits — the charge was right: 42 messages"),
+        "{done:?}"
+    );
+}

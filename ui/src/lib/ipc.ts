@@ -15,6 +15,7 @@ import type { AlertKind } from "../generated/AlertKind";
 import type { AutoRefill } from "../generated/AutoRefill";
 import type { CardSummary } from "../generated/CardSummary";
 import type { ReviewRequest } from "../generated/ReviewRequest";
+import type { ReviewView } from "../generated/ReviewView";
 
 export function isIpcError(e: unknown): e is IpcError {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;
@@ -43,6 +44,7 @@ export const ipc = {
   signOut: () => invoke<void>("sign_out"),
   dashboard: (groupBy: string, periodDays: number | null) => invoke<DashboardView>("dashboard", { groupBy, periodDays }),
   reportThread: (review: ReviewRequest) => invoke<string>("report_thread", { review }),
+  reviews: () => invoke<ReviewView[]>("reviews"),
   purchaseOptions: () => invoke<PurchaseOptions>("purchase_options"),
   /** What a custom amount as typed buys, or why it cannot be bought (the engine's rule). */
   quoteCustom: (raw: string) => invoke<CustomQuote>("quote_custom", { raw }),
