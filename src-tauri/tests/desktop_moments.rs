@@ -212,3 +212,111 @@ fn several_thresholds_each_warn_once_and_the_tray_shows_the_pace() {
     );
     wd.call("DELETE", "", None);
 }
+
+/// The `creditbar` CLI beside the app under test (built if missing or out of date).
+fn cli_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("creditbar");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let ok = Command::new(cargo)
+        .args(["build", "-p", "creditbar-client", "--bin", "creditbar"])
+        .current_dir(repo())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "building creditbar failed");
+    bin
+}
+
+/// Whether process `pid` holds an established TCP connection to `port` (its event stream).
+fn streaming(pid: u32, port: &str) -> bool {
+    let out = Command::new("ss")
+        .args(["-tnpH", "state", "established"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.contains(&format!(":{port} ")) && l.contains(&format!("pid={pid},")))
+}
+
+/// Issue 17 step 7: the app and `creditbar watch` on one machine share one alert state (a
+/// transaction in the cache): each crossing and each notice is told by one of them, once.
+#[test]
+fn the_app_and_creditbar_watch_together_notify_once() {
+    let Some(work) = in_session("the_app_and_creditbar_watch_together_notify_once") else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, wd, token) = signed_in_app(&work, &server);
+    let port = server
+        .base
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let log = std::fs::File::create(work.join("watch.log")).unwrap();
+    let watch = Killed(
+        Command::new(cli_binary())
+            .arg("watch")
+            .env("CREDITBAR_DATA_DIR", work.join("data"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let pid = watch.0.id();
+    wait_for("creditbar watch to follow the stream", T, || {
+        Some(()).filter(|_| streaming(pid, &port))
+    });
+    assert!(wd.find("[data-testid=title]").is_some());
+
+    let account = server.get("/v1/account", &token)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for i in 0..3 {
+        server.post(
+            &format!("/v1/admin/accounts/{account}/grants"),
+            ADMIN,
+            serde_json::json!({"id": format!("both-{i}"), "amount": (i + 1) * CR, "reason": "promo"}),
+        );
+    }
+    server.spend(&token, "both-low", 475);
+    wait_for("the low-balance notification", T, || {
+        Some(()).filter(|_| notifications_titled(&work, "Credits running low") >= 1)
+    });
+    // A last notice: once it is shown, any repeat of the others would have been too.
+    let id = server.get("/v1/account", &token)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.post(
+        &format!("/v1/admin/accounts/{id}/grants"),
+        ADMIN,
+        serde_json::json!({"id": "both-last", "amount": 2 * CR, "reason": "compensation"}),
+    );
+    wait_for("the last notification", T, || {
+        Some(()).filter(|_| notifications(&work, "compensation") >= 1)
+    });
+    assert_eq!(
+        notifications_titled(&work, "Credits running low"),
+        1,
+        "the crossing told once by the two processes"
+    );
+    assert_eq!(notifications(&work, "compensation"), 1);
+    // No notification twice: every body the daemon received is distinct (each grant has
+    // its own amount).
+    let log = std::fs::read_to_string(work.join("notifications.log")).unwrap();
+    let mut bodies: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" Notify "))
+        .map(|l| l.split_once(" Notify ").unwrap().1)
+        .collect();
+    let all = bodies.len();
+    bodies.sort_unstable();
+    bodies.dedup();
+    assert_eq!(bodies.len(), all, "a notification shown twice: {log}");
+    drop(watch);
+    wd.call("DELETE", "", None);
+}

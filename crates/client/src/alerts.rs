@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::wire::{Balance, Notice};
 
+/// Notices older than this when first seen are summarised, not told one by one.
+pub const SUMMARISE_AFTER_HOURS: i64 = 24;
+
 /// More notifications than this in one pass are folded into one summary.
 pub const MAX_SEPARATE: usize = 3;
 
@@ -403,9 +406,23 @@ pub fn decide(
         .collect();
     fresh.sort_by_key(|n| n.seq);
     let mut lines: BTreeMap<AlertKind, Vec<String>> = BTreeMap::new();
+    // Notices older than a day (the machine was off, the app closed) are summarised in one
+    // notification, never replayed one by one. Their age is measured on the server's clock
+    // (the balance's `as_of`, read at the same sync), so a skewed client clock neither
+    // summarises fresh news nor replays old news.
+    let server_now = balance.map_or(now, |b| b.as_of);
+    let mut old: BTreeMap<AlertKind, usize> = BTreeMap::new();
+    let mut oldest: Option<chrono::DateTime<chrono::Utc>> = None;
     for n in fresh {
         if let Some((kind, line)) = describe(n) {
-            lines.entry(kind).or_default().push(line);
+            if server_now - n.at > chrono::Duration::hours(SUMMARISE_AFTER_HOURS) {
+                if settings.enabled(kind) {
+                    *old.entry(kind).or_default() += 1;
+                    oldest = Some(oldest.map_or(n.at, |o| o.min(n.at)));
+                }
+            } else {
+                lines.entry(kind).or_default().push(line);
+            }
         }
     }
     if let Some(b) = balance {
@@ -458,6 +475,26 @@ pub fn decide(
             }
         })
         .collect();
+    if let Some(since) = oldest {
+        let total: usize = old.values().sum();
+        let parts: Vec<String> = old
+            .iter()
+            .map(|(k, n)| format!("{n} × {}", title(*k).to_lowercase()))
+            .collect();
+        alerts.insert(
+            0,
+            Alert {
+                kinds: old.keys().copied().collect(),
+                title: "While you were away".to_owned(),
+                body: format!(
+                    "{total} credit update{} since {}: {}. The dashboard has the details.",
+                    if total == 1 { "" } else { "s" },
+                    since.format("%Y-%m-%d"),
+                    parts.join(", ")
+                ),
+            },
+        );
+    }
     if alerts.len() > MAX_SEPARATE {
         let kinds = alerts.iter().flat_map(|a| a.kinds.clone()).collect();
         let body = alerts
@@ -751,5 +788,75 @@ mod tests {
             told(&a),
             ["10 credits left, below your 20 credits threshold."]
         );
+    }
+
+    /// Notices older than a day at launch: one summary, never one notification each; the
+    /// recent ones are told as usual.
+    #[test]
+    fn notices_older_than_a_day_are_summarised_once() {
+        let settings = AlertSettings::default();
+        let now = Utc::now();
+        let aged = |seq: u64, hours: i64, kind: &str, data: serde_json::Value| {
+            let mut n = notice(seq, kind, data);
+            n.at = now - chrono::Duration::hours(hours);
+            n
+        };
+        let (_, s) = decide(
+            &AlertState::default(),
+            &settings,
+            &[],
+            Some(&balance(100 * CR)),
+            now,
+        );
+        let notices = [
+            aged(
+                1,
+                72,
+                "grant",
+                serde_json::json!({"amount": CR, "reason": "promo"}),
+            ),
+            aged(
+                2,
+                50,
+                "grant",
+                serde_json::json!({"amount": CR, "reason": "promo"}),
+            ),
+            aged(
+                3,
+                30,
+                "purchase",
+                serde_json::json!({"credits": 500 * CR, "price_cents": 2000}),
+            ),
+            aged(
+                4,
+                25,
+                "reset",
+                serde_json::json!({"bucket": "daily", "amount": 5 * CR}),
+            ),
+            aged(
+                5,
+                1,
+                "grant",
+                serde_json::json!({"amount": 2 * CR, "reason": "promo"}),
+            ),
+        ];
+        let (a, s) = decide(&s, &settings, &notices, Some(&balance(100 * CR)), now);
+        assert_eq!(a.len(), 2, "{a:?}");
+        assert_eq!(a[0].title, "While you were away");
+        // The daily reset is off by default: not counted.
+        assert!(
+            a[0].body.starts_with("3 credit updates since "),
+            "{}",
+            a[0].body
+        );
+        assert!(
+            a[0].body
+                .contains("2 × bonus credits received, 1 × purchase complete"),
+            "{}",
+            a[0].body
+        );
+        assert_eq!(a[1].title, "Bonus credits received");
+        let (again, _) = decide(&s, &settings, &notices, Some(&balance(100 * CR)), now);
+        assert!(again.is_empty());
     }
 }

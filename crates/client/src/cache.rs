@@ -337,6 +337,31 @@ impl Cache {
         self.get_doc(doc::BALANCE)
     }
 
+    /// Keeps `b` unless the cache already holds a newer balance (a higher `seq`). Several
+    /// processes write the same cache (the app's live sync, `creditbar watch`); one whose
+    /// stream lags must not put an older balance back, or the shared alert state would see
+    /// the balance go up and down again and warn twice. Returns whether `b` was kept.
+    pub fn put_balance(&self, b: &Balance, now: DateTime<Utc>) -> Result<bool, ClientError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let kept = (|| {
+            if self.balance()?.is_some_and(|have| have.seq > b.seq) {
+                return Ok(false);
+            }
+            self.put_doc(doc::BALANCE, b, now)?;
+            Ok(true)
+        })();
+        match kept {
+            Ok(k) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(k)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
     pub fn card(&self) -> Result<Option<CardSummary>, ClientError> {
         self.get_doc(doc::CARD)
     }

@@ -281,7 +281,7 @@ impl Engine {
         let have = self.cache.balance()?.is_some();
         let etag = if have { etag } else { None };
         if let Conditional::Modified { value, etag } = client.balance(etag.as_deref()).await? {
-            self.cache.put_doc(doc::BALANCE, &value, self.now())?;
+            self.cache.put_balance(&value, self.now())?;
             if let Some(e) = etag {
                 self.cache.set_meta(meta::BALANCE_ETAG, &e)?;
             }
@@ -375,17 +375,36 @@ impl Engine {
         self.run_alerts()
     }
 
+    /// One pass of the alert policy as one IMMEDIATE transaction of the cache: every
+    /// process on the machine (the app's live sync, `creditbar watch`) shares the alert
+    /// state in the same file, and the transaction makes "read what was told, decide,
+    /// record" atomic across them, so a notice or a crossing is told by one process only.
+    /// The alerts are shown after the commit (at most once, never twice).
     fn run_alerts(&self) -> Result<Vec<Alert>, ClientError> {
-        let state: AlertState = self.cache.get_doc(doc::ALERTS)?.unwrap_or_default();
-        let settings = self.settings()?;
-        let balance = self.cache.balance()?;
-        let notices = self.cache.notices_after(state.last_notice_seq)?;
-        let (alerts, next) =
-            alerts::decide(&state, &settings, &notices, balance.as_ref(), self.now());
-        if next != state {
-            self.cache.put_doc(doc::ALERTS, &next, self.now())?;
+        let conn = self.cache.conn();
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let decided = (|| {
+            let state: AlertState = self.cache.get_doc(doc::ALERTS)?.unwrap_or_default();
+            let settings = self.settings()?;
+            let balance = self.cache.balance()?;
+            let notices = self.cache.notices_after(state.last_notice_seq)?;
+            let (alerts, next) =
+                alerts::decide(&state, &settings, &notices, balance.as_ref(), self.now());
+            if next != state {
+                self.cache.put_doc(doc::ALERTS, &next, self.now())?;
+            }
+            Ok(alerts)
+        })();
+        match decided {
+            Ok(alerts) => {
+                conn.execute_batch("COMMIT")?;
+                Ok(alerts)
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
         }
-        Ok(alerts)
     }
 
     /// A short sync, then the status. When the server cannot be reached (or not within
@@ -838,7 +857,10 @@ impl Engine {
             self.cache.touch_contact(self.now())?;
             // Every chunk (a heartbeat comes each 15 s): alerts that depend on the time
             // alone ("expiring soon") fire within seconds of their minute.
-            show(notifier, &self.run_alerts()?);
+            let due = self.run_alerts()?;
+            if !due.is_empty() {
+                show(notifier, &due);
+            }
             parser.feed(&chunk);
             loop {
                 let mut batch = Vec::new();
@@ -914,7 +936,7 @@ impl Engine {
             }
         }
         if let Some(b) = balance {
-            self.cache.put_doc(doc::BALANCE, &b, self.now())?;
+            self.cache.put_balance(&b, self.now())?;
         }
         let alerts = self.run_alerts()?;
         show(notifier, &alerts);

@@ -337,3 +337,55 @@ fn report_sends_all_six_details_and_reviews_lists_the_outcome() {
         "{done:?}"
     );
 }
+
+/// Issue 17 step 7, deterministic: two engines on one cache (the app and `creditbar
+/// watch`) decide the alerts at the same instant, 200 times over; every notice is told by
+/// exactly one of them. Without the transaction both read the same alert state and tell it
+/// twice (129 of 200 rounds told twice when the transaction was taken out).
+#[test]
+fn two_processes_sharing_a_cache_tell_each_notice_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        Engine::open(dir.path(), Box::new(MemoryStore::default()), clock())
+            .unwrap()
+            .0
+    };
+    let (a, b) = (open(), open());
+    a.alerts_due().unwrap(); // first sight: the state is recorded, nothing told
+    let db = rusqlite::Connection::open(dir.path().join("cache.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    let rounds = 200u64;
+    let (start, done) = (std::sync::Barrier::new(3), std::sync::Barrier::new(3));
+    let told = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for e in [a, b] {
+            let (start, done, told) = (&start, &done, &told);
+            s.spawn(move || {
+                for _ in 0..rounds {
+                    start.wait();
+                    let n = e.alerts_due().unwrap().len();
+                    told.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+                    done.wait();
+                }
+            });
+        }
+        for seq in 1..=rounds {
+            db.execute(
+                "INSERT INTO notices (seq, at, type, data) VALUES (?1, ?2, 'grant', ?3)",
+                rusqlite::params![
+                    seq as i64,
+                    chrono::Utc::now().to_rfc3339(),
+                    format!(r#"{{"amount": {seq}000000, "reason": "promo"}}"#)
+                ],
+            )
+            .unwrap();
+            start.wait();
+            done.wait();
+        }
+    });
+    assert_eq!(
+        told.load(std::sync::atomic::Ordering::SeqCst),
+        rounds as usize,
+        "each notice told once"
+    );
+}
