@@ -2,7 +2,8 @@
 
 use tauri::{AppHandle, Manager};
 
-use crate::state::{start_watch, stop_watch, Desktop};
+use crate::live::{start_watch, stop_watch};
+use crate::state::Desktop;
 use crate::windows;
 
 pub fn on_menu(app: &AppHandle, id: &str) {
@@ -26,22 +27,13 @@ pub fn on_menu(app: &AppHandle, id: &str) {
         "auto_refill" => {
             tauri::async_runtime::spawn(async move {
                 let state = app.state::<Desktop>();
-                let mut engine = state.engine.lock().await;
-                if let Ok(Some(a)) = engine.auto_refill() {
-                    let pack = a.pack.clone().unwrap_or_else(|| "pack_500".into());
-                    let result = engine
-                        .set_auto_refill(
-                            !a.enabled,
-                            a.threshold.unwrap_or(0),
-                            &pack,
-                            a.monthly_limit.unwrap_or(1).max(1),
-                        )
-                        .await;
+                let on = state.reader.glance().auto_refill_on;
+                if let Some(on) = on {
+                    let result = state.engine.lock().await.toggle_auto_refill(!on).await;
                     if let Err(e) = result {
                         tracing::warn!(error = %e, "auto-refill toggle failed");
                     }
                 }
-                drop(engine);
                 crate::tray::render(&app).await;
             });
         }

@@ -1,18 +1,14 @@
-//! Tauri commands: typed input, one engine call, typed result.
+//! Tauri commands: typed input, one engine call (a read through `Desktop::reader`, or a
+//! write through the engine), a tray refresh after a write, typed result. The view models
+//! come from creditbar_client::views: nothing here computes what the UI shows.
 
-use creditbar_client::glance::{glance as glance_of, Glance};
+use creditbar_client::glance::Glance;
 use secrecy::SecretString;
-use tauri::{AppHandle, Manager, State};
+use tauri::{AppHandle, State};
 
 use crate::exact::Exact;
 use crate::ipc::IpcError;
 use crate::state::{Desktop, LogDir};
-
-async fn current(state: &Desktop) -> Result<Glance, IpcError> {
-    let engine = state.engine.lock().await;
-    let status = engine.status()?;
-    Ok(glance_of(&status, engine.auto_refill()?.as_ref()))
-}
 
 /// Signs in; the token goes straight to the keychain through the engine. Plain http:// to
 /// another machine needs the window's explicit "Allow unencrypted http" (`allow_insecure_http`).
@@ -32,19 +28,21 @@ pub async fn sign_in(
         .await?;
     crate::actions::after_sign_in(&app);
     crate::tray::render(&app).await;
-    current(&state).await
+    Ok(state.reader.glance())
 }
 
+/// From the cache, through the read-only handle: never waits for a sync. (Async commands
+/// run off the main thread, so no read ever holds up the event loop.)
 #[tauri::command]
 pub async fn glance(state: State<'_, Desktop>) -> Result<Glance, IpcError> {
-    current(&state).await
+    Ok(state.reader.glance())
 }
 
 #[tauri::command]
 pub async fn sync_now(app: AppHandle, state: State<'_, Desktop>) -> Result<Glance, IpcError> {
     state.engine.lock().await.sync().await?;
     crate::tray::render(&app).await;
-    current(&state).await
+    Ok(state.reader.glance())
 }
 
 #[tauri::command]
@@ -53,123 +51,32 @@ pub async fn sign_out(app: AppHandle) -> Result<(), IpcError> {
     Ok(())
 }
 
-use creditbar_client::alerts::AlertSettings;
+use creditbar_client::alerts::AlertKind;
 use creditbar_client::api::PurchaseItem;
-use creditbar_client::wire::{
-    AutoRefill, CardSummary, Catalog, Purchase, ReviewRequest, UsageGroup,
+use creditbar_client::views::{
+    self, CustomQuote, DashboardView, PlanChoices, PurchaseOptions, SettingsView,
 };
-use creditbar_client::Status;
+use creditbar_client::wire::{AutoRefill, CardSummary, ReviewRequest};
 use serde::{Deserialize, Serialize};
 use tauri_plugin_autostart::ManagerExt;
 use ts_rs::TS;
 
-/// Everything the dashboard shows, from the cache alone (the live sync keeps it current).
-#[derive(Debug, Serialize, TS)]
-pub struct DashboardData {
-    pub status: Status,
-    pub glance: Glance,
-    /// The chosen grouping within the period.
-    pub groups: Vec<UsageGroup>,
-    /// Spending per day in the period, for the chart and the forecast.
-    pub days: Vec<UsageGroup>,
-    /// False when the cache is stale (the server has not answered lately).
-    pub fresh: bool,
-    pub purchases: Vec<Purchase>,
-    pub timezone: String,
-}
-
-/// What the dashboard shows first: usage by day over the last 30 days. The page starts
-/// from the same choice (`ui/src/dashboard/Dashboard.svelte`).
-pub const FIRST_GROUP_BY: &str = "day";
-pub const FIRST_PERIOD_DAYS: u32 = 30;
-
+/// The dashboard from the cache alone, through the read-only handle: the window opens at
+/// once, offline too and while a sync waits on the server; the live sync keeps the cache
+/// current and the window reloads on each change (the glance event).
 #[tauri::command]
 pub async fn dashboard(
     state: State<'_, Desktop>,
     group_by: String,
     period_days: Option<u32>,
-) -> Result<Exact<DashboardData>, IpcError> {
-    // From the cache only: the window opens at once, offline too; the live sync keeps the
-    // cache current and the window reloads on each change (the glance event).
-    dashboard_data(&*state.engine.lock().await, &group_by, period_days).map(Exact)
+) -> Result<Exact<DashboardView>, IpcError> {
+    Ok(Exact(state.reader.dashboard(&group_by, period_days)?))
 }
 
-fn dashboard_data(
-    engine: &creditbar_client::Engine,
-    group_by: &str,
-    period_days: Option<u32>,
-) -> Result<DashboardData, IpcError> {
-    let started = std::time::Instant::now();
-    let groups = engine.usage_in(group_by, period_days)?;
-    let days = if group_by == "day" {
-        groups.clone()
-    } else {
-        engine.usage_in("day", period_days)?
-    };
-    let status = engine.status()?;
-    let fresh = !status.stale;
-    let glance = glance_of(&status, engine.auto_refill()?.as_ref());
-    let timezone = status
-        .account
-        .as_ref()
-        .map(|a| a.timezone.clone())
-        .unwrap_or_else(|| "UTC".into());
-    let purchases = engine.cache().purchases()?;
-    tracing::debug!(
-        ms = started.elapsed().as_millis() as u64,
-        rows = groups.len(),
-        "dashboard data read"
-    );
-    Ok(DashboardData {
-        status,
-        glance,
-        groups,
-        days,
-        fresh,
-        purchases,
-        timezone,
-    })
-}
-
-/// The dashboard's first data as a script for its new web view (`windows::open`), which
-/// sets `window.__CREDITBAR_FIRST__` before the page's code runs. None when the engine is
-/// busy (a sync holds it) or the cache cannot be read: the page then asks over IPC, as it
-/// does for every later reload.
-pub async fn first_dashboard(app: &AppHandle) -> Option<String> {
-    let state = app.try_state::<Desktop>()?;
-    // Waiting for a running sync would hold the window back; the page can wait instead.
-    let engine = tokio::time::timeout(std::time::Duration::from_millis(50), state.engine.lock())
-        .await
-        .ok()?;
-    let data = dashboard_data(&engine, FIRST_GROUP_BY, Some(FIRST_PERIOD_DAYS))
-        .map_err(|e| tracing::debug!(error = %e.message, "no first data for the dashboard"))
-        .ok()?;
-    drop(engine);
-    first_script(data)
-}
-
-/// The dashboard's data handed to its new page before the page's code runs.
-#[derive(Debug, Serialize, TS)]
-pub struct FirstDashboard {
-    pub group_by: String,
-    pub period_days: Option<u32>,
-    pub data: DashboardData,
-}
-
-/// `window.__CREDITBAR_FIRST__ = FirstDashboard` as JavaScript. The JSON travels as a
-/// string literal through `JSON.parse`, so nothing in it is ever read as code.
-fn first_script(data: DashboardData) -> Option<String> {
-    let first = FirstDashboard {
-        group_by: FIRST_GROUP_BY.into(),
-        period_days: Some(FIRST_PERIOD_DAYS),
-        data,
-    };
-    // Exact, like every command's answer: the page reads the same types either way.
-    let json = serde_json::to_string(&Exact(&first)).ok()?;
-    let literal = serde_json::to_string(&json).ok()?;
-    Some(format!(
-        "window.__CREDITBAR_FIRST__ = JSON.parse({literal});"
-    ))
+/// The account's usage reviews with their outcome (the server's, or the cache offline).
+#[tauri::command]
+pub async fn reviews(state: State<'_, Desktop>) -> Result<Exact<Vec<views::ReviewView>>, IpcError> {
+    Ok(Exact(state.engine.lock().await.reviews().await?))
 }
 
 #[tauri::command]
@@ -180,25 +87,48 @@ pub async fn report_thread(
     Ok(state.engine.lock().await.report(&review).await?.id)
 }
 
-#[derive(Debug, Serialize, TS)]
-pub struct PurchaseOptions {
-    pub catalog: Catalog,
-    pub card: Option<CardSummary>,
-    pub available: Option<i64>,
-}
-
 #[tauri::command]
 pub async fn purchase_options(
     state: State<'_, Desktop>,
 ) -> Result<Exact<PurchaseOptions>, IpcError> {
-    let mut engine = state.engine.lock().await;
-    let catalog = engine.catalog().await?;
-    let available = engine.status()?.balance.map(|b| b.available);
-    Ok(Exact(PurchaseOptions {
-        catalog,
-        card: engine.card()?,
-        available,
-    }))
+    Ok(Exact(state.engine.lock().await.purchase_options().await?))
+}
+
+/// What a custom amount typed in the purchase dialog buys (the cached catalog's pricing).
+#[tauri::command]
+pub async fn quote_custom(
+    state: State<'_, Desktop>,
+    raw: String,
+) -> Result<Exact<CustomQuote>, IpcError> {
+    Ok(Exact(state.reader.quote_custom(&raw)?))
+}
+
+/// The plan chooser: the plans with the server's quote for each (network).
+#[tauri::command]
+pub async fn plan_choices(state: State<'_, Desktop>) -> Result<Exact<PlanChoices>, IpcError> {
+    Ok(Exact(state.engine.lock().await.plan_choices().await?))
+}
+
+/// Changes the plan (paid with the saved card); returns the chooser as it is now. The
+/// engine holds its lock across the change, so a second click waits and then finds the
+/// plan already changed: the server is asked once per change, and an upgrade charged once.
+#[tauri::command]
+pub async fn change_plan(
+    app: AppHandle,
+    state: State<'_, Desktop>,
+    plan: String,
+) -> Result<Exact<PlanChoices>, IpcError> {
+    let choices = {
+        let mut engine = state.engine.lock().await;
+        let current = engine.plan().await?;
+        // The same plan again is a past-due plan's retry ("pay now"); otherwise nothing.
+        if current.plan != plan || current.plan_status == "past_due" {
+            engine.change_plan(&plan).await?;
+        }
+        engine.plan_choices().await?
+    };
+    crate::tray::render(&app).await;
+    Ok(Exact(choices))
 }
 
 /// The number and CVC pass through once to the engine; only the payment token is kept,
@@ -259,12 +189,11 @@ pub async fn buy(
     }))
 }
 
+/// The settings window: the engine's view and what only the shell knows.
 #[derive(Debug, Serialize, TS)]
 pub struct SettingsData {
-    pub alerts: AlertSettings,
-    pub auto_refill: Option<AutoRefill>,
-    pub card: Option<CardSummary>,
-    pub packs: Vec<creditbar_client::wire::Pack>,
+    #[serde(flatten)]
+    pub view: SettingsView,
     pub launch_at_login: bool,
     /// Where the app writes its log (the XDG state directory), shown under "Open logs";
     /// None when it could not be made (then the log goes to standard error only).
@@ -277,21 +206,23 @@ pub async fn settings(
     state: State<'_, Desktop>,
     logs: State<'_, LogDir>,
 ) -> Result<Exact<SettingsData>, IpcError> {
-    let data = {
+    let card = {
         let mut engine = state.engine.lock().await;
         // Live sync does not re-read the auto-refill settings when a refill is charged or
         // the server turns auto-refill off, so the window would show a stale count and no
-        // reason: a short sync first. Offline (or slow), the cache answers.
-        let _ = tokio::time::timeout(SETTINGS_SYNC_WAIT, engine.sync()).await;
-        let packs = engine.catalog().await.map(|c| c.packs).unwrap_or_default();
-        SettingsData {
-            alerts: engine.settings()?,
-            auto_refill: engine.auto_refill()?,
-            card: engine.card()?,
-            packs,
-            launch_at_login: app.autolaunch().is_enabled().unwrap_or(false),
-            log_dir: logs.0.as_ref().map(|d| d.display().to_string()),
-        }
+        // reason: a short sync first (which also refreshes the cached catalog's packs).
+        // Offline (or slow), the cache answers.
+        let _ = tokio::time::timeout(SETTINGS_SYNC_WAIT, async {
+            let _ = engine.sync().await;
+            let _ = engine.catalog().await;
+        })
+        .await;
+        engine.card()?
+    };
+    let data = SettingsData {
+        view: state.reader.settings(card)?,
+        launch_at_login: app.autolaunch().is_enabled().unwrap_or(false),
+        log_dir: logs.0.as_ref().map(|d| d.display().to_string()),
     };
     // The sync may have changed what the tray shows (the auto-refill toggle).
     crate::tray::render(&app).await;
@@ -301,23 +232,51 @@ pub async fn settings(
 /// How long opening the settings window waits for the server before showing the cache.
 const SETTINGS_SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// The alert settings as the settings window sends them: `AlertSettings` with its threshold
-/// as the decimal string of the generated type (or a number).
+/// The alert settings as the settings window sends them: the threshold as the decimal
+/// string of the generated type (or a number), and each kind's switch; the engine keeps
+/// only the switches away from their default.
 #[derive(Debug, Deserialize)]
 pub struct AlertsInput {
     #[serde(deserialize_with = "crate::exact::input::i64")]
     low_threshold: i64,
     #[serde(default)]
-    overrides: std::collections::BTreeMap<creditbar_client::alerts::AlertKind, bool>,
+    kinds: std::collections::BTreeMap<AlertKind, bool>,
+    #[serde(default)]
+    open_purchase_at_low: bool,
+    #[serde(default = "default_lead")]
+    expiry_lead_hours: u32,
+    /// More thresholds below the main one, µcr as decimal strings (or numbers).
+    #[serde(default)]
+    also_below: Vec<Micros>,
+}
+
+fn default_lead() -> u32 {
+    creditbar_client::alerts::DEFAULT_EXPIRY_LEAD_HOURS
 }
 
 #[tauri::command]
 pub async fn save_alerts(state: State<'_, Desktop>, alerts: AlertsInput) -> Result<(), IpcError> {
-    let alerts = AlertSettings {
-        low_threshold: alerts.low_threshold,
-        overrides: alerts.overrides,
-    };
-    Ok(state.engine.lock().await.set_settings(&alerts)?)
+    let settings = views::alert_settings_from(
+        alerts.low_threshold,
+        &alerts.kinds,
+        alerts.open_purchase_at_low,
+        alerts.expiry_lead_hours,
+        alerts.also_below.iter().map(|m| m.0).collect(),
+    );
+    Ok(state.engine.lock().await.set_settings(&settings)?)
+}
+
+/// Sets the account's timezone; returns the settings as they are now.
+#[tauri::command]
+pub async fn set_timezone(
+    app: AppHandle,
+    state: State<'_, Desktop>,
+    timezone: String,
+) -> Result<Exact<SettingsView>, IpcError> {
+    state.engine.lock().await.set_timezone(&timezone).await?;
+    let card = state.engine.lock().await.card()?;
+    crate::tray::render(&app).await;
+    Ok(Exact(state.reader.settings(card)?))
 }
 
 /// A 64-bit amount from the UI (micro-credits, cents): a decimal string, or a number.

@@ -38,19 +38,3 @@ pub async fn start() -> anyhow::Result<DemoServer> {
         token,
     })
 }
-
-/// Signs the app's engine in to the embedded server with the demo account's token.
-pub async fn sign_in(app: &tauri::AppHandle) -> anyhow::Result<()> {
-    use tauri::Manager as _;
-    let desktop = app.state::<crate::state::Desktop>();
-    if let Some(d) = &desktop.demo {
-        let token = secrecy::SecretString::from(d.token.expose().to_owned());
-        desktop
-            .engine
-            .lock()
-            .await
-            .login(&d.url, token, false)
-            .await?;
-    }
-    Ok(())
-}

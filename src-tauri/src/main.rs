@@ -9,8 +9,11 @@ mod commands;
 mod demo;
 mod exact;
 mod ipc;
+mod live;
 mod state;
 mod tray;
+#[cfg(test)]
+mod typescript;
 mod windows;
 
 use std::time::{Duration, Instant};
@@ -18,7 +21,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use tauri::{Manager, RunEvent};
 
-use crate::state::{start_watch, Desktop};
+use crate::live::start_watch;
+use crate::state::Desktop;
 
 /// creditbar-desktop: your AI credits in the system tray, live.
 ///
@@ -76,7 +80,12 @@ fn main() -> anyhow::Result<()> {
             commands::sign_out,
             commands::dashboard,
             commands::report_thread,
+            commands::reviews,
             commands::purchase_options,
+            commands::quote_custom,
+            commands::plan_choices,
+            commands::change_plan,
+            commands::set_timezone,
             commands::add_card,
             commands::buy,
             commands::settings,
@@ -99,8 +108,8 @@ fn main() -> anyhow::Result<()> {
             app.manage(windows::Opening::default());
             tauri::async_runtime::block_on(async {
                 #[cfg(feature = "demo")]
-                demo::sign_in(&handle).await?;
-                tray::create(&handle).await?;
+                demo_sign_in(&handle).await?;
+                tray::create(&handle, actions::on_menu).await?;
                 anyhow::Ok(())
             })?;
             tracing::info!(ms = started.elapsed().as_millis() as u64, "tray ready");
@@ -136,6 +145,22 @@ fn main() -> anyhow::Result<()> {
             api.prevent_exit();
         }
     });
+    Ok(())
+}
+
+/// Signs the app's engine in to the embedded server with the demo account's token.
+#[cfg(feature = "demo")]
+async fn demo_sign_in(app: &tauri::AppHandle) -> anyhow::Result<()> {
+    let desktop = app.state::<Desktop>();
+    if let Some(d) = &desktop.demo {
+        let token = secrecy::SecretString::from(d.token.expose().to_owned());
+        desktop
+            .engine
+            .lock()
+            .await
+            .login(&d.url, token, false)
+            .await?;
+    }
     Ok(())
 }
 

@@ -1,14 +1,18 @@
-//! The app's state: one engine for commands, a live-sync task with its own engine (its
-//! own cache connection; SQLite WAL lets both work at once), and the demo server if any.
+//! The app's state: one engine for commands (the writer, which may wait on the network),
+//! a read-only view of the same cache for every read (the tray, the windows' data), a
+//! live-sync task with its own engine (its own cache connection; SQLite WAL lets all three
+//! work at once), and the demo server if any.
+//!
+//! The shell's modules are layered, each using only those above it: `state` → `tray` →
+//! `windows` → `live` → `actions` → `commands` → `main`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use creditbar_client::keychain::{Keychain, SecretStore};
-use creditbar_client::notify::{DesktopNotifier, Notifier};
+use creditbar_client::views::Reader;
 use creditbar_client::{ClientError, Engine};
-use tauri::{AppHandle, Manager};
 
 #[cfg(feature = "demo")]
 use crate::demo::DemoServer;
@@ -17,7 +21,10 @@ use crate::demo::DemoServer;
 pub struct LogDir(pub Option<PathBuf>);
 
 pub struct Desktop {
+    /// Writes and network calls; held across them.
     pub engine: tokio::sync::Mutex<Engine>,
+    /// Reads: never waits for `engine`.
+    pub reader: Reader,
     pub data_dir: PathBuf,
     pub secrets: Arc<dyn SecretStore>,
     pub watch: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
@@ -26,7 +33,7 @@ pub struct Desktop {
     pub demo: Option<DemoServer>,
 }
 
-fn clock() -> creditbar_client::engine::Clock {
+pub fn clock() -> creditbar_client::engine::Clock {
     Arc::new(chrono::Utc::now)
 }
 
@@ -61,8 +68,10 @@ impl Desktop {
             tracing::warn!(%reason, set_aside = %set_aside.display(), "the cache was unreadable and is rebuilt");
         }
         let _ = started;
+        let reader = engine.reader()?;
         Ok(Desktop {
             engine: tokio::sync::Mutex::new(engine),
+            reader,
             data_dir,
             secrets,
             watch: Mutex::new(None),
@@ -71,55 +80,8 @@ impl Desktop {
         })
     }
 
+    /// From the cache: never waits for a sync.
     pub fn signed_in(&self) -> bool {
-        self.engine
-            .try_lock()
-            .map(|e| e.status().map(|s| s.server.is_some()).unwrap_or(false))
-            .unwrap_or(true)
-    }
-}
-
-/// Raises notifications natively and re-renders the tray after live sync changed the cache.
-struct ShellNotifier {
-    app: AppHandle,
-}
-
-impl Notifier for ShellNotifier {
-    fn show(&self, alert: &creditbar_client::alerts::Alert) -> Result<(), ClientError> {
-        tracing::info!(title = %alert.title, "notification");
-        DesktopNotifier.show(alert)
-    }
-
-    fn changed(&self) {
-        let app = self.app.clone();
-        tauri::async_runtime::spawn(async move { crate::tray::render(&app).await });
-    }
-}
-
-/// (Re)starts live sync.
-pub fn start_watch(app: &AppHandle) {
-    let state = app.state::<Desktop>();
-    let mut slot = state.watch.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(old) = slot.take() {
-        old.abort();
-    }
-    let (dir, secrets, app2) = (state.data_dir.clone(), state.secrets.clone(), app.clone());
-    *slot = Some(tauri::async_runtime::spawn(async move {
-        let mut engine = match Engine::open(&dir, Box::new(secrets), clock()) {
-            Ok((e, _)) => e,
-            Err(e) => return tracing::error!(error = %e, "live sync cannot open the cache"),
-        };
-        let notifier = ShellNotifier { app: app2 };
-        if let Err(e) = engine.watch(&notifier, std::future::pending()).await {
-            tracing::warn!(error = %e, "live sync stopped");
-        }
-    }));
-}
-
-pub fn stop_watch(app: &AppHandle) {
-    let state = app.state::<Desktop>();
-    let running = state.watch.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(h) = running {
-        h.abort();
+        self.reader.signed_in()
     }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Mutex;
 
-use creditbar_client::glance::{glance, Glance};
+use creditbar_client::glance::Glance;
 use creditbar_client::Level;
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem};
@@ -117,16 +117,17 @@ fn build_menu(app: &AppHandle, g: &Glance) -> tauri::Result<BuiltMenu> {
     Ok((menu, lines, refill))
 }
 
-/// Creates the tray with whatever the cache says now.
-pub async fn create(app: &AppHandle) -> tauri::Result<()> {
-    let g = current_glance(app).await;
+/// Creates the tray with whatever the cache says now; `on_menu` runs a menu item's action
+/// by its id (crate::actions, which sits above this module).
+pub async fn create(app: &AppHandle, on_menu: fn(&AppHandle, &str)) -> tauri::Result<()> {
+    let g = current_glance(app);
     let (menu, lines, auto_refill) = build_menu(app, &g)?;
     let mut builder = TrayIconBuilder::with_id(TRAY_ID)
         .menu(&menu)
         .title(&g.title)
-        .tooltip("creditbar")
+        .tooltip(&g.tooltip)
         .show_menu_on_left_click(true)
-        .on_menu_event(|app, event| crate::actions::on_menu(app, event.id().as_ref()));
+        .on_menu_event(move |app, event| on_menu(app, event.id().as_ref()));
     if let Some(i) = icon(g.level) {
         builder = builder.icon(i);
     }
@@ -143,30 +144,18 @@ pub async fn create(app: &AppHandle) -> tauri::Result<()> {
     Ok(())
 }
 
-async fn current_glance(app: &AppHandle) -> Glance {
-    let state = app.state::<Desktop>();
-    let engine = state.engine.lock().await;
-    let status = engine.status();
-    let refill = engine.auto_refill().ok().flatten();
-    match status {
-        Ok(s) => glance(&s, refill.as_ref()),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the cache for the tray");
-            Glance {
-                title: "— cr".into(),
-                level: Level::Stale,
-                lines: vec!["Cache unavailable".into()],
-                auto_refill_on: None,
-                signed_in: false,
-            }
-        }
+/// The glance from the read-only cache handle: never waits for a sync holding the engine.
+fn current_glance(app: &AppHandle) -> Glance {
+    match app.try_state::<Desktop>() {
+        Some(state) => state.reader.glance(),
+        None => creditbar_client::views::unavailable_glance(),
     }
 }
 
 /// Re-renders the tray from the cache, touching only what changed. Returns how many OS
 /// calls were made (0 when nothing changed).
 pub async fn render(app: &AppHandle) -> usize {
-    let g = current_glance(app).await;
+    let g = current_glance(app);
     let Some(tray) = app.try_state::<Tray>() else {
         return 0;
     };
@@ -189,6 +178,10 @@ pub async fn render(app: &AppHandle) -> usize {
         }
         if old.level != g.level {
             tray.icon.set_icon(icon(g.level))?;
+            touched += 1;
+        }
+        if old.tooltip != g.tooltip {
+            tray.icon.set_tooltip(Some(&g.tooltip))?;
             touched += 1;
         }
         let same_shape = old.lines.len() == g.lines.len()

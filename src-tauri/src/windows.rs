@@ -10,7 +10,51 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use creditbar_client::views::{DashboardView, FIRST_GROUP_BY, FIRST_PERIOD_DAYS};
+use serde::Serialize;
 use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder};
+use ts_rs::TS;
+
+use crate::exact::Exact;
+use crate::state::Desktop;
+
+/// The dashboard's first data as a script for its new web view, which sets
+/// `window.__CREDITBAR_FIRST__` before the page's code runs. Read through the cache's
+/// read-only handle, so a running sync never holds the window back. None when the cache
+/// cannot be read: the page then asks over IPC, as it does for every later reload.
+pub fn first_dashboard(app: &AppHandle) -> Option<String> {
+    let state = app.try_state::<Desktop>()?;
+    let data = state
+        .reader
+        .dashboard(FIRST_GROUP_BY, Some(FIRST_PERIOD_DAYS))
+        .map_err(|e| tracing::debug!(error = %e, "no first data for the dashboard"))
+        .ok()?;
+    first_script(data)
+}
+
+/// The dashboard's data handed to its new page before the page's code runs.
+#[derive(Debug, Serialize, TS)]
+pub struct FirstDashboard {
+    pub group_by: String,
+    pub period_days: Option<u32>,
+    pub data: DashboardView,
+}
+
+/// `window.__CREDITBAR_FIRST__ = FirstDashboard` as JavaScript. The JSON travels as a
+/// string literal through `JSON.parse`, so nothing in it is ever read as code.
+fn first_script(data: DashboardView) -> Option<String> {
+    let first = FirstDashboard {
+        group_by: FIRST_GROUP_BY.into(),
+        period_days: Some(FIRST_PERIOD_DAYS),
+        data,
+    };
+    // Exact, like every command's answer: the page reads the same types either way.
+    let json = serde_json::to_string(&Exact(&first)).ok()?;
+    let literal = serde_json::to_string(&json).ok()?;
+    Some(format!(
+        "window.__CREDITBAR_FIRST__ = JSON.parse({literal});"
+    ))
+}
 
 /// Windows being opened: those still being built (a second request while one is being
 /// built only waits for it) and, by label, when each window still waiting for its first
@@ -125,7 +169,7 @@ pub fn open(app: &AppHandle, kind: Kind) {
             let app = app.clone();
             tauri::async_runtime::spawn(async move {
                 let started = std::time::Instant::now();
-                let first = crate::commands::first_dashboard(&app).await;
+                let first = first_dashboard(&app);
                 let read = started.elapsed();
                 let built = build(&app, kind, first.as_deref());
                 tracing::debug!(

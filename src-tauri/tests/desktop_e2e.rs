@@ -278,7 +278,7 @@ fn desktop_dashboard_groups_usage_by_model_like_the_server_and_reports_a_thread(
     let forecast = wd.text("[data-testid=forecast]").unwrap();
     assert!(!forecast.is_empty());
     // Today's purchase is in the default 30 days and in the last 7; which purchases fall
-    // in a period is decided, and tested at its edges, in ui/src/lib/period.ts.
+    // in a period is decided, and tested at its edges, in crates/client/src/views.rs.
     for days in ["30", "7"] {
         wd.click(&format!("[data-testid=period] option[value='{days}']"));
         let row = wait_for(

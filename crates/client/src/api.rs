@@ -275,6 +275,24 @@ impl ApiClient {
             .await
     }
 
+    /// Every usage review of the account, oldest first (all pages).
+    pub async fn reviews(&self) -> Result<Vec<Review>, ClientError> {
+        let mut all = Vec::new();
+        let mut path = "/v1/usage-reviews?limit=500".to_owned();
+        loop {
+            let page: Page<Review> = self.get(&path).await?;
+            all.extend(page.items);
+            match page.next {
+                Some(next) if all.len() < crate::limits::MAX_REVIEWS => {
+                    let next: String =
+                        url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+                    path = format!("/v1/usage-reviews?limit=500&after={next}");
+                }
+                _ => return Ok(all),
+            }
+        }
+    }
+
     pub async fn catalog(&self) -> Result<Catalog, ClientError> {
         self.get("/v1/catalog").await
     }
@@ -285,6 +303,17 @@ impl ApiClient {
 
     pub async fn plan(&self) -> Result<PlanState, ClientError> {
         self.get("/v1/account").await
+    }
+
+    /// `PATCH /v1/account {timezone}`: the server applies it from the next daily reset.
+    pub async fn set_timezone(&self, timezone: &str) -> Result<Account, ClientError> {
+        let body = json!({ "timezone": timezone });
+        let resp = self
+            .send(Retry::Safe, || {
+                Ok(self.request(Method::PATCH, "/v1/account")?.json(&body))
+            })
+            .await?;
+        self.json("/v1/account", resp).await
     }
 
     pub async fn plan_catalog(&self) -> Result<PlanCatalog, ClientError> {

@@ -102,6 +102,8 @@ ALTER TABLE usage_events_by_day RENAME TO usage_events;
 CREATE UNIQUE INDEX usage_events_id ON usage_events (id);
 "#,
     ),
+    // The dashboard's per-charge breakdown looks a charge's ledger entries up by `ref`.
+    M::up("CREATE INDEX ledger_ref ON ledger (ref);"),
 ];
 
 /// Document names in the `documents` table: one JSON value each.
@@ -112,6 +114,7 @@ pub mod doc {
     pub const CARD: &str = "card";
     pub const ALERTS: &str = "alert_state";
     pub const SETTINGS: &str = "settings";
+    pub const REVIEWS: &str = "reviews";
 }
 
 /// Keys in the `meta` table.
@@ -123,6 +126,9 @@ pub mod meta {
     /// "1" when the person allowed plain http:// to a server that is not this machine.
     pub const ALLOW_INSECURE_HTTP: &str = "allow_insecure_http";
 }
+
+/// A charged usage event: `(id, at, model, thread, charged µcr)`.
+pub type ChargeRow = (String, String, String, String, i64);
 
 pub struct Cache {
     conn: Connection,
@@ -236,6 +242,33 @@ impl Cache {
         })
     }
 
+    /// A second, read-only connection to a cache another handle opened (and migrated): what
+    /// the tray, `status` and the views read from, so a read never queues behind a writer
+    /// waiting on the network. WAL lets it read while the writer writes; `query_only` makes
+    /// a write through it an error rather than a surprise.
+    pub fn open_reader(path: &Path) -> Result<Cache, ClientError> {
+        use rusqlite::OpenFlags;
+        let fail = |e: rusqlite::Error| {
+            ClientError::Cache(format!(
+                "cannot open the cache {} for reading: {e}",
+                path.display()
+            ))
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(fail)?;
+        // A WAL reader waits only while a checkpoint restarts the log: milliseconds.
+        conn.busy_timeout(std::time::Duration::from_millis(500))
+            .map_err(fail)?;
+        conn.pragma_update(None, "query_only", "ON").map_err(fail)?;
+        Ok(Cache {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -304,6 +337,31 @@ impl Cache {
         self.get_doc(doc::BALANCE)
     }
 
+    /// Keeps `b` unless the cache already holds a newer balance (a higher `seq`). Several
+    /// processes write the same cache (the app's live sync, `creditbar watch`); one whose
+    /// stream lags must not put an older balance back, or the shared alert state would see
+    /// the balance go up and down again and warn twice. Returns whether `b` was kept.
+    pub fn put_balance(&self, b: &Balance, now: DateTime<Utc>) -> Result<bool, ClientError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let kept = (|| {
+            if self.balance()?.is_some_and(|have| have.seq > b.seq) {
+                return Ok(false);
+            }
+            self.put_doc(doc::BALANCE, b, now)?;
+            Ok(true)
+        })();
+        match kept {
+            Ok(k) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(k)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
     pub fn card(&self) -> Result<Option<CardSummary>, ClientError> {
         self.get_doc(doc::CARD)
     }
@@ -358,6 +416,45 @@ impl Cache {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// What is left of each lot (a grant, purchase or refill: a `grant_id`) in each bucket,
+    /// oldest first: `(bucket, grant_id, remaining µcr, first entry)`. Usage, holds and
+    /// expiries are negative entries on the same `grant_id`.
+    pub fn lots(&self) -> Result<Vec<(String, String, i64, String)>, ClientError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT bucket, grant_id, SUM(amount), MIN(at) FROM ledger WHERE grant_id != ''
+             GROUP BY bucket, grant_id HAVING SUM(amount) > 0 ORDER BY MIN(seq)",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The most recent charged usage events from `from_day` on: `(id, at, model, thread,
+    /// charged)`, newest first.
+    pub fn recent_charges(
+        &self,
+        from_day: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ChargeRow>, ClientError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, at, model, thread, charged FROM usage_events
+             WHERE day >= ?1 AND charged > 0 ORDER BY at DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![from_day.unwrap_or(""), limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// What each bucket paid for the charge `reference` (µcr, positive), in burn order.
+    pub fn charge_breakdown(&self, reference: &str) -> Result<Vec<(String, i64)>, ClientError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT bucket, -SUM(amount) FROM ledger WHERE ref = ?1 AND amount < 0
+             GROUP BY bucket ORDER BY MIN(seq)",
+        )?;
+        let rows = stmt.query_map([reference], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     pub fn ledger_count(&self) -> Result<u64, ClientError> {

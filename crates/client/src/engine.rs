@@ -23,6 +23,9 @@ use crate::wire::*;
 /// A read older than this is stale: `watch` hears a heartbeat every 15 s.
 pub const STALE_AFTER_SECONDS: i64 = 60;
 
+/// The longest lead time of the "expiring soon" alert: a month.
+pub const MAX_EXPIRY_LEAD_HOURS: u32 = 31 * 24;
+
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 pub struct Engine {
@@ -159,7 +162,7 @@ impl Engine {
     }
 
     pub fn settings(&self) -> Result<AlertSettings, ClientError> {
-        Ok(self.cache.get_doc(doc::SETTINGS)?.unwrap_or_default())
+        crate::views::alert_settings(&self.cache)
     }
 
     pub fn set_settings(&self, settings: &AlertSettings) -> Result<(), ClientError> {
@@ -167,6 +170,16 @@ impl Engine {
             return Err(ClientError::Invalid(
                 "low-balance threshold must not be negative".into(),
             ));
+        }
+        if settings.also_below.iter().any(|t| *t < 0) {
+            return Err(ClientError::Invalid(
+                "low-balance thresholds must not be negative".into(),
+            ));
+        }
+        if !(1..=MAX_EXPIRY_LEAD_HOURS).contains(&settings.expiry_lead_hours) {
+            return Err(ClientError::Invalid(format!(
+                "the expiry warning's lead time is 1 to {MAX_EXPIRY_LEAD_HOURS} hours"
+            )));
         }
         self.cache.put_doc(doc::SETTINGS, settings, self.now())
     }
@@ -200,6 +213,11 @@ impl Engine {
             .map_err(|e| ClientError::Cache(format!("cannot write {}: {e}", self.dir.display())))?;
         self.cache.set_meta(meta::ACCOUNT_ID, &account.id)?;
         self.sync().await?;
+        // The catalog's unit reads beside every balance (the tray, the dashboard): cached
+        // now rather than at the first purchase dialog. A server without it still signs in.
+        if let Err(e) = self.catalog().await {
+            tracing::debug!(error = %e, "no catalog at sign-in");
+        }
         Ok(account)
     }
 
@@ -263,7 +281,7 @@ impl Engine {
         let have = self.cache.balance()?.is_some();
         let etag = if have { etag } else { None };
         if let Conditional::Modified { value, etag } = client.balance(etag.as_deref()).await? {
-            self.cache.put_doc(doc::BALANCE, &value, self.now())?;
+            self.cache.put_balance(&value, self.now())?;
             if let Some(e) = etag {
                 self.cache.set_meta(meta::BALANCE_ETAG, &e)?;
             }
@@ -351,16 +369,42 @@ impl Engine {
     /// Runs the alert policy over what the cache holds that the policy has not seen (the
     /// notices after its cursor, the latest balance) and persists its state before anything
     /// is shown: a crash between the two loses a notification rather than repeating one.
+    /// Decides the alerts due now (recording them as told) without showing them: for a
+    /// shell that shows them itself, and for tests with an injected clock.
+    pub fn alerts_due(&self) -> Result<Vec<Alert>, ClientError> {
+        self.run_alerts()
+    }
+
+    /// One pass of the alert policy as one IMMEDIATE transaction of the cache: every
+    /// process on the machine (the app's live sync, `creditbar watch`) shares the alert
+    /// state in the same file, and the transaction makes "read what was told, decide,
+    /// record" atomic across them, so a notice or a crossing is told by one process only.
+    /// The alerts are shown after the commit (at most once, never twice).
     fn run_alerts(&self) -> Result<Vec<Alert>, ClientError> {
-        let state: AlertState = self.cache.get_doc(doc::ALERTS)?.unwrap_or_default();
-        let settings = self.settings()?;
-        let balance = self.cache.balance()?;
-        let notices = self.cache.notices_after(state.last_notice_seq)?;
-        let (alerts, next) = alerts::decide(&state, &settings, &notices, balance.as_ref());
-        if next != state {
-            self.cache.put_doc(doc::ALERTS, &next, self.now())?;
+        let conn = self.cache.conn();
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let decided = (|| {
+            let state: AlertState = self.cache.get_doc(doc::ALERTS)?.unwrap_or_default();
+            let settings = self.settings()?;
+            let balance = self.cache.balance()?;
+            let notices = self.cache.notices_after(state.last_notice_seq)?;
+            let (alerts, next) =
+                alerts::decide(&state, &settings, &notices, balance.as_ref(), self.now());
+            if next != state {
+                self.cache.put_doc(doc::ALERTS, &next, self.now())?;
+            }
+            Ok(alerts)
+        })();
+        match decided {
+            Ok(alerts) => {
+                conn.execute_batch("COMMIT")?;
+                Ok(alerts)
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
         }
-        Ok(alerts)
     }
 
     /// A short sync, then the status. When the server cannot be reached (or not within
@@ -378,34 +422,13 @@ impl Engine {
 
     /// What the cache says now, with its staleness. Never touches the network.
     pub fn status(&self) -> Result<Status, ClientError> {
-        let now = self.now();
-        let balance = self.cache.balance()?;
-        let last_contact = self.cache.last_contact()?;
-        let stale = last_contact.is_none_or(|t| (now - t).num_seconds() > STALE_AFTER_SECONDS);
-        let low_threshold = self.settings()?.low_threshold;
-        let level = match &balance {
-            None => Level::Stale,
-            Some(_) if stale => Level::Stale,
-            Some(b) if b.available == 0 => Level::Empty,
-            Some(b) if b.available < low_threshold => Level::Low,
-            Some(_) => Level::Ok,
-        };
-        let server = self.cache.get_meta(meta::SERVER)?;
-        let insecure_http = server
-            .as_deref()
-            .and_then(|s| url::Url::parse(s).ok())
-            .is_some_and(|u| api::is_cleartext(&u));
-        Ok(Status {
-            server,
-            account: self.cache.account()?,
-            balance,
-            last_contact,
-            stale,
-            level,
-            low_threshold,
-            now,
-            insecure_http,
-        })
+        crate::views::status(&self.cache, self.now())
+    }
+
+    /// A read-only handle on this engine's cache with its clock: reads through it never
+    /// wait for this engine (crate::views::Reader).
+    pub fn reader(&self) -> Result<crate::views::Reader, ClientError> {
+        crate::views::Reader::open(&self.dir, self.clock.clone())
     }
 
     /// All cached usage, grouped (`creditbar usage`).
@@ -438,20 +461,8 @@ impl Engine {
 
     /// The first day (YYYY-MM-DD, account timezone) of a period of `days` ending today.
     fn first_day_of(&self, days: u32) -> Result<String, ClientError> {
-        let tz: chrono_tz::Tz = match self.cache.account()? {
-            Some(a) => a.timezone.parse().map_err(|_| {
-                ClientError::Cache(format!(
-                    "the cached account has an unknown timezone {}",
-                    a.timezone
-                ))
-            })?,
-            None => chrono_tz::UTC,
-        };
-        let today = self.now().with_timezone(&tz).date_naive();
-        let back = chrono::Days::new(u64::from(days.clamp(1, 36_600)) - 1);
-        Ok(today
-            .checked_sub_days(back)
-            .unwrap_or(chrono::NaiveDate::MIN)
+        let today = crate::views::today(&self.cache, self.now())?;
+        Ok(crate::views::first_day(today, days)
             .format("%Y-%m-%d")
             .to_string())
     }
@@ -602,6 +613,20 @@ impl Engine {
         self.client()?.plan().await
     }
 
+    /// Sets the account's timezone (an IANA name: `Europe/Paris`). Checked here first, so a
+    /// typo is named and nothing is sent; the server applies it from the next daily reset.
+    pub async fn set_timezone(&mut self, timezone: &str) -> Result<Account, ClientError> {
+        let tz = timezone.trim();
+        if tz.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ClientError::Invalid(format!(
+                "unknown timezone `{tz}`: use an IANA name such as Europe/Paris or America/New_York"
+            )));
+        }
+        let account = self.client()?.set_timezone(tz).await?;
+        self.cache.put_doc(doc::ACCOUNT, &account, self.now())?;
+        Ok(account)
+    }
+
     /// The plans the catalog offers.
     pub async fn plan_offers(&mut self) -> Result<Vec<PlanOffer>, ClientError> {
         Ok(self.client()?.plan_catalog().await?.plans)
@@ -650,8 +675,63 @@ impl Engine {
         Ok(settings)
     }
 
+    /// Turns auto-refill on or off keeping its other settings (the tray's toggle and
+    /// `creditbar auto-refill off`): the pack chosen before, else the catalog's first.
+    pub async fn toggle_auto_refill(&mut self, on: bool) -> Result<AutoRefill, ClientError> {
+        let current = self.auto_refill()?;
+        let packs = match self.catalog().await {
+            Ok(c) => c.packs,
+            Err(_) => Vec::new(),
+        };
+        let pack = crate::views::default_pack(current.as_ref(), &packs).ok_or_else(|| {
+            ClientError::Invalid("the catalog sells no pack for auto-refill to buy".into())
+        })?;
+        let threshold = current.as_ref().and_then(|c| c.threshold).unwrap_or(0);
+        let limit = current
+            .as_ref()
+            .and_then(|c| c.monthly_limit)
+            .unwrap_or(1)
+            .max(1);
+        self.set_auto_refill(on, threshold, &pack, limit).await
+    }
+
+    /// The plan chooser's view: the plan, every plan of the catalog with what choosing it
+    /// does now (the server's quote: the prorated price and credits of an upgrade).
+    pub async fn plan_choices(&mut self) -> Result<crate::views::PlanChoices, ClientError> {
+        let client = self.client()?;
+        let state = client.plan().await?;
+        let offers = client.plan_catalog().await?.plans;
+        let mut quotes = Vec::new();
+        for o in offers.iter().filter(|o| o.id != state.plan) {
+            quotes.push(client.plan_quote(&o.id).await?);
+        }
+        Ok(crate::views::plan_choices(&state, &offers, &quotes))
+    }
+
+    /// The purchase dialog's view: the catalog (refreshed when online), the card and the
+    /// current balance.
+    pub async fn purchase_options(&mut self) -> Result<crate::views::PurchaseOptions, ClientError> {
+        let catalog = self.catalog().await?;
+        let available = self.status()?.balance.map(|b| b.available);
+        Ok(crate::views::purchase_options(
+            catalog,
+            self.card()?,
+            available,
+        ))
+    }
+
     pub fn auto_refill(&self) -> Result<Option<AutoRefill>, ClientError> {
         self.cache.get_doc(doc::AUTO_REFILL)
+    }
+
+    /// The account's usage reviews with their outcome, newest first: from the server when it
+    /// answers (and cached), else from the cache.
+    pub async fn reviews(&mut self) -> Result<Vec<crate::views::ReviewView>, ClientError> {
+        match self.client()?.reviews().await {
+            Ok(list) => self.cache.put_doc(doc::REVIEWS, &list, self.now())?,
+            Err(e) => tracing::debug!(error = %e, "reviews from the cache"),
+        }
+        crate::views::reviews(&self.cache)
     }
 
     pub async fn report(&mut self, review: &ReviewRequest) -> Result<Review, ClientError> {
@@ -775,6 +855,12 @@ impl Engine {
                 Ok(Some(Ok(bytes))) => bytes,
             };
             self.cache.touch_contact(self.now())?;
+            // Every chunk (a heartbeat comes each 15 s): alerts that depend on the time
+            // alone ("expiring soon") fire within seconds of their minute.
+            let due = self.run_alerts()?;
+            if !due.is_empty() {
+                show(notifier, &due);
+            }
             parser.feed(&chunk);
             loop {
                 let mut batch = Vec::new();
@@ -842,8 +928,15 @@ impl Engine {
             self.cache
                 .put_doc(doc::AUTO_REFILL, &settings, self.now())?;
         }
+        // A resolved review: its outcome is listed at once (the dashboard, `reviews`).
+        if fresh.iter().any(|n| n.kind == "review_resolved") {
+            match client.reviews().await {
+                Ok(list) => self.cache.put_doc(doc::REVIEWS, &list, self.now())?,
+                Err(e) => tracing::debug!(error = %e, "reviews not refreshed"),
+            }
+        }
         if let Some(b) = balance {
-            self.cache.put_doc(doc::BALANCE, &b, self.now())?;
+            self.cache.put_balance(&b, self.now())?;
         }
         let alerts = self.run_alerts()?;
         show(notifier, &alerts);

@@ -107,6 +107,13 @@ pub fn credits_long(micros: i64) -> String {
     format!("{} credits", NumberLocale::user().credits(micros))
 }
 
+/// `$1,000.00`: cents grouped like credits (a cent is 10,000 µcr of two-decimal digits).
+pub fn dollars(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs().min(i64::MAX as u64 / 10_000) as i64;
+    format!("{sign}${}", NumberLocale::user().credits(abs * 10_000))
+}
+
 /// `4 h 12 min`, `3 d 2 h`, `45 s`: how long until `to`.
 pub fn countdown(now: DateTime<Utc>, to: DateTime<Utc>) -> String {
     let secs = (to - now).num_seconds().max(0);

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::engine::{Level, Status};
 use crate::format::countdown;
-use crate::wire::{AutoRefill, BucketBalance};
+use crate::wire::{AutoRefill, BucketBalance, CatalogUnit};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -20,6 +20,9 @@ pub struct Glance {
     /// `Some(on)` when auto-refill has been set up, for the menu's toggle.
     pub auto_refill_on: Option<bool>,
     pub signed_in: bool,
+    /// The tray icon's tooltip: the balance where the tray shows only icons (KDE,
+    /// Windows), where the title is not drawn.
+    pub tooltip: String,
 }
 
 /// The first menu line while the server is reached over plain http:// across a network.
@@ -55,6 +58,28 @@ fn bucket_line(name: &str, b: &BucketBalance, now: DateTime<Utc>) -> String {
 }
 
 pub fn glance(status: &Status, auto_refill: Option<&AutoRefill>) -> Glance {
+    glance_with(status, auto_refill, None, None)
+}
+
+/// The pace line: how long the balance lasts at the last week's spending (µcr/day).
+pub fn pace_line(available: i64, per_day: i64) -> Option<String> {
+    let left = crate::views::about(crate::views::minutes_left(available, per_day)?);
+    let unit = if left.n == 1 {
+        left.unit.to_owned()
+    } else {
+        format!("{}s", left.unit)
+    };
+    Some(format!("≈ {} {unit} left at this pace", left.n))
+}
+
+/// The glance with the catalog's unit (a line "≈ 4.2 M tokens" under the total) and the
+/// pace ("≈ 3 days left at this pace"), when known.
+pub fn glance_with(
+    status: &Status,
+    auto_refill: Option<&AutoRefill>,
+    unit: Option<&CatalogUnit>,
+    pace: Option<i64>,
+) -> Glance {
     let now = status.now;
     let signed_in = status.server.is_some();
     let Some(b) = &status.balance else {
@@ -68,6 +93,11 @@ pub fn glance(status: &Status, auto_refill: Option<&AutoRefill>) -> Glance {
             }],
             auto_refill_on: None,
             signed_in,
+            tooltip: if signed_in {
+                "creditbar — waiting for the first sync".into()
+            } else {
+                "creditbar — not signed in".into()
+            },
         };
     };
     let mut lines = Vec::new();
@@ -75,6 +105,13 @@ pub fn glance(status: &Status, auto_refill: Option<&AutoRefill>) -> Glance {
         lines.push(INSECURE_LINE.to_owned());
     }
     lines.push(format!("{} credits available", credits_2dp(b.available)));
+    let hint = unit.and_then(|u| crate::format::unit_hint(b.available, u));
+    if let Some(h) = &hint {
+        lines.push(h.clone());
+    }
+    if let Some(p) = pace.and_then(|p| pace_line(b.available, p)) {
+        lines.push(p);
+    }
     if b.held > 0 {
         lines.push(format!("{} held for running tasks", credits_2dp(b.held)));
     }
@@ -90,7 +127,14 @@ pub fn glance(status: &Status, auto_refill: Option<&AutoRefill>) -> Glance {
         (false, Some(t)) => freshness(now, t),
         _ => "Offline — showing cached".into(),
     });
+    let tooltip = format!(
+        "creditbar — {} credits available{}{}",
+        credits_2dp(b.available),
+        hint.map(|h| format!(" ({h})")).unwrap_or_default(),
+        if status.stale { " · offline" } else { "" }
+    );
     Glance {
+        tooltip,
         title: crate::format::credits_short(b.available),
         level: status.level,
         lines,

@@ -14,6 +14,7 @@ pub mod limits;
 pub mod logs;
 pub mod notify;
 pub mod sse;
+pub mod views;
 pub mod wire;
 
 pub use engine::{Engine, Level, Status};

@@ -28,3 +28,7 @@ pub fn bytes(n: usize) -> String {
         n => format!("{n} bytes"),
     }
 }
+
+/// Usage reviews a client lists: far more than a person files, and a bound on a server that
+/// pages forever.
+pub const MAX_REVIEWS: usize = 10_000;

@@ -109,6 +109,12 @@ enum Cmd {
         #[arg(long)]
         yes: bool,
     },
+    /// Show the account's timezone, or set it (an IANA name such as Europe/Paris): daily
+    /// credits reset at midnight there, from the next daily reset on.
+    Timezone {
+        /// The timezone to set (with none: show it).
+        timezone: Option<String>,
+    },
     /// Every purchase: packs, auto-refills and plan charges, with their status
     /// (pending, succeeded, failed, refunded).
     Purchases {
@@ -128,6 +134,24 @@ enum Cmd {
         /// What went wrong, in your words (sent to the reviewers).
         #[arg(long)]
         description: String,
+        /// The model the thread used.
+        #[arg(long)]
+        model: Option<String>,
+        /// A preview or build was failing while the thread ran.
+        #[arg(long)]
+        preview_failing: bool,
+        /// How many messages the thread had.
+        #[arg(long, value_name = "N")]
+        thread_messages: Option<u32>,
+        /// The thread had a large context.
+        #[arg(long)]
+        large_context: bool,
+    },
+    /// Your usage reviews and their outcome (open; resolved, with or without credits back).
+    Reviews {
+        /// As JSON, for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Show or change notification settings.
     Settings {
@@ -140,6 +164,13 @@ enum Cmd {
         /// Turn a notification kind off (repeatable).
         #[arg(long, value_enum, value_name = "KIND")]
         disable: Vec<AlertKind>,
+        /// Warn this many hours before plan credits expire at the renewal (1 to 744).
+        #[arg(long, value_name = "HOURS")]
+        expiry_lead_hours: Option<u32>,
+        /// Warn again below this balance (credits; repeatable; replaces the list; 0 clears
+        /// it): `--also-below 20 --also-below 5`.
+        #[arg(long, value_name = "CREDITS", value_parser = credits_arg)]
+        also_below: Vec<Credits>,
     },
     /// Write the shell completions (bash, zsh, fish) and man pages into a directory; the
     /// packages install them (scripts/package).
@@ -485,12 +516,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => {
                     let p = engine.plan().await?;
                     out!("{}", plan_line(&p));
-                    let offers = engine.plan_offers().await?;
-                    let choices: Vec<String> = offers
-                        .iter()
-                        .map(|o| format!("{} ({})", o.id, creditbar_ledger::Cents(o.price_cents)))
-                        .collect();
-                    out!("Plans: {}", choices.join(", "));
+                    let v = engine.plan_choices().await?;
+                    out!("Plans:");
+                    for c in &v.choices {
+                        let models = match &c.models {
+                            Some(m) => format!(" — models: {}", m.join(", ")),
+                            None => String::new(),
+                        };
+                        out!(
+                            "  {}{}: {}{models}",
+                            c.id,
+                            if c.current { " (current)" } else { "" },
+                            c.summary
+                        );
+                    }
                 }
                 Some(plan) => {
                     let q = engine.plan_quote(&plan).await?;
@@ -519,6 +558,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         out!("The payment is being confirmed; the plan changes once it succeeds.");
                     }
                     out!("{}", plan_line(&p));
+                }
+            }
+        }
+        Cmd::Timezone { timezone } => {
+            let mut engine = open()?;
+            match timezone {
+                None => {
+                    let _ = engine.sync().await;
+                    match engine.cache().account()? {
+                        Some(a) => out!(
+                            "Timezone: {} (daily credits next reset {})",
+                            a.timezone,
+                            a.next_daily_reset.format("%Y-%m-%d %H:%M UTC")
+                        ),
+                        None => out!("No account yet: run `creditbar login --server URL`."),
+                    }
+                }
+                Some(tz) => {
+                    let a = engine.set_timezone(&tz).await?;
+                    out!(
+                        "Timezone set to {}; it applies from the next daily reset ({}).",
+                        a.timezone,
+                        a.next_daily_reset.format("%Y-%m-%d %H:%M UTC")
+                    );
                 }
             }
         }
@@ -569,24 +632,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .set_auto_refill(true, threshold.micros(), &pack, limit)
                         .await?,
                 ),
-                RefillCmd::Off => {
-                    let current = engine.auto_refill()?;
-                    let pack = current
-                        .as_ref()
-                        .and_then(|c| c.pack.clone())
-                        .unwrap_or_else(|| "pack_500".into());
-                    let threshold = current.as_ref().and_then(|c| c.threshold).unwrap_or(0);
-                    let limit = current
-                        .as_ref()
-                        .and_then(|c| c.monthly_limit)
-                        .unwrap_or(1)
-                        .max(1);
-                    Some(
-                        engine
-                            .set_auto_refill(false, threshold, &pack, limit)
-                            .await?,
-                    )
-                }
+                RefillCmd::Off => Some(engine.toggle_auto_refill(false).await?),
             };
             match settings {
                 Some(a) if a.enabled => out!(
@@ -597,19 +643,43 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => out!("Auto-refill is off."),
             }
         }
+        Cmd::Reviews { json } => {
+            let mut engine = open()?;
+            let reviews = engine.reviews().await?;
+            if json {
+                let text = serde_json::to_string_pretty(&reviews).context("reviews as JSON")?;
+                out!("{text}");
+            } else if reviews.is_empty() {
+                out!(
+                    "No usage reviews yet: `creditbar report THREAD --description …` asks for one."
+                );
+            } else {
+                for r in &reviews {
+                    out!("{}  thread {}: {}", r.id, r.thread, r.outcome);
+                    if !r.details.is_empty() {
+                        out!("    {}", r.details);
+                    }
+                }
+            }
+        }
         Cmd::Report {
             thread,
             description,
+            model,
+            preview_failing,
+            thread_messages,
+            large_context,
         } => {
             let mut engine = open()?;
+            // Flags not given are not sent: "not said" is not "no".
             let review = engine
                 .report(&creditbar_client::wire::ReviewRequest {
                     thread,
                     description,
-                    model: None,
-                    preview_failing: None,
-                    thread_messages: None,
-                    large_context: None,
+                    model,
+                    preview_failing: preview_failing.then_some(true),
+                    thread_messages,
+                    large_context: large_context.then_some(true),
                 })
                 .await?;
             out!(
@@ -623,6 +693,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             low_threshold,
             enable,
             disable,
+            expiry_lead_hours,
+            also_below,
         } => {
             let engine = open()?;
             let mut settings = engine.settings()?;
@@ -634,10 +706,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     settings.set(kind, on);
                 }
             }
+            if let Some(h) = expiry_lead_hours {
+                settings.expiry_lead_hours = h;
+            }
+            if !also_below.is_empty() {
+                settings.also_below = also_below
+                    .iter()
+                    .map(|c| c.micros())
+                    .filter(|m| *m > 0)
+                    .collect();
+            }
             engine.set_settings(&settings)?;
             out!(
                 "Low-balance threshold: {}",
                 credits_long(settings.low_threshold)
+            );
+            let extra = settings.extra_thresholds();
+            if !extra.is_empty() {
+                let list: Vec<String> = extra.iter().map(|t| credits_long(*t)).collect();
+                out!("Also warns below: {}", list.join(", "));
+            }
+            out!(
+                "Expiring-soon warning: {} h before plan credits expire",
+                settings.expiry_lead_hours
             );
             for kind in AlertKind::ALL {
                 out!(
@@ -729,6 +820,7 @@ mod tests {
             low_threshold,
             enable,
             disable,
+            ..
         } = parse(&[
             "settings",
             "--low-threshold",

@@ -60,6 +60,12 @@ pub struct PlanOffer {
     pub subscription: i64,
     #[serde(default)]
     pub daily: i64,
+    /// `days30`, `monthly` or `yearly` (absent from older servers).
+    #[serde(default)]
+    pub cadence: Option<String>,
+    /// The models the plan may use; none means every model.
+    #[serde(default)]
+    pub models: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,9 +262,27 @@ pub struct CatalogUnit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Review {
     pub id: String,
+    /// `open` or `resolved`.
     pub status: String,
     pub thread: String,
     pub description: String,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub preview_failing: Option<bool>,
+    #[serde(default)]
+    pub thread_messages: Option<u32>,
+    #[serde(default)]
+    pub large_context: Option<bool>,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Micro-credits granted back (bucket `bonus`); 0 or none when nothing was.
+    #[serde(default)]
+    pub grant_amount: Option<i64>,
+    #[serde(default)]
+    pub resolution_note: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

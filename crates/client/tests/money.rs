@@ -18,7 +18,11 @@ fn plan_shows_the_price_and_credits_before_changing_and_charges_once() {
 
     let shown = session.creditbar(&["plan"]).ok();
     assert!(shown.stdout.contains("Plan: pro"), "{shown:?}");
-    assert!(shown.stdout.contains("team ($100.00)"), "{shown:?}");
+    // Every plan with what choosing it does now (views::plan_choices).
+    assert!(
+        shown.stdout.contains("team: $") && shown.stdout.contains("then $100.00 a month"),
+        "{shown:?}"
+    );
 
     // Not a terminal and no --yes: it says what would happen and changes nothing.
     let asked = session.creditbar(&["plan", "team"]);

@@ -391,11 +391,16 @@ pub fn in_session_full(
 
 /// A new account on the pro plan (505 credits at first); returns its token.
 pub fn new_account(server: &Server) -> String {
+    new_account_on(server, "pro")
+}
+
+/// A new account on `plan` (catalogs name their plans differently).
+pub fn new_account_on(server: &Server, plan: &str) -> String {
     let created: Value = server
         .http
         .post(format!("{}/v1/admin/accounts", server.base))
         .bearer_auth(ADMIN)
-        .json(&json!({"email": "e2e@example.com", "plan": "pro", "timezone": "Europe/Paris"}))
+        .json(&json!({"email": "e2e@example.com", "plan": plan, "timezone": "Europe/Paris"}))
         .send()
         .unwrap()
         .json()
@@ -495,14 +500,19 @@ pub fn signed_in_app_at(
 ) -> (Killed, WebDriver, String) {
     let token = new_account(server);
     let (driver, wd) = launch_app_at(work, app, data, env);
+    sign_in_as(&wd, server, &token, "505 cr");
+    (driver, wd, token)
+}
+
+/// Signs the app's sign-in window in with `token` and waits for the balance `title`.
+pub fn sign_in_as(wd: &WebDriver, server: &Server, token: &str, title: &str) {
     wd.type_into("#server", &server.base);
-    wd.type_into("#token", &token);
+    wd.type_into("#token", token);
     wd.screenshot("desktop-sign-in.png");
     wd.click("[data-testid=submit]");
     wait_for("the balance after sign-in", Duration::from_secs(30), || {
-        wd.text("[data-testid=title]").filter(|t| t == "505 cr")
+        wd.text("[data-testid=title]").filter(|t| t == title)
     });
-    (driver, wd, token)
 }
 
 impl Server {

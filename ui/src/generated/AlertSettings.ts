@@ -9,4 +9,19 @@ low_threshold: string,
 /**
  * Kinds switched away from their default.
  */
-overrides: { [key in AlertKind]?: boolean }, };
+overrides: { [key in AlertKind]?: boolean }, 
+/**
+ * Opt-in: the desktop app opens the purchase dialog by itself when the low-balance or
+ * out-of-credits alert fires (seed 003: "the purchase panel appears by itself").
+ */
+open_purchase_at_low: boolean, 
+/**
+ * How long before plan credits expire (at the renewal) the "expiring soon" alert
+ * fires, in hours.
+ */
+expiry_lead_hours: number, 
+/**
+ * More low-balance warnings below `low_threshold` (µcr), each told once per descent:
+ * "warn me at 50, again at 20 and at 5".
+ */
+also_below: Array<string>, };

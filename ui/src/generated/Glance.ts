@@ -13,4 +13,9 @@ lines: Array<string>,
 /**
  * `Some(on)` when auto-refill has been set up, for the menu's toggle.
  */
-auto_refill_on: boolean | null, signed_in: boolean, };
+auto_refill_on: boolean | null, signed_in: boolean, 
+/**
+ * The tray icon's tooltip: the balance where the tray shows only icons (KDE,
+ * Windows), where the title is not drawn.
+ */
+tooltip: string, };

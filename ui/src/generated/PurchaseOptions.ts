@@ -2,4 +2,15 @@
 import type { CardSummary } from "./CardSummary";
 import type { Catalog } from "./Catalog";
 
-export type PurchaseOptions = { catalog: Catalog, card: CardSummary | null, available: string | null, };
+/**
+ * What the purchase dialog shows before anything is chosen.
+ */
+export type PurchaseOptions = { catalog: Catalog, card: CardSummary | null, available: string | null, 
+/**
+ * The current balance, as the dialog shows it before buying.
+ */
+available_text: string | null, unit_hint: string | null, 
+/**
+ * Each pack's credits in the catalog's unit, by pack id.
+ */
+pack_hints: { [key in string]: string }, };

@@ -3,15 +3,19 @@ import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { Glance } from "../generated/Glance";
 import type { IpcError } from "../generated/IpcError";
-import type { DashboardData } from "../generated/DashboardData";
+import type { DashboardView } from "../generated/DashboardView";
+import type { CustomQuote } from "../generated/CustomQuote";
+import type { PlanChoices } from "../generated/PlanChoices";
 import type { PurchaseOptions } from "../generated/PurchaseOptions";
 import type { PurchaseChoice } from "../generated/PurchaseChoice";
 import type { PurchaseOutcome } from "../generated/PurchaseOutcome";
 import type { SettingsData } from "../generated/SettingsData";
-import type { AlertSettings } from "../generated/AlertSettings";
+import type { SettingsView } from "../generated/SettingsView";
+import type { AlertKind } from "../generated/AlertKind";
 import type { AutoRefill } from "../generated/AutoRefill";
 import type { CardSummary } from "../generated/CardSummary";
 import type { ReviewRequest } from "../generated/ReviewRequest";
+import type { ReviewView } from "../generated/ReviewView";
 
 export function isIpcError(e: unknown): e is IpcError {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;
@@ -38,14 +42,22 @@ export const ipc = {
       marks: marks ?? null,
     }),
   signOut: () => invoke<void>("sign_out"),
-  dashboard: (groupBy: string, periodDays: number | null) => invoke<DashboardData>("dashboard", { groupBy, periodDays }),
+  dashboard: (groupBy: string, periodDays: number | null) => invoke<DashboardView>("dashboard", { groupBy, periodDays }),
   reportThread: (review: ReviewRequest) => invoke<string>("report_thread", { review }),
+  reviews: () => invoke<ReviewView[]>("reviews"),
   purchaseOptions: () => invoke<PurchaseOptions>("purchase_options"),
+  /** What a custom amount as typed buys, or why it cannot be bought (the engine's rule). */
+  quoteCustom: (raw: string) => invoke<CustomQuote>("quote_custom", { raw }),
+  planChoices: () => invoke<PlanChoices>("plan_choices"),
+  changePlan: (plan: string) => invoke<PlanChoices>("change_plan", { plan }),
+  setTimezone: (timezone: string) => invoke<SettingsView>("set_timezone", { timezone }),
   addCard: (number: string, expMonth: number, expYear: number, cvc: string) =>
     invoke<CardSummary>("add_card", { number, expMonth, expYear, cvc }),
   buy: (key: string, choice: PurchaseChoice) => invoke<PurchaseOutcome>("buy", { key, choice }),
   settings: () => invoke<SettingsData>("settings"),
-  saveAlerts: (alerts: AlertSettings) => invoke<void>("save_alerts", { alerts }),
+  /** `low_threshold`: µcr as a decimal string; `kinds`: each notification kind's switch
+   *  (the engine keeps only those away from their default). */
+  saveAlerts: (alerts: { low_threshold: string; kinds: Partial<Record<AlertKind, boolean>>; open_purchase_at_low: boolean; expiry_lead_hours: number; also_below: string[] }) => invoke<void>("save_alerts", { alerts }),
   /** `threshold`: µcr as a decimal string (exact above 2^53). */
   saveAutoRefill: (enabled: boolean, threshold: string, pack: string, monthlyLimit: number) =>
     invoke<AutoRefill>("save_auto_refill", { enabled, threshold, pack, monthlyLimit }),

@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { chartCredits, credits, creditsPlain, dollars, parseDollars, quoteCustom } from "./money";
+import { chartCredits, credits, creditsPlain, dollars } from "./money";
 
 // As the app sends it: 64-bit integers as decimal strings.
-const pricing = { credits_per_dollar: "25", min_cents: "500", max_cents: "100000" };
 
 describe("amounts for people", () => {
   it("shows two decimals, rounded down, grouped by the locale", () => {
@@ -38,29 +37,9 @@ describe("amounts for people", () => {
     expect(chartCredits("9007199759740993")).toBe(9_007_199_759.74);
     expect(chartCredits("1500000")).toBe(1.5);
   });
-  it("parses dollars into integer cents", () => {
-    expect(parseDollars("12")).toBe(1200n);
-    expect(parseDollars("12.5")).toBe(1250n);
-    expect(parseDollars("$12.05")).toBe(1205n);
-    expect(parseDollars("12.345")).toBeNull();
-    expect(parseDollars("-3")).toBeNull();
-    expect(parseDollars("abc")).toBeNull();
-  });
 });
 
-describe("custom amount price as you type", () => {
-  it("buys 25 credits per dollar", () => {
-    expect(quoteCustom("20", pricing)).toEqual({ ok: true, cents: 2000n, micros: 500_000_000n });
-    expect(quoteCustom("5.01", pricing)).toEqual({ ok: true, cents: 501n, micros: 125_250_000n });
-  });
-  it("explains amounts it refuses", () => {
-    expect(quoteCustom("4.99", pricing)).toEqual({ ok: false, problem: "The smallest custom amount is $5.00." });
-    expect(quoteCustom("1000.01", pricing)).toEqual({ ok: false, problem: "The largest custom amount is $1,000.00." });
-    expect(quoteCustom("ten", pricing).ok).toBe(false);
-    expect(quoteCustom("", pricing).ok).toBe(false);
-  });
-});
-
+// Custom-amount quotes are the engine's (crates/client/src/views.rs, quote_custom).
 import { autoRefillSentence, parseCredits } from "./money";
 
 describe("settings amounts", () => {

@@ -35,33 +35,6 @@ export function chartCredits(micros: Amount): number {
   return Number(exact(micros) / 10_000n) / 100;
 }
 
-/** Parses a dollar amount as typed (`12`, `12.5`, `$12.50`) into cents, or null. */
-export function parseDollars(raw: string): bigint | null {
-  const m = /^\s*\$?\s*(\d{1,7})(?:\.(\d{1,2}))?\s*$/.exec(raw);
-  if (!m) return null;
-  return BigInt(m[1]) * 100n + BigInt((m[2] ?? "").padEnd(2, "0"));
-}
-
-export interface CustomPricing {
-  credits_per_dollar: Amount;
-  min_cents: Amount;
-  max_cents: Amount;
-}
-
-export type CustomQuote = { ok: true; cents: bigint; micros: bigint } | { ok: false; problem: string };
-
-/** What a custom amount buys, computed as the user types; or why it cannot be bought. */
-export function quoteCustom(raw: string, pricing: CustomPricing): CustomQuote {
-  if (raw.trim() === "") return { ok: false, problem: "Enter an amount in dollars." };
-  const cents = parseDollars(raw);
-  if (cents === null) return { ok: false, problem: "Enter dollars and cents, like 25 or 25.50." };
-  if (cents < exact(pricing.min_cents)) return { ok: false, problem: `The smallest custom amount is ${dollars(pricing.min_cents)}.` };
-  if (cents > exact(pricing.max_cents)) return { ok: false, problem: `The largest custom amount is ${dollars(pricing.max_cents)}.` };
-  // cents × credits/dollar × 10^6 / 100, exact for the catalog's whole-number rate.
-  const micros = (cents * exact(pricing.credits_per_dollar) * MICROS_PER_CREDIT) / 100n;
-  return { ok: true, cents, micros };
-}
-
 /** Credits as typed (`50`, `12.5`) into micro-credits, or null. */
 export function parseCredits(raw: string): bigint | null {
   const m = /^\s*(\d{1,12})(?:\.(\d{1,6}))?\s*$/.exec(raw);

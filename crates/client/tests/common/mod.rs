@@ -120,7 +120,23 @@ pub struct Account {
 impl Server {
     /// Starts on an ephemeral port with a fresh database and the test clock at `START`.
     pub fn start() -> Server {
+        Self::start_on(None)
+    }
+
+    /// `start` under the catalog `catalogs/NAME.toml` (passed as `--catalog`, so tests that
+    /// run at the same time never see each other's choice through the environment).
+    pub fn with_catalog(name: &str) -> Server {
+        Self::start_on(Some(name))
+    }
+
+    fn start_on(catalog: Option<&str>) -> Server {
         let dir = tempfile::tempdir().unwrap();
+        if let Some(name) = catalog {
+            let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../catalogs")
+                .join(format!("{name}.toml"));
+            std::fs::copy(file, dir.path().join("catalog.toml")).unwrap();
+        }
         let (child, base) = spawn_server(dir.path(), "127.0.0.1:0");
         let port = base.rsplit(':').next().unwrap().parse().unwrap();
         let http = reqwest::blocking::Client::builder()
@@ -134,6 +150,26 @@ impl Server {
             dir,
             http,
         }
+    }
+
+    /// Pauses the server (SIGSTOP): it keeps its port and accepts connections but answers
+    /// nothing, like a server stuck mid-request, until `resume`.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("server running").id();
+        let ok = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
     }
 
     /// Kills the server (SIGKILL): clients see it vanish mid-stream.
@@ -288,7 +324,12 @@ fn spawn_server(dir: &Path, listen: &str) -> (Child, String) {
         .append(true)
         .open(dir.join("server.log"))
         .unwrap();
-    let mut child = Command::new(server_bin())
+    let mut cmd = Command::new(server_bin());
+    let catalog = dir.join("catalog.toml");
+    if catalog.exists() {
+        cmd.arg("--catalog").arg(catalog);
+    }
+    let mut child = cmd
         .arg("--db")
         .arg(dir.join("server.db"))
         .args([
