@@ -24,6 +24,7 @@ function setup(thread)
 end
 
 local token, tag, health, purchase, card
+local tokens = {}
 local expected = 201
 local n = 0
 non201 = 0
@@ -31,6 +32,11 @@ first_bad = ""
 
 function init(args)
   token = args[1] or error("usage.lua: pass the account token after --")
+  -- Several tokens, comma-separated: requests go to their accounts in turn (the
+  -- PostgreSQL rows of scripts/bench-server, where one account's row lock would otherwise
+  -- serialize every charge, as one hot row would the pgbench baseline).
+  for t in string.gmatch(token, "[^,]+") do table.insert(tokens, t) end
+  token = tokens[1]
   tag = args[2] or "run"
   health = args[3] == "health"
   purchase = args[3] == "purchase"
@@ -64,6 +70,13 @@ function request()
     '{"id":"%s-%d-%d","project":"bench","thread":"t%d","model":"lite","kind":"chat",' ..
     '"status":"completed","input_tokens":12,"cached_input_tokens":0,"output_tokens":8}',
     tag, tid, n, tid)
+  if #tokens > 1 then
+    local headers = {
+      ["Content-Type"] = "application/json",
+      ["Authorization"] = "Bearer " .. tokens[(n * 2 + tid) % #tokens + 1],
+    }
+    return wrk.format("POST", "/v1/usage", headers, body)
+  end
   return wrk.format(nil, nil, nil, body)
 end
 
