@@ -320,8 +320,63 @@ pub async fn events(
     ))
 }
 
-/// A shared database's announcements (`pg_notify` from every process's writer, see
-/// writer.rs) turned into this process's live events, so a client may stream from any
+/// Sends this process's announcements of committed changes to the other processes, on a
+/// thread and a connection of its own: every announcement waiting is sent together, a line
+/// each, in one `pg_notify` (PostgreSQL's notifications are limited to 8,000 bytes, so at
+/// most about 7,000 per notification). Not from inside the writers' transactions: PostgreSQL
+/// commits transactions that notify one at a time, and every charge would wait for every
+/// other's commit (measured: 1,757 charges/s at 16 connections, against 22,537 for the
+/// guarded UPDATE baseline). A process that dies between a commit and its announcement
+/// leaves the other processes' streams to learn of it with the account's next event or
+/// their clients' next connection (the catch-up by `Last-Event-ID`).
+pub fn start_announcer(url: String) -> std::sync::mpsc::Sender<String> {
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let spawned = std::thread::Builder::new()
+        .name("ledger-announcer".into())
+        .spawn(move || {
+            let mut session: Option<store::PgSession> = None;
+            while let Ok(first) = rx.recv() {
+                let mut waiting = vec![first];
+                while let Ok(more) = rx.try_recv() {
+                    waiting.push(more);
+                }
+                let mut chunks: Vec<String> = Vec::new();
+                for a in waiting {
+                    match chunks.last_mut() {
+                        Some(c) if c.len() + a.len() < 7000 => {
+                            c.push('\n');
+                            c.push_str(&a);
+                        }
+                        _ => chunks.push(a),
+                    }
+                }
+                if session.as_ref().is_none_or(|s| s.is_closed()) {
+                    session = store::PgSession::connect(&url)
+                        .map_err(
+                            |e| tracing::warn!(error = %e, "announcer cannot reach the database"),
+                        )
+                        .ok();
+                }
+                let Some(s) = session.as_ref() else {
+                    continue;
+                };
+                for c in chunks {
+                    if let Err(e) = store::announce(store::Db::Pg(s), &c) {
+                        tracing::warn!(error = %e, "announcement lost");
+                        session = None;
+                        break;
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the announcer");
+    }
+    tx
+}
+
+/// A shared database's announcements (`pg_notify` from every process's announcer, see
+/// `start_announcer`) turned into this process's live events, so a client may stream from any
 /// process: each payload is `<process> <account> <first notice seq> <last notice seq>`; the
 /// notices are read back from the database (the stored sequence, as a stream's catch-up
 /// reads them) and the balance from the account's committed state. A process skips its own
@@ -390,7 +445,7 @@ fn listen_once(
         if events.receiver_count() == 0 {
             continue;
         }
-        for p in payloads {
+        for p in payloads.iter().flat_map(|p| p.lines()) {
             let mut parts = p.split(' ');
             let (Some(from_process), Some(account), Some(first), Some(last)) =
                 (parts.next(), parts.next(), parts.next(), parts.next())

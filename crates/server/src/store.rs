@@ -411,26 +411,20 @@ pub fn job_undo(tx: Db<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Saves an account's state and when it is next due. On PostgreSQL `announce` is sent to
-/// every process listening (`pg_notify`, delivered when the transaction commits), in the
-/// same round trip.
-pub fn save_state(tx: Db<'_>, state: &Account, announce: Option<&str>) -> Result<()> {
+/// Saves an account's state and when it is next due.
+pub fn save_state(tx: Db<'_>, state: &Account) -> Result<()> {
     let json = serde_json::to_string(state).map_err(json_err)?;
     let due = ts(state.next_due());
-    match announce {
-        Some(payload) if tx.is_postgres() => {
-            tx.prepare_cached(
-                "WITH saved AS (UPDATE accounts SET state = ?2, next_due = ?3 WHERE id = ?1)
-                 SELECT pg_notify('creditbar_events', ?4)",
-            )?
-            .query_row(params![state.id, json, due, payload], |_| Ok(()))?;
-        }
-        _ => {
-            tx.prepare_cached("UPDATE accounts SET state = ?2, next_due = ?3 WHERE id = ?1")?
-                .execute(params![state.id, json, due])?;
-        }
-    }
+    tx.prepare_cached("UPDATE accounts SET state = ?2, next_due = ?3 WHERE id = ?1")?
+        .execute_deferred(params![state.id, json, due])?;
     Ok(())
+}
+
+/// Announces committed changes to every process listening (one `pg_notify`, several
+/// announcements a line each; events.rs).
+pub fn announce(conn: Db<'_>, payload: &str) -> Result<()> {
+    conn.prepare_cached("SELECT pg_notify('creditbar_events', ?1)")?
+        .query_row(params![payload], |_| Ok(()))
 }
 
 pub fn insert_token(tx: Db<'_>, hash: &TokenHash, account: &str, now: DateTime<Utc>) -> Result<()> {
@@ -448,7 +442,7 @@ pub fn insert_entries(tx: Db<'_>, account: &str, entries: &[Entry]) -> Result<()
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     for e in entries {
-        stmt.execute(params![
+        stmt.execute_deferred(params![
             account,
             e.seq as i64,
             ts(e.at),
@@ -472,7 +466,7 @@ pub fn insert_notices(tx: Db<'_>, account: &str, notices: &[Notice]) -> Result<(
     )?;
     for n in notices {
         let body = serde_json::to_string(n).map_err(json_err)?;
-        stmt.execute(params![account, n.seq as i64, ts(n.at), body])?;
+        stmt.execute_deferred(params![account, n.seq as i64, ts(n.at), body])?;
     }
     Ok(())
 }
@@ -495,7 +489,7 @@ pub fn insert_lots(tx: Db<'_>, account: &str, lots: &[Lot]) -> Result<()> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for l in lots {
-        stmt.execute(params![
+        stmt.execute_deferred(params![
             account,
             l.id,
             l.bucket.as_str(),
@@ -517,7 +511,7 @@ pub fn upsert_holds(tx: Db<'_>, account: &str, holds: &[Hold]) -> Result<()> {
          ON CONFLICT (account_id, id) DO UPDATE SET status = excluded.status",
     )?;
     for h in holds {
-        stmt.execute(params![
+        stmt.execute_deferred(params![
             account,
             h.id,
             h.amount.micros(),
@@ -563,7 +557,7 @@ pub fn insert_usage(tx: Db<'_>, account: &str, u: &UsageRow) -> Result<()> {
              body_hash, response)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
-    .execute(params![
+    .execute_deferred(params![
         account,
         u.id,
         ts(u.at),
@@ -778,7 +772,7 @@ pub fn idempotent_put(
     tx.prepare_cached(
         "INSERT INTO idempotency (account_id, scope, key, body_hash, status, response) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![account, scope, key, body_hash, i64::from(status), response])?;
+    .execute_deferred(params![account, scope, key, body_hash, i64::from(status), response])?;
     Ok(())
 }
 
@@ -1366,7 +1360,7 @@ pub fn count_payment_methods(conn: Db<'_>, account: &str) -> Result<i64> {
 pub fn touch_tokens(tx: Db<'_>, used: &[(TokenHash, DateTime<Utc>)]) -> Result<()> {
     let mut stmt = tx.prepare_cached("UPDATE tokens SET last_used_at = ?2 WHERE hash = ?1")?;
     for (hash, at) in used {
-        stmt.execute(params![hash.0.as_slice(), ts(*at)])?;
+        stmt.execute_deferred(params![hash.0.as_slice(), ts(*at)])?;
     }
     Ok(())
 }

@@ -24,7 +24,7 @@
 //! intents, its idempotency records) to decide what to do takes the account first
 //! (`ctx.account`), so that it reads what the previous holder of the lock committed. The same jobs and the same ledger crate run on
 //! both; only where an account comes from differs (`Ctx::load`). A committed change is
-//! announced to the other processes with `pg_notify` in the same transaction
+//! announced to the other processes with `pg_notify` after it commits
 //! (events.rs, `listen_shared`).
 
 use std::collections::HashMap;
@@ -361,18 +361,24 @@ impl Writer {
         let publish = Arc::new(publish);
         let url = Arc::new(config.url);
         let tag = Arc::new(config.process_tag);
+        let announcer = crate::events::start_announcer(url.as_ref().clone());
         for n in 0..config.connections.max(1) {
-            let (receiver, publish, catalog, clock, url, tag) = (
+            let (receiver, publish, catalog, clock, url, tag, announcer) = (
                 receiver.clone(),
                 publish.clone(),
                 catalog.clone(),
                 clock.clone(),
                 url.clone(),
                 tag.clone(),
+                announcer.clone(),
             );
             let spawn = std::thread::Builder::new()
                 .name(format!("ledger-writer-{n}"))
-                .spawn(move || run_shared(&url, &tag, &catalog, &clock, &*publish, &receiver));
+                .spawn(move || {
+                    run_shared(
+                        &url, &tag, &catalog, &clock, &*publish, &receiver, &announcer,
+                    )
+                });
             if let Err(e) = spawn {
                 tracing::error!(error = %e, "could not start a writer thread");
             }
@@ -577,7 +583,7 @@ fn run_batch(
     } = ctx;
     for id in &touched {
         if let Some(record) = memory.accounts.get(id) {
-            store::save_state(Db::Lite(&tx), &record.state, None).map_err(|e| e.to_string())?;
+            store::save_state(Db::Lite(&tx), &record.state).map_err(|e| e.to_string())?;
         }
     }
     tx.commit().map_err(|e| e.to_string())?;
@@ -602,6 +608,7 @@ fn run_shared(
     clock: &Clock,
     publish: &dyn Publish,
     receiver: &Mutex<mpsc::Receiver<Job>>,
+    announcer: &mpsc::Sender<String>,
 ) {
     let mut session: Option<PgSession> = None;
     loop {
@@ -633,6 +640,9 @@ fn run_shared(
         crate::metrics::writer_batch(1);
         match run_shared_job(db, tag, catalog, clock.now(), job) {
             Ok(done) => {
+                for a in done.announcements {
+                    let _ = announcer.send(a);
+                }
                 for (account, notice) in &done.notices {
                     publish.notice(account, notice);
                 }
@@ -658,6 +668,8 @@ fn run_shared(
 
 /// What a committed shared-database job leaves to publish.
 struct SharedDone {
+    /// For the other processes (events::start_announcer).
+    announcements: Vec<String>,
     notices: Vec<(String, creditbar_ledger::Notice)>,
     states: Vec<Account>,
     intents: Vec<(String, String)>,
@@ -671,7 +683,7 @@ fn run_shared_job(
     now: DateTime<Utc>,
     job: Job,
 ) -> store::Result<SharedDone> {
-    session.batch("BEGIN")?;
+    session.begin();
     let mut memory = Memory::default();
     let mut ctx = Ctx {
         tx: Db::Pg(session),
@@ -689,7 +701,7 @@ fn run_shared_job(
     let (reply, ok) = (job.work)(&mut ctx);
     if !ok {
         // A refused request changes nothing; its answer goes out once the rollback is done.
-        let rolled_back = session.batch("ROLLBACK");
+        let rolled_back = session.rollback();
         reply();
         rolled_back?;
         return Ok(SharedDone {
@@ -697,6 +709,7 @@ fn run_shared_job(
             states: Vec::new(),
             intents: Vec::new(),
             after_commit: Vec::new(),
+            announcements: Vec::new(),
         });
     }
     let Ctx {
@@ -708,6 +721,7 @@ fn run_shared_job(
         ..
     } = ctx;
     let mut states = Vec::with_capacity(touched.len());
+    let mut announcements = Vec::with_capacity(touched.len());
     let saved = (|| {
         for id in &touched {
             if let Some(record) = memory.accounts.get_mut(id) {
@@ -717,20 +731,20 @@ fn run_shared_job(
                     .filter(|(a, _)| a == id)
                     .map(|(_, n)| n.seq)
                     .collect();
-                let announce = format!(
+                announcements.push(format!(
                     "{tag} {id} {} {}",
                     seqs.iter().min().copied().unwrap_or(0),
                     seqs.iter().max().copied().unwrap_or(0)
-                );
-                store::save_state(Db::Pg(session), &record.state, Some(&announce))?;
+                ));
+                store::save_state(Db::Pg(session), &record.state)?;
                 states.push(record.state.clone());
             }
         }
-        session.batch("COMMIT")
+        session.commit()
     })();
     if let Err(e) = saved {
         // Unanswered: the caller hears "unavailable" (the reply is dropped).
-        let _ = session.batch("ROLLBACK");
+        let _ = session.rollback();
         return Err(e);
     }
     after_commit.push(reply);
@@ -739,6 +753,7 @@ fn run_shared_job(
         states,
         intents,
         after_commit,
+        announcements,
     })
 }
 

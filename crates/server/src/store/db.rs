@@ -100,28 +100,142 @@ pub use params;
 
 /// One PostgreSQL connection with its prepared statements (prepared once per connection:
 /// a statement named on the server costs one round trip less per use than a text query).
+///
+/// Inside a transaction, round trips are saved by pipelining: `BEGIN` is sent with the
+/// transaction's first statement, and writes whose answer nobody reads (`execute_deferred`:
+/// a charge's ledger entries, its usage row, the account's new state) are sent with the next
+/// statement or with `COMMIT`, all in one round trip. PostgreSQL runs them in the order sent,
+/// so a read after a deferred write sees it; an error in any of them fails the transaction
+/// at that point, and the job is answered "unavailable". A charge takes three round trips:
+/// `BEGIN` + the account's lock, the usage id's record, then the writes + `COMMIT`.
 pub struct PgSession {
-    client: RefCell<postgres::Client>,
+    /// The client is asynchronous; each session drives it on a runtime of its own, on the
+    /// thread that owns the session (a writer thread, a blocking read).
+    rt: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
     prepared: RefCell<HashMap<String, postgres::Statement>>,
+    deferred: RefCell<Vec<(postgres::Statement, Vec<Encoded>)>>,
+    /// `BEGIN` asked for and not sent yet.
+    begin_pending: std::cell::Cell<bool>,
+    in_transaction: std::cell::Cell<bool>,
+}
+
+/// A parameter already encoded in PostgreSQL's binary format, kept for a deferred write.
+#[derive(Debug)]
+struct Encoded(Option<Vec<u8>>);
+
+impl postgres::types::ToSql for Encoded {
+    fn to_sql(
+        &self,
+        _: &postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>>
+    {
+        match &self.0 {
+            Some(b) => {
+                out.extend_from_slice(b);
+                Ok(postgres::types::IsNull::No)
+            }
+            None => Ok(postgres::types::IsNull::Yes),
+        }
+    }
+
+    fn accepts(_: &postgres::types::Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
 }
 
 impl PgSession {
     pub fn connect(url: &str) -> Result<PgSession> {
-        let client = postgres::Client::connect(url, postgres::NoTls)?;
+        let config: tokio_postgres::Config = url.parse()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::corrupt("runtime", e))?;
+        let (client, connection) = rt.block_on(config.connect(tokio_postgres::NoTls))?;
+        rt.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "database connection ended");
+            }
+        });
         Ok(PgSession {
-            client: RefCell::new(client),
+            rt,
+            client,
             prepared: RefCell::new(HashMap::new()),
+            deferred: RefCell::new(Vec::new()),
+            begin_pending: std::cell::Cell::new(false),
+            in_transaction: std::cell::Cell::new(false),
         })
     }
 
     pub fn is_closed(&self) -> bool {
-        self.client.borrow().is_closed()
+        self.client.is_closed()
     }
 
-    /// Runs statements with no parameters and no result (`BEGIN`, DDL).
+    /// Runs statements with no parameters and no result (DDL, a snapshot's `BEGIN …`), after
+    /// whatever is pending.
     pub fn batch(&self, sql: &str) -> Result<()> {
-        self.client.borrow_mut().batch_execute(sql)?;
-        Ok(())
+        self.pipelined(self.client.batch_execute(sql))
+    }
+
+    /// Opens a transaction; `BEGIN` leaves with its first statement.
+    pub fn begin(&self) {
+        self.begin_pending.set(true);
+        self.in_transaction.set(true);
+        self.deferred.borrow_mut().clear();
+    }
+
+    /// Sends the deferred writes and `COMMIT` in one round trip.
+    pub fn commit(&self) -> Result<()> {
+        let done = self.pipelined(self.client.batch_execute("COMMIT"));
+        self.in_transaction.set(false);
+        done
+    }
+
+    pub fn rollback(&self) -> Result<()> {
+        self.deferred.borrow_mut().clear();
+        self.in_transaction.set(false);
+        if self.begin_pending.replace(false) {
+            // Nothing was sent: nothing to roll back.
+            return Ok(());
+        }
+        Ok(self.rt.block_on(self.client.batch_execute("ROLLBACK"))?)
+    }
+
+    /// Runs `last` after a pending `BEGIN` and the deferred writes, all sent before any
+    /// answer is awaited (tokio-postgres pipelines requests polled together, in the order
+    /// first polled).
+    fn pipelined<T>(
+        &self,
+        last: impl std::future::Future<Output = std::result::Result<T, postgres::Error>>,
+    ) -> Result<T> {
+        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        let begin = self.begin_pending.replace(false);
+        let client = &self.client;
+        self.rt.block_on(async {
+            let first = async {
+                match begin {
+                    true => client.batch_execute("BEGIN").await,
+                    false => Ok(()),
+                }
+            };
+            let writes =
+                futures_util::future::join_all(deferred.iter().map(|(s, params)| async move {
+                    let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+                        .iter()
+                        .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+                        .collect();
+                    client.execute(s, &refs).await
+                }));
+            let (first, writes, last) = tokio::join!(first, writes, last);
+            first?;
+            for w in writes {
+                w?;
+            }
+            Ok(last?)
+        })
     }
 
     fn statement(&self, sql: &str) -> Result<postgres::Statement> {
@@ -129,9 +243,33 @@ impl PgSession {
             return Ok(s.clone());
         }
         let text = dollar_placeholders(sql);
-        let s = self.client.borrow_mut().prepare(&text)?;
+        let s = self.rt.block_on(self.client.prepare(&text))?;
         self.prepared.borrow_mut().insert(sql.to_owned(), s.clone());
         Ok(s)
+    }
+
+    fn defer(&self, s: &postgres::Statement, params: &[&dyn Param]) -> Result<()> {
+        if params.len() != s.params().len() {
+            return Err(Error::corrupt(
+                "query",
+                format!("{} parameters for {}", params.len(), s.params().len()),
+            ));
+        }
+        let mut encoded = Vec::with_capacity(params.len());
+        for (p, ty) in params.iter().zip(s.params()) {
+            let mut buf = bytes::BytesMut::new();
+            let value = match p
+                .pg()
+                .to_sql_checked(ty, &mut buf)
+                .map_err(|e| Error::corrupt("parameter", e))?
+            {
+                postgres::types::IsNull::Yes => None,
+                postgres::types::IsNull::No => Some(buf.to_vec()),
+            };
+            encoded.push(Encoded(value));
+        }
+        self.deferred.borrow_mut().push((s.clone(), encoded));
+        Ok(())
     }
 }
 
@@ -221,12 +359,19 @@ impl Stmt<'_> {
         match self {
             Stmt::Lite(s) => Ok(s.execute(lite_params(params).as_slice())?),
             Stmt::Pg(session, s) => {
-                let n = session
-                    .client
-                    .borrow_mut()
-                    .execute(&*s, &pg_params(params))?;
+                let params = pg_params(params);
+                let n = session.pipelined(session.client.execute(&*s, &params))?;
                 Ok(n as usize)
             }
+        }
+    }
+
+    /// Runs the statement, or on PostgreSQL inside a transaction sends it later with the
+    /// next statement or the commit (see `PgSession`): for writes whose result nobody reads.
+    pub fn execute_deferred(&mut self, params: &[&dyn Param]) -> Result<()> {
+        match self {
+            Stmt::Pg(session, s) if session.in_transaction.get() => session.defer(s, params),
+            _ => self.execute(params).map(drop),
         }
     }
 
@@ -254,10 +399,8 @@ impl Stmt<'_> {
                 }
             }
             Stmt::Pg(session, s) => {
-                let row = session
-                    .client
-                    .borrow_mut()
-                    .query_opt(&*s, &pg_params(params))?;
+                let params = pg_params(params);
+                let row = session.pipelined(session.client.query_opt(&*s, &params))?;
                 row.as_ref().map(|r| f(&Row::Pg(r))).transpose()
             }
         }
@@ -278,7 +421,8 @@ impl Stmt<'_> {
                 }
             }
             Stmt::Pg(session, s) => {
-                let rows = session.client.borrow_mut().query(&*s, &pg_params(params))?;
+                let params = pg_params(params);
+                let rows = session.pipelined(session.client.query(&*s, &params))?;
                 for r in &rows {
                     out.push(f(&Row::Pg(r)));
                 }
