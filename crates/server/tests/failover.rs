@@ -30,17 +30,20 @@ fn pg_bin(tool: &str) -> PathBuf {
         .join(tool)
 }
 
-/// Runs a PostgreSQL tool as user postgres (initdb refuses root).
-fn as_postgres(tool: &str, args: &[&str]) {
-    let root = unsafe_is_root();
-    let mut cmd = if root {
+/// A PostgreSQL tool, run as user postgres when this is root (initdb refuses root).
+fn postgres_tool(tool: &str) -> Command {
+    if is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(pg_bin(tool));
         c
     } else {
         Command::new(pg_bin(tool))
-    };
-    let out = cmd.args(args).output().unwrap();
+    }
+}
+
+/// Runs a PostgreSQL tool (see `postgres_tool`); it must succeed.
+fn as_postgres(tool: &str, args: &[&str]) {
+    let out = postgres_tool(tool).args(args).output().unwrap();
     assert!(
         out.status.success(),
         "{tool} {args:?}: {}{}",
@@ -49,7 +52,7 @@ fn as_postgres(tool: &str, args: &[&str]) {
     );
 }
 
-fn unsafe_is_root() -> bool {
+fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -96,9 +99,7 @@ impl Cluster {
 
     fn stop(&self) {
         if self.data.join("postmaster.pid").exists() {
-            let _ = Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(pg_bin("pg_ctl"))
+            let _ = postgres_tool("pg_ctl")
                 .args(["-D", self.data.to_str().unwrap(), "-m", "immediate", "stop"])
                 .output();
         }
@@ -123,7 +124,7 @@ fn primary_and_synchronous_standby() -> Pair {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path();
     Command::new("chmod").arg("755").arg(dir).status().unwrap();
-    if unsafe_is_root() {
+    if is_root() {
         Command::new("chown")
             .args(["postgres", dir.to_str().unwrap()])
             .status()
@@ -131,7 +132,7 @@ fn primary_and_synchronous_standby() -> Pair {
     }
     for d in ["p", "s"] {
         std::fs::create_dir(dir.join(format!("{d}-sock"))).unwrap();
-        if unsafe_is_root() {
+        if is_root() {
             Command::new("chown")
                 .args(["postgres", dir.join(format!("{d}-sock")).to_str().unwrap()])
                 .status()

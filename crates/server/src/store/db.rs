@@ -333,11 +333,6 @@ impl<'c> Db<'c> {
         ended?;
         Ok(value)
     }
-
-    /// Shorthand for one statement run once.
-    pub fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize> {
-        self.prepare_cached(sql)?.execute(params)
-    }
 }
 
 pub enum Stmt<'c> {
