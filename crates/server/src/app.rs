@@ -112,7 +112,7 @@ impl AppInner {
         Ok(Some(account))
     }
 
-    fn note_use(&self, token: &TokenHash) {
+    pub(crate) fn note_use(&self, token: &TokenHash) {
         let now = self.clock.now();
         self.token_used
             .lock()

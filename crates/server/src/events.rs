@@ -20,6 +20,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{bearer_hash, AccountId};
 use crate::secret::TokenHash;
 use crate::store;
+use crate::store::shared_limits;
 use crate::writer::Publish;
 
 #[derive(Debug)]
@@ -77,37 +78,119 @@ impl Publish for Publisher {
 pub struct StreamSlots {
     max: usize,
     open: std::sync::Mutex<std::collections::HashMap<TokenHash, usize>>,
+    /// On a shared ledger, this process's name among the places counted in the database
+    /// (every process's streams count against one limit; store/shared_limits.rs).
+    process: Option<String>,
 }
 
+/// How long a stream's place is held in the database without being renewed: a process that
+/// dies frees its places within this (the live ones renew every 10 s, lib.rs maintenance).
+pub const STREAM_LEASE: Duration = Duration::from_secs(30);
+
 impl StreamSlots {
-    pub fn new(max: usize) -> Self {
+    pub fn new(max: usize, process: Option<String>) -> Self {
         StreamSlots {
             max,
             open: Default::default(),
+            process,
         }
     }
 
-    fn take(app: &App, token: TokenHash) -> Result<StreamSlot, ApiError> {
+    async fn take(app: &App, account: &str, token: TokenHash) -> Result<StreamSlot, ApiError> {
+        let max = app.streams.max;
+        if let Some(process) = app.streams.process.clone() {
+            let place = SharedPlace {
+                account: account.to_owned(),
+                process,
+                id: app.ids.id("stream"),
+            };
+            let p = place.clone();
+            let taken = app
+                .read(move |c| {
+                    shared_limits::open_stream(
+                        c,
+                        &p.account,
+                        &token,
+                        &p.process,
+                        &p.id,
+                        max,
+                        lease_micros(),
+                    )
+                })
+                .await?;
+            if !taken {
+                return Err(ApiError::TooManyStreams(max));
+            }
+            return Ok(StreamSlot {
+                app: app.clone(),
+                token,
+                shared: Some(place),
+            });
+        }
         let mut open = app.streams.open.lock().unwrap_or_else(|p| p.into_inner());
         let n = open.entry(token).or_insert(0);
-        if *n >= app.streams.max {
-            return Err(ApiError::TooManyStreams(app.streams.max));
+        if *n >= max {
+            return Err(ApiError::TooManyStreams(max));
         }
         *n += 1;
         Ok(StreamSlot {
             app: app.clone(),
             token,
+            shared: None,
         })
     }
+
+    /// Renews the leases of this process's places (shared ledger; nothing otherwise).
+    pub async fn renew(app: &App) {
+        let Some(process) = app.streams.process.clone() else {
+            return;
+        };
+        if let Err(e) = app
+            .read(move |c| shared_limits::renew_streams(c, &process, lease_micros()))
+            .await
+        {
+            tracing::warn!(error = %e, "renewing the event streams' places failed");
+        }
+    }
+}
+
+fn lease_micros() -> i64 {
+    i64::try_from(STREAM_LEASE.as_micros()).unwrap_or(i64::MAX)
+}
+
+#[derive(Clone)]
+struct SharedPlace {
+    account: String,
+    process: String,
+    id: String,
 }
 
 struct StreamSlot {
     app: App,
     token: TokenHash,
+    shared: Option<SharedPlace>,
 }
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
+        if let Some(p) = self.shared.take() {
+            // Given back in the database, off this (synchronous) drop; if the runtime is
+            // already gone the place's lease runs out instead.
+            let (app, token) = (self.app.clone(), self.token);
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let closed = app
+                        .read(move |c| {
+                            shared_limits::close_stream(c, &p.account, &token, &p.process, &p.id)
+                        })
+                        .await;
+                    if let Err(e) = closed {
+                        tracing::debug!(error = %e, "giving a stream's place back failed");
+                    }
+                });
+            }
+            return;
+        }
         let mut open = self
             .app
             .streams
@@ -258,7 +341,7 @@ pub async fn events(
         .and_then(|s| s.trim().parse::<u64>().ok());
     // AccountId has checked the token; its hash is there.
     let token = bearer_hash(&headers).ok_or(ApiError::Unauthorized)?;
-    let slot = StreamSlots::take(&app, token)?;
+    let slot = StreamSlots::take(&app, &account, token).await?;
     // Subscribe before reading the backlog so nothing falls between the two.
     let rx = app.events.subscribe();
     let app_stopping = app.stopping.clone();

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::admission::{self, Admission};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::secret::TokenHash;
@@ -41,29 +42,6 @@ fn client_addr(parts: &Parts) -> std::net::IpAddr {
         .unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST))
 }
 
-/// 429 for an address that failed authentication too often, before its token is looked at.
-fn refuse_blocked(app: &App, addr: std::net::IpAddr) -> Result<(), ApiError> {
-    match app.rate.blocked_for(addr) {
-        Some(wait) => Err(ApiError::AuthBlocked(retry_secs(wait))),
-        None => Ok(()),
-    }
-}
-
-/// Counts a failed authentication: 401, or 429 once the address is over its limit.
-fn auth_failed(app: &App, addr: std::net::IpAddr) -> ApiError {
-    match app.rate.failed(addr) {
-        Some(wait) => {
-            tracing::warn!(%addr, "failed authentications over the limit; address refused for a while");
-            ApiError::AuthBlocked(retry_secs(wait))
-        }
-        None => ApiError::Unauthorized,
-    }
-}
-
-fn retry_secs(wait: std::time::Duration) -> u64 {
-    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-}
-
 /// The account a request's bearer token belongs to.
 pub struct AccountId(pub String);
 
@@ -77,17 +55,17 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let app = App::from_ref(state);
         let addr = client_addr(parts);
-        refuse_blocked(&app, addr)?;
+        // (A shared store is asked with the token's own lookup, in `admit`.)
+        admission::refuse_blocked(&app, addr, false).await?;
         let Some(hash) = bearer(parts) else {
-            return Err(auth_failed(&app, addr));
+            return Err(admission::failed(&app, addr).await);
         };
-        let Some(account) = app.authenticate(&hash).await? else {
-            return Err(auth_failed(&app, addr));
-        };
-        if !app.rate.allow(&hash) {
-            return Err(ApiError::RateLimited);
+        match admission::admit(&app, &hash, addr).await? {
+            Admission::Account(account) => Ok(AccountId(account)),
+            Admission::Unknown => Err(admission::failed(&app, addr).await),
+            Admission::Blocked(wait) => Err(ApiError::AuthBlocked(admission::retry_secs(wait))),
+            Admission::OverRate => Err(ApiError::RateLimited),
         }
-        Ok(AccountId(account))
     }
 }
 
@@ -104,10 +82,11 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let app = App::from_ref(state);
         let addr = client_addr(parts);
-        refuse_blocked(&app, addr)?;
+        admission::refuse_blocked(&app, addr, true).await?;
         let Some(hash) = bearer(parts).filter(|h| h.matches(&app.admin)) else {
-            return Err(auth_failed(&app, addr));
+            return Err(admission::failed(&app, addr).await);
         };
+        // The admin token's rate is this process's (it is one operator's, not a client's).
         if !app.rate.allow(&hash) {
             return Err(ApiError::RateLimited);
         }

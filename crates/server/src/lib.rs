@@ -5,6 +5,7 @@
 //! writer thread; PostgreSQL: a pool of connections, see writer.rs), and serves api.md. It
 //! is a library so the desktop app can embed a server for `--demo`.
 
+pub mod admission;
 pub mod api;
 pub mod app;
 pub mod billing;
@@ -147,7 +148,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
     let mut tokens = HashMap::new();
     let mut token_expiry = HashMap::new();
-    let (writer, readers) = match &config.shared {
+    let (writer, readers, process_tag) = match &config.shared {
         None => {
             private_files(&config.db)?;
             let conn = store::open(&config.db, config.durability).map_err(db_err)?;
@@ -168,7 +169,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 views.clone(),
                 publisher,
             );
-            (writer, ReadPool::new(ReadSource::Sqlite(config.db.clone())))
+            (
+                writer,
+                ReadPool::new(ReadSource::Sqlite(config.db.clone())),
+                None,
+            )
         }
         Some(shared) => {
             let url = shared.url.clone();
@@ -188,7 +193,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 SharedConfig {
                     url: shared.url.clone(),
                     connections: shared.connections,
-                    process_tag: tag,
+                    process_tag: tag.clone(),
                 },
                 catalog.clone(),
                 clock.clone(),
@@ -197,6 +202,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             (
                 writer,
                 ReadPool::new(ReadSource::Postgres(shared.url.clone())),
+                Some(tag),
             )
         }
     };
@@ -219,7 +225,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         events,
         gateway: Arc::new(gateway),
         rate: RateLimiter::new(config.rate_limit, config.limits.auth_failures_per_minute),
-        streams: crate::events::StreamSlots::new(config.limits.streams_per_token),
+        streams: crate::events::StreamSlots::new(config.limits.streams_per_token, process_tag),
         billing_turns: Default::default(),
         stopping: stopping.clone(),
     });
@@ -331,8 +337,8 @@ async fn drive_intents(app: App, mut rx: mpsc::UnboundedReceiver<(String, String
     }
 }
 
-/// Every 10 s (wall time, test clock or not): counts pending purchases for the metrics;
-/// once a minute: saves when tokens were last used and lets the rate limiters forget
+/// Every 10 s (wall time, test clock or not): counts pending purchases for the metrics and
+/// renews the leases of this process's event streams (shared ledger); once a minute: saves when tokens were last used and lets the rate limiters forget
 /// clients that have gone quiet.
 async fn run_maintenance(app: App) {
     let mut tick = tokio::time::interval(Duration::from_secs(10));
@@ -343,11 +349,17 @@ async fn run_maintenance(app: App) {
         if let Ok(n) = app.read(store::count_pending_purchases).await {
             metrics::set_pending_purchases(n.max(0) as u64);
         }
+        events::StreamSlots::renew(&app).await;
         ticks += 1;
         if ticks == 6 {
             ticks = 0;
             save_token_use(&app).await;
             app.rate.prune();
+            if app.shared {
+                if let Err(e) = app.read(store::shared_limits::prune).await {
+                    tracing::debug!(error = %e, "pruning the shared limits failed");
+                }
+            }
         }
     }
 }

@@ -6,6 +6,9 @@
 //!   many. An address over it gets 429 with `Retry-After` on every authenticated route
 //!   until then, before its token is even looked at, so guessing stops being possible
 //!   rather than merely answered differently.
+//!
+//! Processes that share a PostgreSQL ledger count both in the database instead
+//! (store/shared_limits.rs, admission.rs): the same quotas, held together.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -17,8 +20,13 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::secret::TokenHash;
+use crate::store::shared_limits::Gcra;
 
 pub struct RateLimiter {
+    /// The quotas as configured, for a shared ledger that counts them in the database
+    /// (store/shared_limits.rs) instead of in the limiters below.
+    pub token_quota: Option<Gcra>,
+    pub failure_quota: Option<Gcra>,
     per_token: Option<DefaultKeyedRateLimiter<TokenHash>>,
     auth_failures: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// Addresses over the failure limit, and until when.
@@ -30,6 +38,8 @@ impl RateLimiter {
     /// minute per address; 0 turns either off.
     pub fn new(rate: u32, auth_failures: u32) -> Self {
         RateLimiter {
+            token_quota: Gcra::per(rate, 1_000_000),
+            failure_quota: Gcra::per(auth_failures, 60_000_000),
             per_token: NonZeroU32::new(rate)
                 .map(|r| DefaultKeyedRateLimiter::keyed(Quota::per_second(r).allow_burst(r))),
             auth_failures: NonZeroU32::new(auth_failures)
@@ -72,6 +82,15 @@ impl RateLimiter {
         Some(wait)
     }
 
+    /// Remembers a block the shared store decided, so this process refuses the address
+    /// before asking the store again.
+    pub fn block(&self, addr: IpAddr, wait: Duration) {
+        self.blocked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key(addr), Instant::now() + wait);
+    }
+
     /// Forgets what no longer limits anyone (the scheduler calls it), so the maps stay as
     /// small as the set of recent clients.
     pub fn prune(&self) {
@@ -92,7 +111,7 @@ impl RateLimiter {
 }
 
 /// The key of an address: an IPv6 client usually holds a whole /64, so that is one key.
-fn key(addr: IpAddr) -> IpAddr {
+pub fn key(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V4(_) => addr,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

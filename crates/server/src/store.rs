@@ -19,6 +19,7 @@ pub mod checkpoint;
 pub mod db;
 pub mod gateway;
 pub mod postgres;
+pub mod shared_limits;
 
 pub use gateway::{
     gateway_charge_count, gateway_get, gateway_mode, gateway_put, gateway_records, open_gateway,

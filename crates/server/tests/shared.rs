@@ -235,3 +235,129 @@ fn a_charge_through_one_process_reaches_a_stream_on_the_other() {
     // how fast is a benchmark's question (scripts/bench-server, bench/README.md).
     assert!(p99 < Duration::from_secs(2), "p99 {p99:?}");
 }
+
+/// Two processes started with the same options (PostgreSQL only, as `two_processes`).
+fn two_processes_with(opts: impl Fn() -> Options) -> Option<(Server, Server)> {
+    if pg_socket().is_none() {
+        eprintln!("PostgreSQL only (CREDITBAR_TEST_PG unset): two processes need a shared ledger");
+        return None;
+    }
+    let a = Server::start_with(opts());
+    let b = a.sibling_with(opts());
+    Some((a, b))
+}
+
+/// A token's rate is one limit, not one per process: 3 requests a second (bursts of 3), 12
+/// requests sent in turn to the two processes as fast as they answer. Counted per process,
+/// 6 would pass at once; counted together, 3 plus what the quota gave back meanwhile.
+#[test]
+fn a_tokens_rate_is_one_limit_across_two_processes() {
+    let Some((a, b)) = two_processes_with(|| Options {
+        rate_limit: 3,
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let (_, t) = a.account("free", "UTC");
+    let started = Instant::now();
+    let statuses: Vec<u16> = (0..12)
+        .map(|i| [&a, &b][i % 2].call("GET", "/v1/balance", Some(&t), None).0)
+        .collect();
+    let elapsed = started.elapsed();
+    let passed = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(passed + refused, 12, "{statuses:?}");
+    let bound = 3 + (elapsed.as_secs_f64() * 3.0).ceil() as usize;
+    eprintln!("{statuses:?} in {elapsed:?}: {passed} passed, at most {bound} may");
+    assert!(passed >= 3, "the burst itself was refused: {statuses:?}");
+    assert!(
+        passed <= bound,
+        "{passed} passed in {elapsed:?}: {statuses:?}"
+    );
+}
+
+/// Failed authentications from one address are one count across the processes: 4 a minute
+/// allowed, the failures split between the two, the fifth is 429 wherever it is sent, and
+/// then the address is refused everywhere, a right token and the admin routes included.
+#[test]
+fn failed_authentications_are_counted_across_two_processes() {
+    let Some((a, b)) = two_processes_with(|| Options {
+        extra: vec!["--auth-failures-per-minute".into(), "4".into()],
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let (_, t) = a.account("free", "UTC");
+    let servers = [&a, &b];
+    for i in 0..4 {
+        let (st, v) = servers[i % 2].call("GET", "/v1/balance", Some("cb_wrong"), None);
+        assert_eq!(st, 401, "failure {i}: {v}");
+    }
+    let fifth = a.send("GET", "/v1/balance", None, &[], None);
+    assert_eq!(fifth.status, 429, "the fifth failure: {}", fifth.text);
+    assert!(fifth.header("retry-after").is_some());
+    // The other process refuses the address too, before its (right) token counts.
+    let (st, v) = b.call("GET", "/v1/balance", Some(&t), None);
+    assert_eq!(st, 429, "a right token on the other process: {v}");
+    let (st, v) = b.call("GET", "/v1/admin/accounts/x/tokens", Some(ADMIN), None);
+    assert_eq!(st, 429, "the admin routes on the other process: {v}");
+}
+
+/// An open event stream, or the status that refused it.
+fn open_events(s: &Server, token: &str) -> Result<reqwest::blocking::Response, u16> {
+    let resp = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .get(s.url("/v1/events"))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    match resp.status().as_u16() {
+        200 => Ok(resp),
+        st => Err(st),
+    }
+}
+
+/// Eight event streams per token across the processes: four on each, then a ninth is
+/// refused by either; closing one on A gives its place to a stream on B.
+#[test]
+fn eight_event_streams_per_token_across_two_processes() {
+    let Some((a, b)) = two_processes() else {
+        return;
+    };
+    let (_, t) = a.account("free", "UTC");
+    let mut open: Vec<_> = (0..8)
+        .map(|i| {
+            open_events([&a, &b][i % 2], &t).unwrap_or_else(|st| panic!("stream {i} refused: {st}"))
+        })
+        .collect();
+    assert_eq!(open_events(&a, &t).err(), Some(429), "a ninth on A");
+    assert_eq!(open_events(&b, &t).err(), Some(429), "a ninth on B");
+    // Close one of A's; A notices when it next writes to it (a charge's balance event).
+    drop(open.remove(0));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for n in 0.. {
+        let (st, v) = a.call(
+            "POST",
+            "/v1/usage",
+            Some(&t),
+            Some(usage(&format!("nudge-{n}"), "lite", 10, 0, 1)),
+        );
+        assert_eq!(st, 201, "{v}");
+        match open_events(&b, &t) {
+            Ok(s) => {
+                open.push(s);
+                break;
+            }
+            Err(429) => {}
+            Err(st) => panic!("stream refused with {st}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the closed stream's place never came back"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(open_events(&b, &t).err(), Some(429), "eight again");
+}

@@ -11,7 +11,8 @@
 use super::db::{Error, PgSession, Result};
 
 /// Each entry is applied once, in order, inside one transaction with the version bump.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (
     id TEXT PRIMARY KEY,
     email TEXT NOT NULL,
@@ -156,7 +157,34 @@ CREATE TABLE usage_reviews (
     UNIQUE (account_id, id)
 );
 CREATE INDEX usage_reviews_by_id ON usage_reviews (id);
-"#];
+"#,
+    // The limits every process must hold together (store/shared_limits.rs). UNLOGGED: they
+    // are not the ledger, nothing is lost but a few seconds of counting if the database
+    // crashes or fails over (unlogged tables come back empty and are not replicated), and
+    // their writes cost no WAL. Times are microseconds of the database's clock, the one clock
+    // every process shares.
+    r#"
+CREATE UNLOGGED TABLE token_rates (
+    account_id TEXT NOT NULL,
+    hash BYTEA NOT NULL,
+    tat BIGINT NOT NULL,
+    PRIMARY KEY (account_id, hash)
+);
+CREATE UNLOGGED TABLE address_failures (
+    address TEXT PRIMARY KEY,
+    tat BIGINT NOT NULL,
+    blocked_until BIGINT NOT NULL
+);
+CREATE UNLOGGED TABLE open_streams (
+    account_id TEXT NOT NULL,
+    hash BYTEA NOT NULL,
+    process TEXT NOT NULL,
+    id TEXT NOT NULL,
+    lease_until BIGINT NOT NULL,
+    PRIMARY KEY (account_id, hash, process, id)
+);
+"#,
+];
 
 /// Any fixed number: the advisory lock that lets one process at a time migrate.
 const MIGRATION_LOCK: i64 = 0x6372_6564_6974; // "credit"

@@ -133,9 +133,14 @@ impl Server {
 
     /// A second server process on this one's ledger and payment gateway (PostgreSQL).
     pub fn sibling(&self) -> Server {
+        self.sibling_with(Options::default())
+    }
+
+    /// Another process on this server's ledger, with options of its own.
+    pub fn sibling_with(&self, opts: Options) -> Server {
         Server::start_with(Options {
             share_with: Some(self.dir.path().to_path_buf()),
-            ..Default::default()
+            ..opts
         })
     }
 
