@@ -595,31 +595,38 @@ pub enum UsageRecord {
     Hold,
 }
 
-/// What is recorded under a usage id: a usage event, else a hold with that id (usage and
-/// hold ids share one namespace), else nothing. One statement for the charge path.
-pub fn usage_record(conn: Db<'_>, account: &str, id: &str) -> Result<Option<UsageRecord>> {
-    conn.prepare_cached(
-        "SELECT 0, CASE WHEN hold_id IS NOT NULL THEN 1 ELSE 0 END, body_hash, response FROM usage_events
+const USAGE_RECORD: &str = "SELECT 0, CASE WHEN hold_id IS NOT NULL THEN 1 ELSE 0 END, body_hash, response FROM usage_events
          WHERE account_id = ?1 AND id = ?2
          UNION ALL
          SELECT 1, 0, NULL, NULL FROM holds WHERE account_id = ?1 AND id = ?2
-         ORDER BY 1 LIMIT 1",
-    )?
-    .query_opt(params![account, id], |r| {
-        let is_hold: bool = r.get(0)?;
-        let from_hold: bool = r.get(1)?;
-        let body_hash: Option<Vec<u8>> = r.get(2)?;
-        let response: Option<String> = r.get(3)?;
-        Ok(match (is_hold, from_hold, body_hash, response) {
-            (true, ..) => UsageRecord::Hold,
-            (false, true, _, _) => UsageRecord::SettledHold,
-            (false, false, Some(body_hash), Some(response)) => UsageRecord::Charge {
-                body_hash,
-                response,
-            },
-            _ => UsageRecord::Legacy,
+         ORDER BY 1 LIMIT 1";
+
+/// Sends `usage_record`'s query with the transaction's next statement (PostgreSQL; see
+/// `PgSession`): the charge path locks the account and reads the record in one round trip.
+pub fn usage_record_ahead(conn: Db<'_>, account: &str, id: &str) -> Result<()> {
+    conn.prepare_cached(USAGE_RECORD)?
+        .read_ahead(params![account, id])
+}
+
+/// What is recorded under a usage id: a usage event, else a hold with that id (usage and
+/// hold ids share one namespace), else nothing. One statement for the charge path.
+pub fn usage_record(conn: Db<'_>, account: &str, id: &str) -> Result<Option<UsageRecord>> {
+    conn.prepare_cached(USAGE_RECORD)?
+        .query_opt(params![account, id], |r| {
+            let is_hold: bool = r.get(0)?;
+            let from_hold: bool = r.get(1)?;
+            let body_hash: Option<Vec<u8>> = r.get(2)?;
+            let response: Option<String> = r.get(3)?;
+            Ok(match (is_hold, from_hold, body_hash, response) {
+                (true, ..) => UsageRecord::Hold,
+                (false, true, _, _) => UsageRecord::SettledHold,
+                (false, false, Some(body_hash), Some(response)) => UsageRecord::Charge {
+                    body_hash,
+                    response,
+                },
+                _ => UsageRecord::Legacy,
+            })
         })
-    })
 }
 
 pub fn usage_exists(conn: Db<'_>, account: &str, id: &str) -> Result<bool> {

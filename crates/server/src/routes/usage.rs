@@ -145,7 +145,9 @@ fn charge(
     hash: &[u8],
 ) -> Result<(u16, String), ApiError> {
     // The account first (on a shared database, its row lock): a retry racing its original
-    // in another transaction then finds the original's record.
+    // in another transaction then finds the original's record. (The record's read leaves
+    // with the lock, after it: one round trip for both.)
+    store::usage_record_ahead(ctx.tx, account, &req.id)?;
     ctx.account(account)?;
     match store::usage_record(ctx.tx, account, &req.id)? {
         Some(UsageRecord::Charge {

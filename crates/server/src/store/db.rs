@@ -106,22 +106,49 @@ pub use params;
 /// a charge's ledger entries, its usage row, the account's new state) are sent with the next
 /// statement or with `COMMIT`, all in one round trip. PostgreSQL runs them in the order sent,
 /// so a read after a deferred write sees it; an error in any of them fails the transaction
-/// at that point, and the job is answered "unavailable". A charge takes three round trips:
-/// `BEGIN` + the account's lock, the usage id's record, then the writes + `COMMIT`.
+/// at that point, and the job is answered "unavailable".
+///
+/// A read the job will need after its next statement can be sent with it (`read_ahead`):
+/// the account's lock and the usage id's record leave together, and PostgreSQL reads the
+/// record after the lock is held (each statement of a READ COMMITTED transaction sees what
+/// was committed before it started), so it is what the previous holder committed. A charge
+/// takes two round trips: `BEGIN` + the account's lock + the usage id's record, then the
+/// writes + `COMMIT`.
 pub struct PgSession {
     /// The client is asynchronous; each session drives it on a runtime of its own, on the
     /// thread that owns the session (a writer thread, a blocking read).
     rt: tokio::runtime::Runtime,
     client: tokio_postgres::Client,
-    prepared: RefCell<HashMap<String, postgres::Statement>>,
+    prepared: RefCell<HashMap<String, Prepared>>,
     deferred: RefCell<Vec<(postgres::Statement, Vec<Encoded>)>>,
+    /// A read to send after the next statement, and what it read (`read_ahead`).
+    ahead: RefCell<Option<(Prepared, Vec<Encoded>)>>,
+    read_back: RefCell<Option<ReadBack>>,
     /// `BEGIN` asked for and not sent yet.
     begin_pending: std::cell::Cell<bool>,
     in_transaction: std::cell::Cell<bool>,
 }
 
+/// What a read sent ahead read: its statement's number, its parameters, its rows.
+type ReadBack = (usize, Vec<Encoded>, Vec<postgres::Row>);
+
+/// A statement prepared on a session, and its number there (which names it: the client's
+/// own name for it is private).
+#[derive(Clone)]
+pub struct Prepared {
+    stmt: postgres::Statement,
+    n: usize,
+}
+
+impl std::ops::Deref for Prepared {
+    type Target = postgres::Statement;
+    fn deref(&self) -> &postgres::Statement {
+        &self.stmt
+    }
+}
+
 /// A parameter already encoded in PostgreSQL's binary format, kept for a deferred write.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 struct Encoded(Option<Vec<u8>>);
 
 impl postgres::types::ToSql for Encoded {
@@ -165,6 +192,8 @@ impl PgSession {
             client,
             prepared: RefCell::new(HashMap::new()),
             deferred: RefCell::new(Vec::new()),
+            ahead: RefCell::new(None),
+            read_back: RefCell::new(None),
             begin_pending: std::cell::Cell::new(false),
             in_transaction: std::cell::Cell::new(false),
         })
@@ -185,17 +214,25 @@ impl PgSession {
         self.begin_pending.set(true);
         self.in_transaction.set(true);
         self.deferred.borrow_mut().clear();
+        self.forget_ahead();
+    }
+
+    fn forget_ahead(&self) {
+        self.ahead.borrow_mut().take();
+        self.read_back.borrow_mut().take();
     }
 
     /// Sends the deferred writes and `COMMIT` in one round trip.
     pub fn commit(&self) -> Result<()> {
         let done = self.pipelined(self.client.batch_execute("COMMIT"));
         self.in_transaction.set(false);
+        self.forget_ahead();
         done
     }
 
     pub fn rollback(&self) -> Result<()> {
         self.deferred.borrow_mut().clear();
+        self.forget_ahead();
         self.in_transaction.set(false);
         if self.begin_pending.replace(false) {
             // Nothing was sent: nothing to roll back.
@@ -213,8 +250,12 @@ impl PgSession {
     ) -> Result<T> {
         let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
         let begin = self.begin_pending.replace(false);
+        let ahead = self.ahead.borrow_mut().take();
+        // What was read ahead answers only the very next query: after any other statement
+        // (or a write, below) it could be out of date.
+        self.read_back.borrow_mut().take();
         let client = &self.client;
-        self.rt.block_on(async {
+        let (done, read) = self.rt.block_on(async {
             let first = async {
                 match begin {
                     true => client.batch_execute("BEGIN").await,
@@ -229,48 +270,105 @@ impl PgSession {
                         .collect();
                     client.execute(s, &refs).await
                 }));
-            let (first, writes, last) = tokio::join!(first, writes, last);
-            first?;
-            for w in writes {
-                w?;
-            }
-            Ok(last?)
-        })
+            // Polled after `last`, so sent after it.
+            let read = async {
+                match &ahead {
+                    Some((s, params)) => {
+                        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+                            .iter()
+                            .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+                            .collect();
+                        Some(client.query(&s.stmt, &refs).await)
+                    }
+                    None => None,
+                }
+            };
+            let (first, writes, last, read) = tokio::join!(first, writes, last, read);
+            let done = (|| -> std::result::Result<T, postgres::Error> {
+                first?;
+                for w in writes {
+                    w?;
+                }
+                last
+            })();
+            (done, read)
+        });
+        let value = done?;
+        if let (Some((s, params)), Some(rows)) = (ahead, read) {
+            *self.read_back.borrow_mut() = Some((s.n, params, rows?));
+        }
+        Ok(value)
     }
 
-    fn statement(&self, sql: &str) -> Result<postgres::Statement> {
+    /// Sends `s` with the next statement, after it; a `query_*` of the same statement and
+    /// parameters before the transaction ends is answered with what it read.
+    fn read_ahead(&self, s: &Prepared, params: &[&dyn Param]) -> Result<()> {
+        let encoded = encode(s, params)?;
+        *self.ahead.borrow_mut() = Some((s.clone(), encoded));
+        Ok(())
+    }
+
+    /// What a read sent ahead read, if it was this statement with these parameters.
+    fn take_read_back(
+        &self,
+        s: &Prepared,
+        params: &[&dyn Param],
+    ) -> Result<Option<Vec<postgres::Row>>> {
+        let mut back = self.read_back.borrow_mut();
+        let Some((n, encoded, _)) = back.as_ref() else {
+            return Ok(None);
+        };
+        if *n != s.n || *encoded != encode(s, params)? {
+            return Ok(None);
+        }
+        Ok(back.take().map(|(_, _, rows)| rows))
+    }
+
+    fn statement(&self, sql: &str) -> Result<Prepared> {
         if let Some(s) = self.prepared.borrow().get(sql) {
             return Ok(s.clone());
         }
         let text = dollar_placeholders(sql);
-        let s = self.rt.block_on(self.client.prepare(&text))?;
-        self.prepared.borrow_mut().insert(sql.to_owned(), s.clone());
+        let stmt = self.rt.block_on(self.client.prepare(&text))?;
+        let mut prepared = self.prepared.borrow_mut();
+        let s = Prepared {
+            stmt,
+            n: prepared.len(),
+        };
+        prepared.insert(sql.to_owned(), s.clone());
         Ok(s)
     }
 
     fn defer(&self, s: &postgres::Statement, params: &[&dyn Param]) -> Result<()> {
-        if params.len() != s.params().len() {
-            return Err(Error::corrupt(
-                "query",
-                format!("{} parameters for {}", params.len(), s.params().len()),
-            ));
-        }
-        let mut encoded = Vec::with_capacity(params.len());
-        for (p, ty) in params.iter().zip(s.params()) {
-            let mut buf = bytes::BytesMut::new();
-            let value = match p
-                .pg()
-                .to_sql_checked(ty, &mut buf)
-                .map_err(|e| Error::corrupt("parameter", e))?
-            {
-                postgres::types::IsNull::Yes => None,
-                postgres::types::IsNull::No => Some(buf.to_vec()),
-            };
-            encoded.push(Encoded(value));
-        }
+        let encoded = encode(s, params)?;
+        self.read_back.borrow_mut().take();
         self.deferred.borrow_mut().push((s.clone(), encoded));
         Ok(())
     }
+}
+
+/// A statement's parameters in PostgreSQL's binary format, to be sent later.
+fn encode(s: &postgres::Statement, params: &[&dyn Param]) -> Result<Vec<Encoded>> {
+    if params.len() != s.params().len() {
+        return Err(Error::corrupt(
+            "query",
+            format!("{} parameters for {}", params.len(), s.params().len()),
+        ));
+    }
+    let mut encoded = Vec::with_capacity(params.len());
+    for (p, ty) in params.iter().zip(s.params()) {
+        let mut buf = bytes::BytesMut::new();
+        let value = match p
+            .pg()
+            .to_sql_checked(ty, &mut buf)
+            .map_err(|e| Error::corrupt("parameter", e))?
+        {
+            postgres::types::IsNull::Yes => None,
+            postgres::types::IsNull::No => Some(buf.to_vec()),
+        };
+        encoded.push(Encoded(value));
+    }
+    Ok(encoded)
 }
 
 /// `?1` → `$1`, outside string literals.
@@ -337,7 +435,7 @@ impl<'c> Db<'c> {
 
 pub enum Stmt<'c> {
     Lite(rusqlite::CachedStatement<'c>),
-    Pg(&'c PgSession, postgres::Statement),
+    Pg(&'c PgSession, Prepared),
 }
 
 fn lite_params<'a>(params: &'a [&'a dyn Param]) -> Vec<&'a dyn rusqlite::ToSql> {
@@ -355,7 +453,7 @@ impl Stmt<'_> {
             Stmt::Lite(s) => Ok(s.execute(lite_params(params).as_slice())?),
             Stmt::Pg(session, s) => {
                 let params = pg_params(params);
-                let n = session.pipelined(session.client.execute(&*s, &params))?;
+                let n = session.pipelined(session.client.execute(&s.stmt, &params))?;
                 Ok(n as usize)
             }
         }
@@ -367,6 +465,16 @@ impl Stmt<'_> {
         match self {
             Stmt::Pg(session, s) if session.in_transaction.get() => session.defer(s, params),
             _ => self.execute(params).map(drop),
+        }
+    }
+
+    /// On PostgreSQL inside a transaction, sends this query with the next statement, after
+    /// it (see `PgSession`); the same query asked later is answered with what it read.
+    /// Elsewhere nothing: the query runs when asked.
+    pub fn read_ahead(&mut self, params: &[&dyn Param]) -> Result<()> {
+        match self {
+            Stmt::Pg(session, s) if session.in_transaction.get() => session.read_ahead(s, params),
+            _ => Ok(()),
         }
     }
 
@@ -394,8 +502,14 @@ impl Stmt<'_> {
                 }
             }
             Stmt::Pg(session, s) => {
+                if let Some(rows) = session.take_read_back(s, params)? {
+                    if rows.len() > 1 {
+                        return Err(Error::corrupt("query", "more than one row"));
+                    }
+                    return rows.first().map(|r| f(&Row::Pg(r))).transpose();
+                }
                 let params = pg_params(params);
-                let row = session.pipelined(session.client.query_opt(&*s, &params))?;
+                let row = session.pipelined(session.client.query_opt(&s.stmt, &params))?;
                 row.as_ref().map(|r| f(&Row::Pg(r))).transpose()
             }
         }
@@ -417,7 +531,7 @@ impl Stmt<'_> {
             }
             Stmt::Pg(session, s) => {
                 let params = pg_params(params);
-                let rows = session.pipelined(session.client.query(&*s, &params))?;
+                let rows = session.pipelined(session.client.query(&s.stmt, &params))?;
                 for r in &rows {
                     out.push(f(&Row::Pg(r)));
                 }
