@@ -254,8 +254,10 @@ pub struct Lot {
     pub granted_at: Option<DateTime<Utc>>,
     /// Exact, where known.
     pub expires_at: Option<DateTime<Utc>>,
-    /// `at_reset` (daily and plan credits: at the bucket's next reset), `never` (bought
-    /// credits), `not_reported` (a bonus grant: the server does not tell its expiry yet).
+    /// `at_reset` (daily and plan credits: at the bucket's next reset), `at` (a bonus grant
+    /// with an expiry: exactly `expires_at`), `never` (bought credits, or a bonus grant
+    /// the server says never expires), `not_reported` (a bonus grant from a server that
+    /// does not report expiries: older than the ledger's `expires_at` extension).
     pub expiry: String,
 }
 
@@ -300,18 +302,20 @@ pub fn lots(cache: &Cache) -> Result<Vec<Lot>, ClientError> {
     Ok(cache
         .lots()?
         .into_iter()
-        .map(|(bucket, _grant, available, first)| {
-            let (expires_at, expiry) = match bucket.as_str() {
-                "daily" | "subscription" => (reset_of(&bucket), "at_reset"),
-                "purchased" => (None, "never"),
-                _ => (None, "not_reported"),
+        .map(|lot| {
+            let (expires_at, expiry) = match (lot.bucket.as_str(), &lot.expires_at) {
+                ("daily" | "subscription", _) => (reset_of(&lot.bucket), "at_reset"),
+                ("purchased", _) => (None, "never"),
+                (_, Some(Some(at))) => (parse_at(at), "at"),
+                (_, Some(None)) => (None, "never"),
+                (_, None) => (None, "not_reported"),
             };
             Lot {
-                granted_at: parse_at(&first),
+                granted_at: parse_at(&lot.first_at),
                 expires_at,
                 expiry: expiry.to_owned(),
-                bucket,
-                available,
+                bucket: lot.bucket,
+                available: lot.remaining,
             }
         })
         .collect())

@@ -277,6 +277,51 @@ fn lots_charges_and_the_expiring_soon_alert_follow_the_test_clock() {
     assert!(engine.alerts_due().unwrap().is_empty(), "told once");
 }
 
+/// Issue 17 step 4: a bonus lot shows its exact expiry, as the server's ledger reports it
+/// (an extension of the contract), and "never" when the server says it never expires.
+#[test]
+fn a_bonus_lot_shows_the_expiry_the_server_reports() {
+    let server = Server::start();
+    let account = server.account("pro");
+    let (st, v) = server.call(
+        "POST",
+        &format!("/v1/admin/accounts/{}/grants", account.id),
+        ADMIN,
+        Some(serde_json::json!({"id": "apology", "amount": 3 * CR_MICROS,
+            "reason": "compensation", "expires_at": "2026-12-24T18:30:00Z"})),
+    );
+    assert_eq!(st, 201, "{v}");
+    server.grant(&account, "welcome", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let mut engine = rt.block_on(signed_in(&server, &account, dir.path()));
+    rt.block_on(engine.sync()).unwrap();
+    let d = engine.reader().unwrap().dashboard("day", None).unwrap();
+    let bonus: Vec<(i64, Option<String>, &str)> = d
+        .lots
+        .iter()
+        .filter(|l| l.bucket == "bonus")
+        .map(|l| {
+            (
+                l.available,
+                l.expires_at.map(|t| t.to_rfc3339()),
+                l.expiry.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        bonus,
+        [
+            (
+                3 * CR_MICROS,
+                Some("2026-12-24T18:30:00+00:00".to_owned()),
+                "at"
+            ),
+            (2 * CR_MICROS, None, "never"),
+        ]
+    );
+}
+
 const CR_MICROS: i64 = 1_000_000;
 
 /// Issue 17 step 6: `creditbar report` sends all six details; `creditbar reviews` lists

@@ -110,6 +110,7 @@ pub async fn ledger(
             balance_after: r.balance_after,
             grant_id: r.grant_id,
             reference: r.reference,
+            expires_at: r.lot_expires_at,
         })
         .collect();
     let next = if more {
