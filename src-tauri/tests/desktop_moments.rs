@@ -320,3 +320,93 @@ fn the_app_and_creditbar_watch_together_notify_once() {
     drop(watch);
     wd.call("DELETE", "", None);
 }
+
+/// Issue 17 step 4 in the app: the "expiring soon" notification at the right minute under
+/// the server's test clock. The app runs on the server's time (its clock corrected by the
+/// skew read from the balance's `Date`, docs/desktop.md), so moving the test clock moves
+/// the app's. Two minutes before the lead time begins: nothing; two minutes into it:
+/// exactly one notification, with what is left of the plan's credits.
+#[test]
+fn expiring_soon_is_told_at_the_right_minute_of_the_servers_clock() {
+    let Some(work) = in_session("expiring_soon_is_told_at_the_right_minute_of_the_servers_clock")
+    else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, wd, token) = signed_in_app(&work, &server);
+    // 7.0001 credits: the daily 5 first, then 2.0001 from the plan's 500.
+    server.post(
+        "/v1/usage",
+        &token,
+        serde_json::json!({"id": "exp-1", "project": "e2e", "thread": "t", "model": "standard",
+            "kind": "chat", "status": "completed", "input_tokens": 0, "cached_input_tokens": 0,
+            "output_tokens": 70_001}),
+    );
+    let balance = server.get("/v1/balance", &token);
+    let plan_left = balance["buckets"]["subscription"]["available"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(plan_left, 497_999_900);
+    let renewal: chrono::DateTime<chrono::Utc> = balance["buckets"]["subscription"]["next_reset"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The default lead time: 24 hours.
+    let lead_starts = renewal - chrono::Duration::hours(24);
+    let set_clock = |at: chrono::DateTime<chrono::Utc>| {
+        let r = server
+            .http
+            .post(format!("{}/v1/admin/clock", server.base))
+            .bearer_auth(ADMIN)
+            .json(&serde_json::json!({"now": at.to_rfc3339()}))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "clock: {}", r.status());
+    };
+    // The app reads the server's clock at every sync ("Sync now", as a person would press
+    // it) and by itself once a minute; the live engine checks its alerts at every
+    // heartbeat (15 s).
+    let sync_now = || {
+        wd.call(
+            "POST",
+            "/execute/async",
+            Some(serde_json::json!({"args": [], "script":
+            "const done = arguments[arguments.length - 1];
+             window.__TAURI_INTERNALS__.invoke('sync_now').then(() => done(null), (e) => done(String(e)));"})),
+        )
+    };
+    set_clock(lead_starts - chrono::Duration::seconds(120));
+    sync_now();
+    // Two heartbeats of the live engine on the server's new time.
+    std::thread::sleep(Duration::from_secs(35));
+    assert_eq!(
+        notifications_titled(&work, "Credits expiring soon"),
+        0,
+        "two minutes before the lead time"
+    );
+    set_clock(lead_starts + chrono::Duration::seconds(120));
+    sync_now();
+    wait_for(
+        "the expiring-soon notification",
+        Duration::from_secs(90),
+        || Some(()).filter(|_| notifications_titled(&work, "Credits expiring soon") >= 1),
+    );
+    let line = std::fs::read_to_string(work.join("notifications.log"))
+        .unwrap()
+        .lines()
+        .find(|l| l.contains("\"Credits expiring soon\""))
+        .unwrap()
+        .to_owned();
+    assert!(
+        line.contains("497.9999 credits from your plan expire at the renewal, in 23 h 5"),
+        "{line}"
+    );
+    std::thread::sleep(Duration::from_secs(35));
+    assert_eq!(
+        notifications_titled(&work, "Credits expiring soon"),
+        1,
+        "told once"
+    );
+    wd.call("DELETE", "", None);
+}

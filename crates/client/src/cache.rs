@@ -137,6 +137,10 @@ pub mod meta {
     pub const BALANCE_ETAG: &str = "balance_etag";
     /// "1" when the person allowed plain http:// to a server that is not this machine.
     pub const ALLOW_INSECURE_HTTP: &str = "allow_insecure_http";
+    /// The last measured skew of the server's clock (ms, `engine::ServerSkew`): every
+    /// process on the cache starts from it, so times stamped by one (the last contact)
+    /// read the same in another that has not reached the server (`status --offline`).
+    pub const SERVER_SKEW_MS: &str = "server_skew_ms";
 }
 
 /// What is left of one lot (see `Cache::lots`).
@@ -918,7 +922,10 @@ mod tests {
         assert_eq!(
             lots,
             [
-                ("dated".into(), Some(Some("2026-12-24T18:30:00+00:00".into()))),
+                (
+                    "dated".into(),
+                    Some(Some("2026-12-24T18:30:00+00:00".into()))
+                ),
                 ("forever".into(), Some(None)),
                 ("old-server".into(), None),
             ]

@@ -322,6 +322,55 @@ fn a_bonus_lot_shows_the_expiry_the_server_reports() {
     );
 }
 
+/// The engine runs on the server's time: its clock is this machine's (the wall clock
+/// here, weeks away from the server's test clock) corrected by the skew read from the
+/// balance's `Date`, so the "expiring soon" warning follows the server's clock.
+#[test]
+fn the_engine_follows_the_servers_clock() {
+    let server = Server::start();
+    let account = server.account("pro");
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let mut engine = rt.block_on(signed_in(&server, &account, dir.path()));
+    let server_now = |v: &serde_json::Value| -> chrono::DateTime<chrono::Utc> {
+        v["now"].as_str().unwrap().parse().unwrap()
+    };
+    let now0 = server_now(&server.advance(0));
+    assert!(
+        (engine.now() - now0).num_seconds().abs() <= 2,
+        "engine {} server {now0}",
+        engine.now()
+    );
+    let _ = engine.alerts_due().unwrap();
+    let renewal = engine
+        .status()
+        .unwrap()
+        .balance
+        .unwrap()
+        .buckets
+        .subscription
+        .next_reset
+        .unwrap();
+    let lead = chrono::Duration::hours(i64::from(
+        creditbar_client::alerts::DEFAULT_EXPIRY_LEAD_HOURS,
+    ));
+    let early = (renewal - lead - now0).num_seconds() - 120;
+    server.advance(early);
+    rt.block_on(engine.sync()).unwrap();
+    let due = engine.alerts_due().unwrap();
+    assert!(
+        !due.iter().any(|a| a.title == "Credits expiring soon"),
+        "two minutes early: {due:?}"
+    );
+    server.advance(240);
+    rt.block_on(engine.sync()).unwrap();
+    let due = engine.alerts_due().unwrap();
+    assert!(
+        due.iter().any(|a| a.title == "Credits expiring soon"),
+        "two minutes into the lead time: {due:?}"
+    );
+}
+
 const CR_MICROS: i64 = 1_000_000;
 
 /// Issue 17 step 6: `creditbar report` sends all six details; `creditbar reviews` lists

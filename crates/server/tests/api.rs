@@ -424,10 +424,43 @@ fn ledger_entries_that_open_a_lot_carry_its_expiry() {
         Some(usage("u1", "lite", 0, 0, 1000)),
     );
     assert_eq!(st, 201, "{v}");
-    let charge = s.ledger(&t).into_iter().find(|e| e["type"] == json!("usage"));
+    let charge = s
+        .ledger(&t)
+        .into_iter()
+        .find(|e| e["type"] == json!("usage"));
     let charge = charge.expect("a usage entry");
     assert!(charge.get("expires_at").is_none(), "{charge}");
     s.assert_balance_is_ledger_sum(&t);
+}
+
+/// The balance's `Date` is the server's clock, on a 200 and a 304 alike: clients follow
+/// the server's time from it (countdowns, the "expiring soon" warning), and under
+/// `--test-clock` that is the test's time.
+#[test]
+fn the_balance_is_dated_by_the_servers_clock() {
+    let s = Server::start();
+    let (_, t) = s.account("pro", "UTC");
+    s.set_clock("2026-11-23T07:08:09Z");
+    let full = s.send("GET", "/v1/balance", Some(&t), &[], None);
+    assert_eq!(full.status, 200);
+    assert_eq!(
+        full.header("date").as_deref(),
+        Some("Mon, 23 Nov 2026 07:08:09 GMT")
+    );
+    let etag = full.header("etag").unwrap();
+    s.set_clock("2026-11-23T09:00:00Z");
+    let same = s.send(
+        "GET",
+        "/v1/balance",
+        Some(&t),
+        &[("if-none-match", &etag)],
+        None,
+    );
+    assert_eq!(same.status, 304);
+    assert_eq!(
+        same.header("date").as_deref(),
+        Some("Mon, 23 Nov 2026 09:00:00 GMT")
+    );
 }
 
 #[test]
