@@ -51,16 +51,19 @@ impl ServerSkew {
     }
 
     /// Records a reading: the server's clock said `server` when this machine's said
-    /// `local`. Within the dead band the clocks agree (skew 0). Returns the skew if it
-    /// changed.
+    /// `local`. Within the dead band the clocks agree (skew 0), and a reading within it
+    /// of the skew already held changes nothing (a `Date` has whole seconds: the reading
+    /// wobbles by up to one). Returns the skew if it changed.
     pub fn record(&self, server: DateTime<Utc>, local: DateTime<Utc>) -> Option<i64> {
         let ms = (server - local).num_milliseconds();
         let ms = if ms.abs() < SKEW_DEAD_BAND_MS { 0 } else { ms };
-        let before = self.0.swap(ms, Ordering::Relaxed);
-        (before != ms).then(|| {
-            tracing::info!(skew_ms = ms, "following the server's clock");
-            ms
-        })
+        let before = self.millis();
+        if (ms - before).abs() < SKEW_DEAD_BAND_MS && (ms == 0) == (before == 0) {
+            return None;
+        }
+        self.set(ms);
+        tracing::info!(skew_ms = ms, "following the server's clock");
+        Some(ms)
     }
 
     fn set(&self, ms: i64) {
@@ -1118,9 +1121,29 @@ pub fn uuid_like() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{unknown_thread, EventRate};
+    use super::{unknown_thread, EventRate, ServerSkew};
     use crate::limits::MAX_EVENTS_PER_SECOND;
     use std::time::Duration;
+
+    /// The skew follows a real change of the server's clock and ignores the wobble of a
+    /// whole-second `Date`; clocks within 2 s agree.
+    #[test]
+    fn the_server_skew_follows_jumps_and_ignores_the_second_wobble() {
+        #![allow(clippy::unwrap_used)]
+        let t = |s: &str| -> chrono::DateTime<chrono::Utc> { s.parse().unwrap() };
+        let skew = ServerSkew::default();
+        let local = t("2026-12-06T12:00:00.700Z");
+        assert_eq!(skew.record(t("2026-12-06T12:00:01Z"), local), None);
+        assert_eq!(
+            skew.record(t("2026-12-21T12:00:00Z"), local),
+            Some(1_295_999_300)
+        );
+        assert_eq!(skew.record(t("2026-12-21T12:00:01Z"), local), None);
+        assert_eq!(skew.millis(), 1_295_999_300);
+        let base: super::Clock = std::sync::Arc::new(move || local);
+        assert_eq!(skew.corrected(base)(), t("2026-12-21T12:00:00Z"));
+        assert_eq!(skew.record(t("2026-12-06T12:00:00Z"), local), Some(0));
+    }
 
     #[test]
     fn the_stream_takes_a_thousand_events_a_second_and_no_more() {
