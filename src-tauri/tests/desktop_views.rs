@@ -144,7 +144,10 @@ fn plans_and_timezone_from_the_app_an_upgrade_charged_once_under_a_double_click(
     else {
         return;
     };
-    let server = Server::start(&work);
+    // The server's request log is the witness of how many plan changes the app sent:
+    // `PUT /v1/plan` is idempotent on the server (a second one for the plan already held
+    // charges nothing), so the charge alone could not tell one request from two.
+    let server = Server::start_with_request_log(&work);
     let (_driver, wd, token) = signed_in_app(&work, &server);
 
     // A card saved in the purchase dialog; then replaced there by another.
@@ -206,6 +209,14 @@ fn plans_and_timezone_from_the_app_an_upgrade_charged_once_under_a_double_click(
         .collect();
     assert_eq!(plan_charges.len(), 1, "charged once: {purchases}");
     assert_eq!(plan_charges[0]["price_cents"].as_i64(), Some(cents));
+    // Both clicks have been handled by now (the second one, had it been sent, waits on the
+    // engine behind the first); give a stray request time to arrive, then count.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        Server::requests(&work, "PUT", "/v1/plan"),
+        1,
+        "the app asked the server once under a double click"
+    );
 
     // The timezone: a typo is named and changes nothing; a real zone is saved.
     wd.type_into("[data-testid=timezone]", "Mars/Olympus_Mons");
