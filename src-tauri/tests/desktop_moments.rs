@@ -410,3 +410,80 @@ fn expiring_soon_is_told_at_the_right_minute_of_the_servers_clock() {
     );
     wd.call("DELETE", "", None);
 }
+
+/// Issue 17 step 5, the number drawn into the tray icon (opt-in, for trays that show only
+/// icons): turned on in the settings window, the icon carries the rounded balance; it is
+/// redrawn when that number changes and not when only the exact balance does. The icon is
+/// read where the tray host reads it (the StatusNotifierItem's IconName: the PNG file the
+/// tray writes at each redraw) and kept as a screenshot.
+#[test]
+fn the_number_in_the_tray_icon_is_redrawn_only_when_it_changes() {
+    let Some(work) = in_session("the_number_in_the_tray_icon_is_redrawn_only_when_it_changes")
+    else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, wd, token) = signed_in_app(&work, &server);
+    let icon = || tray(&work)["icon"].as_str().unwrap_or_default().to_owned();
+    let plain = wait_for("the tray icon", T, || {
+        Some(icon()).filter(|i| !i.is_empty())
+    });
+    wd.call(
+        "POST",
+        "/execute/sync",
+        Some(serde_json::json!({"args": [], "script":
+        "window.__TAURI_INTERNALS__.invoke('open_window', {which: 'settings'}); return null;"})),
+    );
+    wait_for("the settings window", T, || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("settings.html")))
+    });
+    wait_for("the tray icon setting", T, || {
+        wd.find("[data-testid=number-in-icon]")
+    });
+    wd.click("[data-testid=number-in-icon]");
+    wd.click("[data-testid=alerts-save]");
+    wait_for("saved", T, || {
+        wd.text("[data-testid=saved]")
+            .filter(|s| s.contains("Notification settings saved"))
+    });
+    let with_number = wait_for("the icon with the number", T, || {
+        Some(icon()).filter(|i| *i != plain)
+    });
+    let png = std::fs::read(&with_number).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert_eq!(
+        (
+            u32::from_be_bytes(png[16..20].try_into().unwrap()),
+            u32::from_be_bytes(png[20..24].try_into().unwrap())
+        ),
+        (64, 64)
+    );
+    let dir = screenshot_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tray-number-in-icon.png"), &png).unwrap();
+
+    // 0.4 credits more: the exact balance changes (the menu says so), the number does not.
+    let account = server.get("/v1/account", &token)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.post(
+        &format!("/v1/admin/accounts/{account}/grants"),
+        ADMIN,
+        serde_json::json!({"id": "fraction", "amount": 400_000, "reason": "promo"}),
+    );
+    wait_for("the menu at 505.40", T, || {
+        let t = tray(&work);
+        let menu: Vec<String> = serde_json::from_value(t["menu"].clone()).unwrap_or_default();
+        Some(()).filter(|_| menu.iter().any(|l| l.starts_with("505.40 credits")))
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(icon(), with_number, "not redrawn: the number is still 505");
+    // One credit spent: 504.40, the number changes, the icon is redrawn.
+    server.spend(&token, "icon-1", 1);
+    wait_for("the icon redrawn for 504", T, || {
+        Some(icon()).filter(|i| *i != with_number)
+    });
+    assert_eq!(tray(&work)["label"], "504 cr");
+    wd.call("DELETE", "", None);
+}

@@ -114,6 +114,10 @@ pub struct AlertSettings {
     /// "warn me at 50, again at 20 and at 5".
     #[serde(default)]
     pub also_below: Vec<i64>,
+    /// Opt-in: the desktop draws the rounded balance into its tray icon, for trays that
+    /// show only icons (KDE, Windows; Linux's AppIndicator shows no tooltip either).
+    #[serde(default)]
+    pub number_in_icon: bool,
 }
 
 /// A threshold re-arms a tenth above itself (at least one credit), so a balance hovering
@@ -137,6 +141,7 @@ impl Default for AlertSettings {
             open_purchase_at_low: false,
             expiry_lead_hours: DEFAULT_EXPIRY_LEAD_HOURS,
             also_below: Vec::new(),
+            number_in_icon: false,
         }
     }
 }

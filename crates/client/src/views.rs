@@ -116,7 +116,15 @@ pub fn glance_of(cache: &Cache, now: DateTime<Utc>) -> Result<Glance, ClientErro
     let refill: Option<AutoRefill> = cache.get_doc(doc::AUTO_REFILL)?;
     let unit = cached_catalog(cache).and_then(|c| c.unit);
     let pace = pace(cache, now).ok();
-    Ok(glance_with(&status, refill.as_ref(), unit.as_ref(), pace))
+    let mut g = glance_with(&status, refill.as_ref(), unit.as_ref(), pace);
+    let settings: AlertSettings = cache.get_doc(doc::SETTINGS)?.unwrap_or_default();
+    if settings.number_in_icon {
+        g.icon_number = status
+            .balance
+            .as_ref()
+            .map(|b| crate::format::icon_number(b.available));
+    }
+    Ok(g)
 }
 
 /// The glance shown when the cache cannot be read at all.
@@ -128,6 +136,7 @@ pub fn unavailable_glance() -> Glance {
         auto_refill_on: None,
         signed_in: false,
         tooltip: "creditbar — cache unavailable".into(),
+        icon_number: None,
     }
 }
 
@@ -512,6 +521,7 @@ pub fn alert_settings_from(
     open_purchase_at_low: bool,
     expiry_lead_hours: u32,
     also_below: Vec<i64>,
+    number_in_icon: bool,
 ) -> AlertSettings {
     let mut s = AlertSettings {
         low_threshold,
@@ -519,6 +529,7 @@ pub fn alert_settings_from(
         open_purchase_at_low,
         expiry_lead_hours,
         also_below,
+        number_in_icon,
     };
     for (k, on) in kinds {
         s.set(*k, *on);
