@@ -77,6 +77,23 @@ fn follows_the_catalog(test: &str, catalog: &str, plan: &str, model: &str, unit:
     assert_eq!(shown, hint);
     let forecast = wd.text("[data-testid=forecast]").unwrap();
     assert!(forecast.contains("At this pace"), "{forecast}");
+    // The report form offers this platform's models (its catalog), after "Not sure".
+    let offered = wd.call(
+        "POST",
+        "/execute/sync",
+        Some(json!({"args": [], "script":
+        "return [...document.querySelectorAll('[data-testid=report-model] option')].map((o) => o.value);"})),
+    );
+    let mut models: Vec<serde_json::Value> = vec![json!("")];
+    models.extend(
+        server.get("/v1/catalog", &token)["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].clone()),
+    );
+    assert_eq!(offered, json!(models), "{models:?}");
+    assert!(models.contains(&json!(model)));
     wd.screenshot(&format!("dashboard-{catalog}.png"));
 
     // The purchase dialog shows the balance (and its unit) before buying.

@@ -490,6 +490,15 @@ impl Cache {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// Every model the cached usage names, alphabetically.
+    pub fn used_models(&self) -> Result<Vec<String>, ClientError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT model FROM usage_events ORDER BY model")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// What each bucket paid for the charge `reference` (µcr, positive), in burn order.
     pub fn charge_breakdown(&self, reference: &str) -> Result<Vec<(String, i64)>, ClientError> {
         let mut stmt = self.conn.prepare_cached(
@@ -876,6 +885,34 @@ mod tests {
             c.usage_resume_point().unwrap().as_deref(),
             Some("2026-11-21T10:59:00.000Z"),
             "a minute before the newest event"
+        );
+    }
+
+    /// The report form's models: the cached catalog's, in its order; before any catalog
+    /// was cached, the models the cached usage names.
+    #[test]
+    fn report_models_come_from_the_catalog_else_from_the_usage() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut c, _) = Cache::open(&dir.path().join("c.db")).unwrap();
+        c.insert_usage_events(&[
+            event("a", "2026-11-20T10:00:00.000Z", "2026-11-20", "premium", 5),
+            event("b", "2026-11-20T11:00:00.000Z", "2026-11-20", "lite", 5),
+            event("c", "2026-11-20T12:00:00.000Z", "2026-11-20", "lite", 5),
+        ])
+        .unwrap();
+        assert_eq!(
+            crate::views::report_models(&c).unwrap(),
+            ["lite", "premium"]
+        );
+        let catalog: crate::wire::Catalog = serde_json::from_value(serde_json::json!({
+            "packs": [], "custom": {"credits_per_dollar": 100, "min_cents": 500, "max_cents": 100000},
+            "models": [{"id": "chronos-1", "input_rate": 1}, {"id": "agent-team"}]
+        }))
+        .unwrap();
+        c.put_doc("catalog", &catalog, Utc::now()).unwrap();
+        assert_eq!(
+            crate::views::report_models(&c).unwrap(),
+            ["chronos-1", "agent-team"]
         );
     }
 

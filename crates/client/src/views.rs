@@ -252,6 +252,9 @@ pub struct DashboardView {
     pub lots: Vec<Lot>,
     /// The period's most recent charges, each with what every bucket paid.
     pub charges: Vec<Charge>,
+    /// The models the report form offers: the platform's catalog (as last cached), or,
+    /// before the catalog was ever cached, the models seen in the cached usage.
+    pub report_models: Vec<String>,
 }
 
 /// A lot: what is left of one grant, purchase or refill in a bucket, and when it expires.
@@ -296,6 +299,17 @@ fn parse_at(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// The models a thread can be reported against: the catalog's, else those used.
+pub fn report_models(cache: &Cache) -> Result<Vec<String>, ClientError> {
+    let listed: Vec<String> = cached_catalog(cache)
+        .map(|c| c.models.into_iter().map(|m| m.id).collect())
+        .unwrap_or_default();
+    if !listed.is_empty() {
+        return Ok(listed);
+    }
+    cache.used_models()
 }
 
 /// Every lot with credits left, with its expiry.
@@ -431,6 +445,7 @@ pub fn dashboard(
         None => (None, None, None),
     };
     Ok(DashboardView {
+        report_models: report_models(cache)?,
         lots: lots(cache)?,
         charges: charges(cache, from_key.as_deref())?,
         fresh: !status.stale,

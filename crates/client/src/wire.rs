@@ -267,6 +267,16 @@ pub struct Catalog {
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(skip))]
     pub unit: Option<CatalogUnit>,
+    /// The platform's models, in the catalog's order (the report form offers them).
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub models: Vec<CatalogModel>,
+}
+
+/// A model of the catalog; its rates are the server's business.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogModel {
+    pub id: String,
 }
 
 /// The catalog's unit: `credits`, `tokens` (per credit) or `requests` (per credit).

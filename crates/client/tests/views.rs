@@ -105,9 +105,9 @@ fn a_tray_read_completes_while_a_sync_waits_on_a_paused_server() {
 #[test]
 fn the_glance_and_the_dashboard_read_in_the_catalogs_unit() {
     let rt = runtime();
-    for (name, plan, hint) in [
-        ("easycoda", "free", "≈ 5.0 M tokens"),
-        ("seed003", "pro", "≈ 500 requests"),
+    for (name, plan, hint, models) in [
+        ("easycoda", "free", "≈ 5.0 M tokens", vec!["agent-team"]),
+        ("seed003", "pro", "≈ 500 requests", vec!["agent"]),
     ] {
         let server = Server::with_catalog(name);
         let account = server.account(plan);
@@ -128,6 +128,8 @@ fn the_glance_and_the_dashboard_read_in_the_catalogs_unit() {
         assert!(g.tooltip.contains(hint), "{name}: {}", g.tooltip);
         let d = reader.dashboard("model", None).unwrap();
         assert_eq!(d.unit_hint.as_deref(), Some(hint), "{name}");
+        // The report form offers the platform's models, not a fixed list.
+        assert_eq!(d.report_models, models, "{name}");
     }
 }
 
