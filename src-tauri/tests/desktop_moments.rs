@@ -194,7 +194,7 @@ fn several_thresholds_each_warn_once_and_the_tray_shows_the_pace() {
     });
     server.spend(&token, "th-2", 30);
     wait_for("the warning at 20", T, || {
-        Some(()).filter(|_| notifications(&work, "below your 20 credits threshold") == 1)
+        Some(()).filter(|_| notifications(&work, "below your 20.00 credits threshold") == 1)
     });
     server.spend(&token, "th-3", 1);
     let t = wait_for("the tray at 14 cr", T, || {
@@ -325,7 +325,8 @@ fn the_app_and_creditbar_watch_together_notify_once() {
 /// the server's test clock. The app runs on the server's time (its clock corrected by the
 /// skew read from the balance's `Date`, docs/desktop.md), so moving the test clock moves
 /// the app's. Two minutes before the lead time begins: nothing; two minutes into it:
-/// exactly one notification, with what is left of the plan's credits.
+/// exactly one notification, with what is left of the plan's credits (497.9999, shown
+/// as people read amounts: 497.99, rounded down).
 #[test]
 fn expiring_soon_is_told_at_the_right_minute_of_the_servers_clock() {
     let Some(work) = in_session("expiring_soon_is_told_at_the_right_minute_of_the_servers_clock")
@@ -399,7 +400,7 @@ fn expiring_soon_is_told_at_the_right_minute_of_the_servers_clock() {
         .unwrap()
         .to_owned();
     assert!(
-        line.contains("497.9999 credits from your plan expire at the renewal, in 23 h 5"),
+        line.contains("497.99 credits from your plan expire at the renewal, in 23 h 5"),
         "{line}"
     );
     std::thread::sleep(Duration::from_secs(35));
@@ -486,4 +487,68 @@ fn the_number_in_the_tray_icon_is_redrawn_only_when_it_changes() {
     });
     assert_eq!(tray(&work)["label"], "504 cr");
     wd.call("DELETE", "", None);
+}
+
+/// Issue 16: notification bodies say amounts as the tray and the CLI do (product.md
+/// "Amounts shown to people": two decimals rounded down, grouped by the locale), read from
+/// what the notification daemon received, in two locales.
+fn amounts_in_notifications_follow_the_locale(test: &str, locale: &str, low: &str, bonus: &str) {
+    let Some(work) = in_session(test) else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, _wd, token) = signed_in_app_at(
+        &work,
+        &server,
+        &built_app(),
+        &work.join("data"),
+        &[("LC_ALL", locale)],
+    );
+    // 460.004 credits: 44.996 left, shown as 44.99 (never more than is there).
+    server.post(
+        "/v1/usage",
+        &token,
+        serde_json::json!({"id": "loc-1", "project": "e2e", "thread": "t", "model": "standard",
+            "kind": "chat", "status": "completed", "input_tokens": 0, "cached_input_tokens": 0,
+            "output_tokens": 4_600_040}),
+    );
+    assert_eq!(server.available(&token), 44_996_000);
+    wait_for("the low-balance notification", T, || {
+        Some(()).filter(|_| notifications_titled(&work, "Credits running low") >= 1)
+    });
+    let account = server.get("/v1/account", &token)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.post(
+        &format!("/v1/admin/accounts/{account}/grants"),
+        ADMIN,
+        serde_json::json!({"id": "loc-grant", "amount": 1_234_500_000, "reason": "promo"}),
+    );
+    wait_for("the bonus notification", T, || {
+        Some(()).filter(|_| notifications_titled(&work, "Bonus credits received") >= 1)
+    });
+    let log = std::fs::read_to_string(work.join("notifications.log")).unwrap();
+    assert_eq!(notifications(&work, low), 1, "{log}");
+    assert_eq!(notifications(&work, bonus), 1, "{log}");
+}
+
+#[test]
+fn amounts_in_notifications_read_as_in_english() {
+    amounts_in_notifications_follow_the_locale(
+        "amounts_in_notifications_read_as_in_english",
+        "en_US.UTF-8",
+        "44.99 credits left, below your 50.00 credits threshold.",
+        "You received 1,234.50 credits (promo).",
+    );
+}
+
+#[test]
+fn amounts_in_notifications_read_as_in_german() {
+    amounts_in_notifications_follow_the_locale(
+        "amounts_in_notifications_read_as_in_german",
+        "de_DE.UTF-8",
+        "44,99 credits left, below your 50,00 credits threshold.",
+        "You received 1.234,50 credits (promo).",
+    );
 }

@@ -271,7 +271,7 @@ fn lots_charges_and_the_expiring_soon_alert_follow_the_test_clock() {
     assert!(
         alert.body.starts_with(&format!(
             "{} from your plan expire at the renewal, in 6 h 0 min",
-            creditbar_ledger::Credits::from_micros(left)
+            creditbar_client::format::credits_long(left)
         )),
         "{}",
         alert.body
