@@ -280,8 +280,21 @@ fn the_dashboard_shows_each_lots_expiry_and_what_each_bucket_paid_for_a_charge()
         ADMIN,
         json!({"id": "lots-bonus", "amount": 20 * CR, "reason": "promo"}),
     );
+    // A bonus lot with an expiry: the dashboard says exactly when (issue 17 step 4).
+    let as_of: chrono::DateTime<chrono::Utc> = server.get("/v1/balance", &token)["as_of"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let expires = as_of + chrono::Duration::days(10);
+    server.post(
+        &format!("/v1/admin/accounts/{account}/grants"),
+        ADMIN,
+        json!({"id": "lots-dated", "amount": 3 * CR, "reason": "compensation",
+            "expires_at": expires.to_rfc3339()}),
+    );
     wait_for("the app to see it", Duration::from_secs(20), || {
-        wd.text("[data-testid=title]").filter(|t| t == "518 cr")
+        wd.text("[data-testid=title]").filter(|t| t == "521 cr")
     });
     wd.click("[data-testid=open-dashboard]");
     wait_for("the dashboard window", Duration::from_secs(20), || {
@@ -291,9 +304,18 @@ fn the_dashboard_shows_each_lots_expiry_and_what_each_bucket_paid_for_a_charge()
         wd.text("[data-charge=lots-1] [data-testid=breakdown]")
     });
     assert_eq!(paid, "daily 5.00 credits · subscription 2.00 credits");
-    let lot = wd.call("POST", "/execute/sync", Some(json!({"args": [], "script":
-        "const l = document.querySelector('[data-testid=lot][data-bucket=bonus]'); return l ? [l.dataset.available, l.dataset.expires] : null;"})));
-    assert_eq!(lot, json!([(20 * CR).to_string(), "not_reported"]), "{lot}");
+    let lots = wd.call("POST", "/execute/sync", Some(json!({"args": [], "script":
+        "return [...document.querySelectorAll('[data-testid=lot][data-bucket=bonus]')].map((l) => [l.dataset.available, l.dataset.expires, l.lastElementChild.textContent]);"})));
+    assert_eq!(lots[0][0], json!((20 * CR).to_string()), "{lots}");
+    assert_eq!(lots[0][1], "never", "{lots}");
+    assert_eq!(lots[0][2], "never expires", "{lots}");
+    assert_eq!(lots[1][0], json!((3 * CR).to_string()), "{lots}");
+    let shown: chrono::DateTime<chrono::Utc> = lots[1][1].as_str().unwrap().parse().unwrap();
+    assert_eq!(shown, expires, "{lots}");
+    assert!(
+        lots[1][2].as_str().unwrap().starts_with("expires "),
+        "{lots}"
+    );
     wd.screenshot("dashboard-lots.png");
     wd.call(
         "POST",
