@@ -57,7 +57,8 @@ pub async fn patch_account(
 
 #[utoipa::path(get, path = "/v1/balance", tag = "account", security(("bearer" = [])),
     params(("If-None-Match" = Option<String>, Header, description = "ETag of a balance already held")),
-    responses((status = 200, body = BalanceBody, headers(("ETag" = String))), (status = 304, description = "Unchanged"),
+    responses((status = 200, body = BalanceBody, headers(("ETag" = String), ("Date" = String, description = "The server's clock (an extension: under --test-clock, the test's time)"))),
+        (status = 304, description = "Unchanged", headers(("Date" = String, description = "The server's clock"))),
         (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn balance(
     State(app): State<App>,
