@@ -248,6 +248,8 @@ pub struct AlertsInput {
     /// More thresholds below the main one, µcr as decimal strings (or numbers).
     #[serde(default)]
     also_below: Vec<Micros>,
+    #[serde(default)]
+    number_in_icon: bool,
 }
 
 fn default_lead() -> u32 {
@@ -255,15 +257,23 @@ fn default_lead() -> u32 {
 }
 
 #[tauri::command]
-pub async fn save_alerts(state: State<'_, Desktop>, alerts: AlertsInput) -> Result<(), IpcError> {
+pub async fn save_alerts(
+    app: AppHandle,
+    state: State<'_, Desktop>,
+    alerts: AlertsInput,
+) -> Result<(), IpcError> {
     let settings = views::alert_settings_from(
         alerts.low_threshold,
         &alerts.kinds,
         alerts.open_purchase_at_low,
         alerts.expiry_lead_hours,
         alerts.also_below.iter().map(|m| m.0).collect(),
+        alerts.number_in_icon,
     );
-    Ok(state.engine.lock().await.set_settings(&settings)?)
+    state.engine.lock().await.set_settings(&settings)?;
+    // The tray's icon follows the setting at once.
+    crate::tray::render(&app).await;
+    Ok(())
 }
 
 /// Sets the account's timezone; returns the settings as they are now.

@@ -65,9 +65,10 @@ pub fn start_watch(app: &AppHandle) {
         old.abort();
     }
     let (dir, secrets, app2) = (state.data_dir.clone(), state.secrets.clone(), app.clone());
+    let skew = state.skew.clone();
     *slot = Some(tauri::async_runtime::spawn(async move {
         let mut engine = match Engine::open(&dir, Box::new(secrets), clock()) {
-            Ok((e, _)) => e,
+            Ok((e, _)) => e.with_server_skew(skew),
             Err(e) => return tracing::error!(error = %e, "live sync cannot open the cache"),
         };
         let notifier = ShellNotifier { app: app2 };

@@ -4,6 +4,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod actions;
+mod badge;
 mod commands;
 #[cfg(feature = "demo")]
 mod demo;

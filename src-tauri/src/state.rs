@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use creditbar_client::engine::ServerSkew;
 use creditbar_client::keychain::{Keychain, SecretStore};
 use creditbar_client::views::Reader;
 use creditbar_client::{ClientError, Engine};
@@ -28,6 +29,9 @@ pub struct Desktop {
     pub data_dir: PathBuf,
     pub secrets: Arc<dyn SecretStore>,
     pub watch: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
+    /// The server's clock as measured by any of the app's engines: the command engine, the
+    /// live-sync engine and the reader all run on the server's time (docs/desktop.md).
+    pub skew: ServerSkew,
     /// Keeps the embedded server (and its temporary database) alive in `--demo`.
     #[cfg(feature = "demo")]
     pub demo: Option<DemoServer>,
@@ -64,6 +68,8 @@ impl Desktop {
         started: Instant,
     ) -> Result<Desktop, ClientError> {
         let (engine, opened) = Engine::open(&data_dir, Box::new(secrets.clone()), clock())?;
+        let skew = ServerSkew::default();
+        let engine = engine.with_server_skew(skew.clone());
         if let creditbar_client::cache::Opened::Rebuilt { set_aside, reason } = opened {
             tracing::warn!(%reason, set_aside = %set_aside.display(), "the cache was unreadable and is rebuilt");
         }
@@ -75,6 +81,7 @@ impl Desktop {
             data_dir,
             secrets,
             watch: Mutex::new(None),
+            skew,
             #[cfg(feature = "demo")]
             demo: None,
         })

@@ -28,14 +28,22 @@ struct Shown {
     auto_refill: Option<CheckMenuItem<Wry>>,
 }
 
-fn icon(level: Level) -> Option<Image<'static>> {
+/// The state's icon, with `number` drawn into it when the person asked for that.
+fn icon(level: Level, number: Option<&str>) -> Option<Image<'static>> {
     let bytes: &'static [u8] = match level {
         Level::Ok => include_bytes!("../../icons/tray-healthy.png"),
         Level::Low => include_bytes!("../../icons/tray-low.png"),
         Level::Empty => include_bytes!("../../icons/tray-empty.png"),
         Level::Stale => include_bytes!("../../icons/tray-stale.png"),
     };
-    Image::from_bytes(bytes).ok()
+    let image = Image::from_bytes(bytes).ok()?;
+    let Some(number) = number else {
+        return Some(image);
+    };
+    let (w, h) = (image.width(), image.height());
+    let mut rgba = image.rgba().to_vec();
+    crate::badge::draw(&mut rgba, w, h, number);
+    Some(Image::new_owned(rgba, w, h))
 }
 
 /// Whether a StatusNotifierItem host is on the session bus (Linux). Without one the icon
@@ -128,7 +136,7 @@ pub async fn create(app: &AppHandle, on_menu: fn(&AppHandle, &str)) -> tauri::Re
         .tooltip(&g.tooltip)
         .show_menu_on_left_click(true)
         .on_menu_event(move |app, event| on_menu(app, event.id().as_ref()));
-    if let Some(i) = icon(g.level) {
+    if let Some(i) = icon(g.level, g.icon_number.as_deref()) {
         builder = builder.icon(i);
     }
     let icon = builder.build(app)?;
@@ -176,8 +184,10 @@ pub async fn render(app: &AppHandle) -> usize {
             tray.icon.set_title(Some(&g.title))?;
             touched += 1;
         }
-        if old.level != g.level {
-            tray.icon.set_icon(icon(g.level))?;
+        // Redrawn only when what it shows changes: the state, or the number in it.
+        if old.level != g.level || old.icon_number != g.icon_number {
+            tray.icon
+                .set_icon(icon(g.level, g.icon_number.as_deref()))?;
             touched += 1;
         }
         if old.tooltip != g.tooltip {

@@ -94,8 +94,10 @@ fn desktop_shows_a_balance_above_2_pow_53_micro_credits_exactly() {
     };
     let server = Server::start(&work);
     let (_driver, wd, token) = signed_in_app(&work, &server);
-    // 2^53 + 1 µcr of bonus on top of 505 credits: 9,007,199,759,740,993 µcr, which a
-    // JavaScript number reads as …992.
+    // A bonus that brings the balance to 1,234,567,890,123,459,999 µcr: far above 2^53,
+    // and a figure a float gets wrong where people see it. As an f64 it is
+    // 1,234,567,890,123,460,096, which at two decimals rounded down reads …123.46; the
+    // exact figure reads …123.45.
     let account = server.get("/v1/account", &token)["id"]
         .as_str()
         .unwrap()
@@ -103,20 +105,24 @@ fn desktop_shows_a_balance_above_2_pow_53_micro_credits_exactly() {
     server.post(
         &format!("/v1/admin/accounts/{account}/grants"),
         ADMIN,
-        json!({"id": "whale", "amount": 9_007_199_254_740_993_i64, "reason": "admin"}),
+        json!({"id": "whale", "amount": 1_234_567_889_618_459_999_i64, "reason": "admin"}),
     );
-    assert_eq!(server.available(&token), 9_007_199_759_740_993);
+    assert_eq!(server.available(&token), 1_234_567_890_123_459_999);
+    assert_eq!(
+        1_234_567_890_123_459_999_i64 as f64,
+        1_234_567_890_123_460_096.0
+    );
     wait_for("the window's title", T, || {
         wd.text("[data-testid=title]")
-            .filter(|t| t == "9007199759 cr")
+            .filter(|t| t == "1234567890123 cr")
     });
     let t = wait_for("the tray", T, || {
-        Some(tray(&work)).filter(|t| t["label"] == "9007199759 cr")
+        Some(tray(&work)).filter(|t| t["label"] == "1234567890123 cr")
     });
     assert!(
         menu(&t)
             .iter()
-            .any(|l| l == "9,007,199,759.74 credits available"),
+            .any(|l| l == "1,234,567,890,123.45 credits available"),
         "{t}"
     );
 
@@ -127,11 +133,11 @@ fn desktop_shows_a_balance_above_2_pow_53_micro_credits_exactly() {
     let shown = wait_for("the dashboard's balance", T, || {
         wd.text("[data-testid=available]")
     });
-    // Two decimals, rounded down (product.md "Amounts shown to people"). At two decimals
-    // this figure reads the same from a float; ui/src/lib/money.test.ts has one that does not.
-    assert_eq!(shown, "9,007,199,759.74 credits");
+    // Two decimals, rounded down (product.md "Amounts shown to people"), from the exact
+    // figure: a float would show .46.
+    assert_eq!(shown, "1,234,567,890,123.45 credits");
     let bonus = wait_for("the bonus row", T, || wd.text("[data-testid=bucket-bonus]"));
-    assert!(bonus.contains("9,007,199,254.74 credits"), "{bonus}");
+    assert!(bonus.contains("1,234,567,889,618.45 credits"), "{bonus}");
     wd.screenshot("dashboard-beyond-2-pow-53.png");
     wd.call("DELETE", "", None);
 }

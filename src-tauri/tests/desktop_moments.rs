@@ -194,7 +194,7 @@ fn several_thresholds_each_warn_once_and_the_tray_shows_the_pace() {
     });
     server.spend(&token, "th-2", 30);
     wait_for("the warning at 20", T, || {
-        Some(()).filter(|_| notifications(&work, "below your 20 credits threshold") == 1)
+        Some(()).filter(|_| notifications(&work, "below your 20.00 credits threshold") == 1)
     });
     server.spend(&token, "th-3", 1);
     let t = wait_for("the tray at 14 cr", T, || {
@@ -319,4 +319,236 @@ fn the_app_and_creditbar_watch_together_notify_once() {
     assert_eq!(bodies.len(), all, "a notification shown twice: {log}");
     drop(watch);
     wd.call("DELETE", "", None);
+}
+
+/// Issue 17 step 4 in the app: the "expiring soon" notification at the right minute under
+/// the server's test clock. The app runs on the server's time (its clock corrected by the
+/// skew read from the balance's `Date`, docs/desktop.md), so moving the test clock moves
+/// the app's. Two minutes before the lead time begins: nothing; two minutes into it:
+/// exactly one notification, with what is left of the plan's credits (497.9999, shown
+/// as people read amounts: 497.99, rounded down).
+#[test]
+fn expiring_soon_is_told_at_the_right_minute_of_the_servers_clock() {
+    let Some(work) = in_session("expiring_soon_is_told_at_the_right_minute_of_the_servers_clock")
+    else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, wd, token) = signed_in_app(&work, &server);
+    // 7.0001 credits: the daily 5 first, then 2.0001 from the plan's 500.
+    server.post(
+        "/v1/usage",
+        &token,
+        serde_json::json!({"id": "exp-1", "project": "e2e", "thread": "t", "model": "standard",
+            "kind": "chat", "status": "completed", "input_tokens": 0, "cached_input_tokens": 0,
+            "output_tokens": 70_001}),
+    );
+    let balance = server.get("/v1/balance", &token);
+    let plan_left = balance["buckets"]["subscription"]["available"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(plan_left, 497_999_900);
+    let renewal: chrono::DateTime<chrono::Utc> = balance["buckets"]["subscription"]["next_reset"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The default lead time: 24 hours.
+    let lead_starts = renewal - chrono::Duration::hours(24);
+    let set_clock = |at: chrono::DateTime<chrono::Utc>| {
+        let r = server
+            .http
+            .post(format!("{}/v1/admin/clock", server.base))
+            .bearer_auth(ADMIN)
+            .json(&serde_json::json!({"now": at.to_rfc3339()}))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "clock: {}", r.status());
+    };
+    // The app reads the server's clock at every sync ("Sync now", as a person would press
+    // it) and by itself once a minute; the live engine checks its alerts at every
+    // heartbeat (15 s).
+    let sync_now = || {
+        wd.call(
+            "POST",
+            "/execute/async",
+            Some(serde_json::json!({"args": [], "script":
+            "const done = arguments[arguments.length - 1];
+             window.__TAURI_INTERNALS__.invoke('sync_now').then(() => done(null), (e) => done(String(e)));"})),
+        )
+    };
+    set_clock(lead_starts - chrono::Duration::seconds(120));
+    sync_now();
+    // Two heartbeats of the live engine on the server's new time.
+    std::thread::sleep(Duration::from_secs(35));
+    assert_eq!(
+        notifications_titled(&work, "Credits expiring soon"),
+        0,
+        "two minutes before the lead time"
+    );
+    set_clock(lead_starts + chrono::Duration::seconds(120));
+    sync_now();
+    wait_for(
+        "the expiring-soon notification",
+        Duration::from_secs(90),
+        || Some(()).filter(|_| notifications_titled(&work, "Credits expiring soon") >= 1),
+    );
+    let line = std::fs::read_to_string(work.join("notifications.log"))
+        .unwrap()
+        .lines()
+        .find(|l| l.contains("\"Credits expiring soon\""))
+        .unwrap()
+        .to_owned();
+    assert!(
+        line.contains("497.99 credits from your plan expire at the renewal, in 23 h 5"),
+        "{line}"
+    );
+    std::thread::sleep(Duration::from_secs(35));
+    assert_eq!(
+        notifications_titled(&work, "Credits expiring soon"),
+        1,
+        "told once"
+    );
+    wd.call("DELETE", "", None);
+}
+
+/// Issue 17 step 5, the number drawn into the tray icon (opt-in, for trays that show only
+/// icons): turned on in the settings window, the icon carries the rounded balance; it is
+/// redrawn when that number changes and not when only the exact balance does. The icon is
+/// read where the tray host reads it (the StatusNotifierItem's IconName: the PNG file the
+/// tray writes at each redraw) and kept as a screenshot.
+#[test]
+fn the_number_in_the_tray_icon_is_redrawn_only_when_it_changes() {
+    let Some(work) = in_session("the_number_in_the_tray_icon_is_redrawn_only_when_it_changes")
+    else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, wd, token) = signed_in_app(&work, &server);
+    let icon = || tray(&work)["icon"].as_str().unwrap_or_default().to_owned();
+    let plain = wait_for("the tray icon", T, || {
+        Some(icon()).filter(|i| !i.is_empty())
+    });
+    wd.call(
+        "POST",
+        "/execute/sync",
+        Some(serde_json::json!({"args": [], "script":
+        "window.__TAURI_INTERNALS__.invoke('open_window', {which: 'settings'}); return null;"})),
+    );
+    wait_for("the settings window", T, || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("settings.html")))
+    });
+    wait_for("the tray icon setting", T, || {
+        wd.find("[data-testid=number-in-icon]")
+    });
+    wd.click("[data-testid=number-in-icon]");
+    wd.click("[data-testid=alerts-save]");
+    wait_for("saved", T, || {
+        wd.text("[data-testid=saved]")
+            .filter(|s| s.contains("Notification settings saved"))
+    });
+    let with_number = wait_for("the icon with the number", T, || {
+        Some(icon()).filter(|i| *i != plain)
+    });
+    let png = std::fs::read(&with_number).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert_eq!(
+        (
+            u32::from_be_bytes(png[16..20].try_into().unwrap()),
+            u32::from_be_bytes(png[20..24].try_into().unwrap())
+        ),
+        (64, 64)
+    );
+    let dir = screenshot_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tray-number-in-icon.png"), &png).unwrap();
+
+    // 0.4 credits more: the exact balance changes (the menu says so), the number does not.
+    let account = server.get("/v1/account", &token)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.post(
+        &format!("/v1/admin/accounts/{account}/grants"),
+        ADMIN,
+        serde_json::json!({"id": "fraction", "amount": 400_000, "reason": "promo"}),
+    );
+    wait_for("the menu at 505.40", T, || {
+        let t = tray(&work);
+        let menu: Vec<String> = serde_json::from_value(t["menu"].clone()).unwrap_or_default();
+        Some(()).filter(|_| menu.iter().any(|l| l.starts_with("505.40 credits")))
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(icon(), with_number, "not redrawn: the number is still 505");
+    // One credit spent: 504.40, the number changes, the icon is redrawn.
+    server.spend(&token, "icon-1", 1);
+    wait_for("the icon redrawn for 504", T, || {
+        Some(icon()).filter(|i| *i != with_number)
+    });
+    assert_eq!(tray(&work)["label"], "504 cr");
+    wd.call("DELETE", "", None);
+}
+
+/// Issue 16: notification bodies say amounts as the tray and the CLI do (product.md
+/// "Amounts shown to people": two decimals rounded down, grouped by the locale), read from
+/// what the notification daemon received, in two locales.
+fn amounts_in_notifications_follow_the_locale(test: &str, locale: &str, low: &str, bonus: &str) {
+    let Some(work) = in_session(test) else {
+        return;
+    };
+    let server = Server::start(&work);
+    let (_driver, _wd, token) = signed_in_app_at(
+        &work,
+        &server,
+        &built_app(),
+        &work.join("data"),
+        &[("LC_ALL", locale)],
+    );
+    // 460.004 credits: 44.996 left, shown as 44.99 (never more than is there).
+    server.post(
+        "/v1/usage",
+        &token,
+        serde_json::json!({"id": "loc-1", "project": "e2e", "thread": "t", "model": "standard",
+            "kind": "chat", "status": "completed", "input_tokens": 0, "cached_input_tokens": 0,
+            "output_tokens": 4_600_040}),
+    );
+    assert_eq!(server.available(&token), 44_996_000);
+    wait_for("the low-balance notification", T, || {
+        Some(()).filter(|_| notifications_titled(&work, "Credits running low") >= 1)
+    });
+    let account = server.get("/v1/account", &token)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.post(
+        &format!("/v1/admin/accounts/{account}/grants"),
+        ADMIN,
+        serde_json::json!({"id": "loc-grant", "amount": 1_234_500_000, "reason": "promo"}),
+    );
+    wait_for("the bonus notification", T, || {
+        Some(()).filter(|_| notifications_titled(&work, "Bonus credits received") >= 1)
+    });
+    let log = std::fs::read_to_string(work.join("notifications.log")).unwrap();
+    assert_eq!(notifications(&work, low), 1, "{log}");
+    assert_eq!(notifications(&work, bonus), 1, "{log}");
+}
+
+#[test]
+fn amounts_in_notifications_read_as_in_english() {
+    amounts_in_notifications_follow_the_locale(
+        "amounts_in_notifications_read_as_in_english",
+        "en_US.UTF-8",
+        "44.99 credits left, below your 50.00 credits threshold.",
+        "You received 1,234.50 credits (promo).",
+    );
+}
+
+#[test]
+fn amounts_in_notifications_read_as_in_german() {
+    amounts_in_notifications_follow_the_locale(
+        "amounts_in_notifications_read_as_in_german",
+        "de_DE.UTF-8",
+        "44,99 credits left, below your 50,00 credits threshold.",
+        "You received 1.234,50 credits (promo).",
+    );
 }

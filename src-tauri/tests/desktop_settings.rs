@@ -404,3 +404,124 @@ fn settings_launch_at_login_and_sign_out_clear_everything_they_say() {
 
     wd.call("DELETE", "", None);
 }
+
+/// Issue 17 step 2, past due: a renewal the processor declines makes the plan past due;
+/// the settings window says so with its fix-it actions; replacing the card (in the
+/// purchase dialog the fix opens) and "Pay … now" retry the charge at once, and it pays.
+#[test]
+fn a_declined_renewal_is_past_due_in_settings_and_a_new_card_pays_the_retry() {
+    let Some(work) =
+        in_session("a_declined_renewal_is_past_due_in_settings_and_a_new_card_pays_the_retry")
+    else {
+        return;
+    };
+    let server = Server::start(&work);
+    let token = new_account_on(&server, "free");
+    let card = |number: &str| -> String {
+        server.post(
+            "/v1/payment-methods",
+            &token,
+            json!({"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"}),
+        )["payment_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let choose = |pm: &str| {
+        let r = server
+            .http
+            .put(format!("{}/v1/plan", server.base))
+            .bearer_auth(&token)
+            .json(&json!({"plan": "pro", "payment_token": pm}))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "PUT /v1/plan: {}", r.status());
+    };
+    // Pro, paid with a good card; then the plan's card is one the processor declines.
+    choose(&card("4242424242424242"));
+    choose(&card("4000000000000341"));
+    let end: chrono::DateTime<chrono::Utc> = server.get("/v1/account", &token)["period_end"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let r = server
+        .http
+        .post(format!("{}/v1/admin/clock", server.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"now": (end + chrono::Duration::seconds(1)).to_rfc3339()}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    wait_for("the renewal declined: past due", T, || {
+        Some(()).filter(|_| server.get("/v1/account", &token)["plan_status"] == "past_due")
+    });
+    let plan_charges = || -> Vec<String> {
+        server.get("/v1/purchases", &token)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["source"] == "plan")
+            .map(|p| p["status"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(plan_charges(), ["succeeded", "failed"]);
+
+    let (_driver, wd) = launch_app(&work, &[]);
+    wd.type_into("#server", &server.base);
+    wd.type_into("#token", &token);
+    wd.click("[data-testid=submit]");
+    wait_for("the balance after sign-in", T, || {
+        wd.text("[data-testid=title]")
+            .filter(|t| t.ends_with(" cr") && !t.starts_with('—'))
+    });
+    wd.click("[data-testid=open-dashboard]");
+    open_settings(&wd);
+    let said = wait_for("past due in settings", T, || {
+        wd.text("[data-testid=plan-past-due]")
+    });
+    assert!(said.contains("renewal charge failed"), "{said}");
+    assert!(wd.find("[data-testid=plan-retry]").is_some());
+    std::thread::sleep(Duration::from_millis(300)); // the next frame, for the picture only
+    wd.screenshot("settings-past-due.png");
+
+    // The fix: replace the card in the purchase dialog, then pay now.
+    wd.click("[data-testid=plan-fix-card]");
+    wait_for("the purchase dialog", T, || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("purchase.html")))
+    });
+    wait_for("the add-card form", T, || {
+        wd.find("[data-testid=card-number]")
+    });
+    wd.type_into("[data-testid=card-number]", "5555555555554444");
+    wd.type_into("[data-testid=card-expiry]", "11/31");
+    wd.type_into("[data-testid=card-cvc]", "321");
+    wd.click("[data-testid=save-card]");
+    wait_for("the new card", T, || {
+        wd.text("[data-testid=card]").filter(|c| c.contains("4444"))
+    });
+    wd.call("DELETE", "/window", None);
+    wait_for("back to the settings window", T, || {
+        Some(()).filter(|_| wd.switch_to(|u| u.contains("settings.html")))
+    });
+    wd.click("[data-testid=plan-retry]");
+    wait_for("the retry paid: active", T, || {
+        Some(()).filter(|_| server.get("/v1/account", &token)["plan_status"] == "active")
+    });
+    assert_eq!(plan_charges(), ["succeeded", "failed", "succeeded"]);
+    assert_eq!(
+        server.get("/v1/account", &token)["plan_payment_last4"],
+        "4444"
+    );
+    // The settings window, read again, says nothing of past due any more.
+    wd.call("POST", "/refresh", None);
+    wait_for("the plan choices", T, || {
+        wd.find("[data-testid=plan-summary-pro]")
+    });
+    assert!(
+        wd.find("[data-testid=plan-past-due]").is_none(),
+        "no longer past due"
+    );
+    wd.screenshot("settings-past-due-paid.png");
+    wd.call("DELETE", "", None);
+}

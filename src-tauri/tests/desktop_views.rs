@@ -77,6 +77,23 @@ fn follows_the_catalog(test: &str, catalog: &str, plan: &str, model: &str, unit:
     assert_eq!(shown, hint);
     let forecast = wd.text("[data-testid=forecast]").unwrap();
     assert!(forecast.contains("At this pace"), "{forecast}");
+    // The report form offers this platform's models (its catalog), after "Not sure".
+    let offered = wd.call(
+        "POST",
+        "/execute/sync",
+        Some(json!({"args": [], "script":
+        "return [...document.querySelectorAll('[data-testid=report-model] option')].map((o) => o.value);"})),
+    );
+    let mut models: Vec<serde_json::Value> = vec![json!("")];
+    models.extend(
+        server.get("/v1/catalog", &token)["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].clone()),
+    );
+    assert_eq!(offered, json!(models), "{models:?}");
+    assert!(models.contains(&json!(model)));
     wd.screenshot(&format!("dashboard-{catalog}.png"));
 
     // The purchase dialog shows the balance (and its unit) before buying.
@@ -144,7 +161,10 @@ fn plans_and_timezone_from_the_app_an_upgrade_charged_once_under_a_double_click(
     else {
         return;
     };
-    let server = Server::start(&work);
+    // The server's request log is the witness of how many plan changes the app sent:
+    // `PUT /v1/plan` is idempotent on the server (a second one for the plan already held
+    // charges nothing), so the charge alone could not tell one request from two.
+    let server = Server::start_with_request_log(&work);
     let (_driver, wd, token) = signed_in_app(&work, &server);
 
     // A card saved in the purchase dialog; then replaced there by another.
@@ -206,6 +226,14 @@ fn plans_and_timezone_from_the_app_an_upgrade_charged_once_under_a_double_click(
         .collect();
     assert_eq!(plan_charges.len(), 1, "charged once: {purchases}");
     assert_eq!(plan_charges[0]["price_cents"].as_i64(), Some(cents));
+    // Both clicks have been handled by now (the second one, had it been sent, waits on the
+    // engine behind the first); give a stray request time to arrive, then count.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        Server::requests(&work, "PUT", "/v1/plan"),
+        1,
+        "the app asked the server once under a double click"
+    );
 
     // The timezone: a typo is named and changes nothing; a real zone is saved.
     wd.type_into("[data-testid=timezone]", "Mars/Olympus_Mons");
@@ -252,8 +280,21 @@ fn the_dashboard_shows_each_lots_expiry_and_what_each_bucket_paid_for_a_charge()
         ADMIN,
         json!({"id": "lots-bonus", "amount": 20 * CR, "reason": "promo"}),
     );
+    // A bonus lot with an expiry: the dashboard says exactly when (issue 17 step 4).
+    let as_of: chrono::DateTime<chrono::Utc> = server.get("/v1/balance", &token)["as_of"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let expires = as_of + chrono::Duration::days(10);
+    server.post(
+        &format!("/v1/admin/accounts/{account}/grants"),
+        ADMIN,
+        json!({"id": "lots-dated", "amount": 3 * CR, "reason": "compensation",
+            "expires_at": expires.to_rfc3339()}),
+    );
     wait_for("the app to see it", Duration::from_secs(20), || {
-        wd.text("[data-testid=title]").filter(|t| t == "518 cr")
+        wd.text("[data-testid=title]").filter(|t| t == "521 cr")
     });
     wd.click("[data-testid=open-dashboard]");
     wait_for("the dashboard window", Duration::from_secs(20), || {
@@ -263,9 +304,18 @@ fn the_dashboard_shows_each_lots_expiry_and_what_each_bucket_paid_for_a_charge()
         wd.text("[data-charge=lots-1] [data-testid=breakdown]")
     });
     assert_eq!(paid, "daily 5.00 credits · subscription 2.00 credits");
-    let lot = wd.call("POST", "/execute/sync", Some(json!({"args": [], "script":
-        "const l = document.querySelector('[data-testid=lot][data-bucket=bonus]'); return l ? [l.dataset.available, l.dataset.expires] : null;"})));
-    assert_eq!(lot, json!([(20 * CR).to_string(), "not_reported"]), "{lot}");
+    let lots = wd.call("POST", "/execute/sync", Some(json!({"args": [], "script":
+        "return [...document.querySelectorAll('[data-testid=lot][data-bucket=bonus]')].map((l) => [l.dataset.available, l.dataset.expires, l.lastElementChild.textContent]);"})));
+    assert_eq!(lots[0][0], json!((20 * CR).to_string()), "{lots}");
+    assert_eq!(lots[0][1], "never", "{lots}");
+    assert_eq!(lots[0][2], "never expires", "{lots}");
+    assert_eq!(lots[1][0], json!((3 * CR).to_string()), "{lots}");
+    let shown: chrono::DateTime<chrono::Utc> = lots[1][1].as_str().unwrap().parse().unwrap();
+    assert_eq!(shown, expires, "{lots}");
+    assert!(
+        lots[1][2].as_str().unwrap().starts_with("expires "),
+        "{lots}"
+    );
     wd.screenshot("dashboard-lots.png");
     wd.call(
         "POST",

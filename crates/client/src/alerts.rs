@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 
-use creditbar_ledger::Credits;
 use serde::{Deserialize, Serialize};
 
 use crate::wire::{Balance, Notice};
@@ -114,6 +113,10 @@ pub struct AlertSettings {
     /// "warn me at 50, again at 20 and at 5".
     #[serde(default)]
     pub also_below: Vec<i64>,
+    /// Opt-in: the desktop draws the rounded balance into its tray icon, for trays that
+    /// show only icons (KDE, Windows; Linux's AppIndicator shows no tooltip either).
+    #[serde(default)]
+    pub number_in_icon: bool,
 }
 
 /// A threshold re-arms a tenth above itself (at least one credit), so a balance hovering
@@ -137,6 +140,7 @@ impl Default for AlertSettings {
             open_purchase_at_low: false,
             expiry_lead_hours: DEFAULT_EXPIRY_LEAD_HOURS,
             also_below: Vec::new(),
+            number_in_icon: false,
         }
     }
 }
@@ -251,8 +255,10 @@ impl Alert {
     }
 }
 
+/// Amounts in notifications follow product.md "Amounts shown to people", as the tray and
+/// the CLI do: two decimals rounded down, grouped by the user's locale.
 fn credits(micros: i64) -> String {
-    Credits::from_micros(micros).to_string()
+    crate::format::credits_long(micros)
 }
 
 fn data_i64(n: &Notice, field: &str) -> i64 {
@@ -264,7 +270,7 @@ fn data_str<'a>(n: &'a Notice, field: &str) -> &'a str {
 }
 
 fn dollars(cents: i64) -> String {
-    creditbar_ledger::Cents(cents).to_string()
+    crate::format::dollars(cents)
 }
 
 /// One notice as the kind of alert it is and a line describing it.
@@ -596,7 +602,7 @@ mod tests {
         let (a, s) = decide(&s, &settings, &[], Some(&balance(49 * CR)), Utc::now());
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].kinds, vec![AlertKind::LowBalance]);
-        assert!(a[0].body.contains("49 credits left"), "{}", a[0].body);
+        assert!(a[0].body.contains("49.00 credits left"), "{}", a[0].body);
         let (a, s) = decide(&s, &settings, &[], Some(&balance(40 * CR)), Utc::now());
         assert!(a.is_empty());
         // Back to the threshold but not above the margin: still quiet when it dips again.
@@ -619,7 +625,7 @@ mod tests {
         let (a, s2) = decide(&s, &settings, &n, Some(&balance(110 * CR)), Utc::now());
         assert_eq!(a.len(), 1);
         assert!(
-            a[0].body.contains("10 credits") && a[0].body.contains("sorry"),
+            a[0].body.contains("10.00 credits") && a[0].body.contains("sorry"),
             "{}",
             a[0].body
         );
@@ -699,7 +705,7 @@ mod tests {
         assert_eq!(a.len(), 1, "{a:?}");
         assert_eq!(
             a[0].body,
-            "You received 5 credits (promo).\nYou received 1 credit (community)."
+            "You received 5.00 credits (promo).\nYou received 1.00 credits (community)."
         );
     }
 
@@ -729,7 +735,7 @@ mod tests {
         assert_eq!(a[0].kinds, vec![AlertKind::ExpiringSoon]);
         assert_eq!(
             a[0].body,
-            "12.345678 credits from your plan expire at the renewal, in 6 h 0 min (2026-12-20 00:00 UTC)."
+            "12.34 credits from your plan expire at the renewal, in 6 h 0 min (2026-12-20 00:00 UTC)."
         );
         let (again, s) = decide(&s, &settings, &[], Some(&b), at("2026-12-19T20:00:00Z"));
         assert!(again.is_empty(), "told once: {again:?}");
@@ -763,14 +769,14 @@ mod tests {
         let (a, s) = step(&s, 45 * CR);
         assert_eq!(
             told(&a),
-            ["45 credits left, below your 50 credits threshold."]
+            ["45.00 credits left, below your 50.00 credits threshold."]
         );
         let (a, s) = step(&s, 30 * CR);
         assert!(a.is_empty());
         let (a, s) = step(&s, 19 * CR);
         assert_eq!(
             told(&a),
-            ["19 credits left, below your 20 credits threshold."]
+            ["19.00 credits left, below your 20.00 credits threshold."]
         );
         let (a, s) = step(&s, 18 * CR);
         assert!(a.is_empty(), "once per descent");
@@ -779,14 +785,14 @@ mod tests {
         let (a, s) = step(&s, 4 * CR);
         assert_eq!(
             told(&a),
-            ["4 credits left, below your 5 credits threshold."]
+            ["4.00 credits left, below your 5.00 credits threshold."]
         );
         // Back up: everything re-arms, and the next descent warns again.
         let (_, s) = step(&s, 100 * CR);
         let (a, _) = step(&s, 10 * CR);
         assert_eq!(
             told(&a),
-            ["10 credits left, below your 20 credits threshold."]
+            ["10.00 credits left, below your 20.00 credits threshold."]
         );
     }
 

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -30,6 +31,14 @@ pub struct ApiClient {
 enum Retry {
     Safe,
     Never,
+}
+
+/// An HTTP date (`Sun, 06 Dec 2026 12:00:00 GMT`, RFC 9110's preferred form); anything
+/// else is no date.
+pub fn http_date(s: &str) -> Option<DateTime<Utc>> {
+    chrono::NaiveDateTime::parse_from_str(s.trim(), "%a, %d %b %Y %H:%M:%S GMT")
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 pub enum Conditional<T> {
@@ -193,7 +202,13 @@ impl ApiClient {
     }
 
     /// The balance, or `NotModified` when it still matches `etag`.
-    pub async fn balance(&self, etag: Option<&str>) -> Result<Conditional<Balance>, ClientError> {
+    /// The balance (or that it is unchanged since `etag`), with the server's clock at the
+    /// answer: its `Date` header, which the server sets from its own clock on this route
+    /// (`--test-clock` included).
+    pub async fn balance(
+        &self,
+        etag: Option<&str>,
+    ) -> Result<(Conditional<Balance>, Option<DateTime<Utc>>), ClientError> {
         let resp = self
             .send(Retry::Safe, || {
                 let mut r = self.request(Method::GET, "/v1/balance")?;
@@ -203,8 +218,13 @@ impl ApiClient {
                 Ok(r)
             })
             .await?;
+        let date = resp
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(http_date);
         if resp.status() == StatusCode::NOT_MODIFIED {
-            return Ok(Conditional::NotModified);
+            return Ok((Conditional::NotModified, date));
         }
         let etag = resp
             .headers()
@@ -212,7 +232,7 @@ impl ApiClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let value = self.json("/v1/balance", resp).await?;
-        Ok(Conditional::Modified { value, etag })
+        Ok((Conditional::Modified { value, etag }, date))
     }
 
     pub async fn ledger(&self, after: u64, limit: u32) -> Result<Page<LedgerEntry>, ClientError> {

@@ -104,6 +104,18 @@ CREATE UNIQUE INDEX usage_events_id ON usage_events (id);
     ),
     // The dashboard's per-charge breakdown looks a charge's ledger entries up by `ref`.
     M::up("CREATE INDEX ledger_ref ON ledger (ref);"),
+    // A lot's exact expiry, as the server reports it on the entry that opens the lot:
+    // `expiry_reported` 0 = not reported (a server before the extension), 1 = reported
+    // (`expires_at` NULL: never). Entries cached before are fetched again so the lots
+    // already held learn their expiry; the sync cursor is `MAX(seq)`, so emptying the
+    // table is what makes the next sync re-read it.
+    M::up(
+        r#"
+ALTER TABLE ledger ADD COLUMN expires_at TEXT;
+ALTER TABLE ledger ADD COLUMN expiry_reported INTEGER NOT NULL DEFAULT 0;
+DELETE FROM ledger;
+"#,
+    ),
 ];
 
 /// Document names in the `documents` table: one JSON value each.
@@ -125,6 +137,23 @@ pub mod meta {
     pub const BALANCE_ETAG: &str = "balance_etag";
     /// "1" when the person allowed plain http:// to a server that is not this machine.
     pub const ALLOW_INSECURE_HTTP: &str = "allow_insecure_http";
+    /// The last measured skew of the server's clock (ms, `engine::ServerSkew`): every
+    /// process on the cache starts from it, so times stamped by one (the last contact)
+    /// read the same in another that has not reached the server (`status --offline`).
+    pub const SERVER_SKEW_MS: &str = "server_skew_ms";
+}
+
+/// What is left of one lot (see `Cache::lots`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LotRow {
+    pub bucket: String,
+    pub grant_id: String,
+    /// µcr left.
+    pub remaining: i64,
+    /// The lot's first entry (RFC 3339).
+    pub first_at: String,
+    /// As the server reported it: `None` not reported, `Some(None)` never, else RFC 3339.
+    pub expires_at: Option<Option<String>>,
 }
 
 /// A charged usage event: `(id, at, model, thread, charged µcr)`.
@@ -398,8 +427,9 @@ impl Cache {
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT OR IGNORE INTO ledger (seq, at, type, bucket, amount, balance_after, grant_id, ref)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT OR IGNORE INTO ledger (seq, at, type, bucket, amount, balance_after, grant_id, ref,
+                                               expires_at, expiry_reported)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
             for e in entries {
                 stmt.execute(params![
@@ -410,7 +440,9 @@ impl Cache {
                     e.amount,
                     e.balance_after,
                     e.grant_id,
-                    e.reference
+                    e.reference,
+                    e.expires_at.flatten().map(|t| t.to_rfc3339()),
+                    e.expires_at.is_some()
                 ])?;
             }
         }
@@ -419,14 +451,25 @@ impl Cache {
     }
 
     /// What is left of each lot (a grant, purchase or refill: a `grant_id`) in each bucket,
-    /// oldest first: `(bucket, grant_id, remaining µcr, first entry)`. Usage, holds and
-    /// expiries are negative entries on the same `grant_id`.
-    pub fn lots(&self) -> Result<Vec<(String, String, i64, String)>, ClientError> {
+    /// oldest first. Usage, holds and expiries are negative entries on the same `grant_id`.
+    pub fn lots(&self) -> Result<Vec<LotRow>, ClientError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT bucket, grant_id, SUM(amount), MIN(at) FROM ledger WHERE grant_id != ''
+            "SELECT bucket, grant_id, SUM(amount), MIN(at),
+                    MAX(expiry_reported), MAX(CASE WHEN amount > 0 THEN expires_at END)
+             FROM ledger WHERE grant_id != ''
              GROUP BY bucket, grant_id HAVING SUM(amount) > 0 ORDER BY MIN(seq)",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        let rows = stmt.query_map([], |r| {
+            let reported: bool = r.get(4)?;
+            let at: Option<String> = r.get(5)?;
+            Ok(LotRow {
+                bucket: r.get(0)?,
+                grant_id: r.get(1)?,
+                remaining: r.get(2)?,
+                first_at: r.get(3)?,
+                expires_at: reported.then_some(at),
+            })
+        })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -444,6 +487,15 @@ impl Cache {
         let rows = stmt.query_map(params![from_day.unwrap_or(""), limit], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Every model the cached usage names, alphabetically.
+    pub fn used_models(&self) -> Result<Vec<String>, ClientError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT model FROM usage_events ORDER BY model")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -833,6 +885,87 @@ mod tests {
             c.usage_resume_point().unwrap().as_deref(),
             Some("2026-11-21T10:59:00.000Z"),
             "a minute before the newest event"
+        );
+    }
+
+    /// The report form's models: the cached catalog's, in its order; before any catalog
+    /// was cached, the models the cached usage names.
+    #[test]
+    fn report_models_come_from_the_catalog_else_from_the_usage() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut c, _) = Cache::open(&dir.path().join("c.db")).unwrap();
+        c.insert_usage_events(&[
+            event("a", "2026-11-20T10:00:00.000Z", "2026-11-20", "premium", 5),
+            event("b", "2026-11-20T11:00:00.000Z", "2026-11-20", "lite", 5),
+            event("c", "2026-11-20T12:00:00.000Z", "2026-11-20", "lite", 5),
+        ])
+        .unwrap();
+        assert_eq!(
+            crate::views::report_models(&c).unwrap(),
+            ["lite", "premium"]
+        );
+        let catalog: crate::wire::Catalog = serde_json::from_value(serde_json::json!({
+            "packs": [], "custom": {"credits_per_dollar": 100, "min_cents": 500, "max_cents": 100000},
+            "models": [{"id": "chronos-1", "input_rate": 1}, {"id": "agent-team"}]
+        }))
+        .unwrap();
+        c.put_doc("catalog", &catalog, Utc::now()).unwrap();
+        assert_eq!(
+            crate::views::report_models(&c).unwrap(),
+            ["chronos-1", "agent-team"]
+        );
+    }
+
+    /// A lot's expiry as the server reports it on the ledger (an extension): reported
+    /// (a time, or never), or not reported by a server from before the extension. The
+    /// entries a cache held before the migration are dropped so the next sync re-reads
+    /// them with their expiry.
+    #[test]
+    fn a_lots_expiry_is_stored_as_reported_and_an_old_cache_rereads_its_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::from_slice(&MIGRATIONS[..4])
+                .to_latest(&mut conn)
+                .unwrap();
+            conn.execute(
+                "INSERT INTO ledger VALUES (1, '2026-11-20T10:00:00Z', 'grant', 'bonus', 5, 5, 'g', 'promo')",
+                [],
+            )
+            .unwrap();
+        }
+        let (mut c, _) = Cache::open(&path).unwrap();
+        assert_eq!(c.ledger_cursor().unwrap(), 0, "re-read from the start");
+        let wire = |seq: u64, grant: &str, extra: &str| -> LedgerEntry {
+            serde_json::from_str(&format!(
+                r#"{{"seq": {seq}, "at": "2026-11-20T10:00:00Z", "type": "grant", "bucket": "bonus",
+                   "amount": 5000000, "balance_after": 0, "grant_id": "{grant}", "ref": "promo"{extra}}}"#
+            ))
+            .unwrap()
+        };
+        c.insert_ledger(&[
+            wire(1, "dated", r#", "expires_at": "2026-12-24T18:30:00Z""#),
+            wire(2, "forever", r#", "expires_at": null"#),
+            wire(3, "old-server", ""),
+        ])
+        .unwrap();
+        let lots: Vec<(String, Option<Option<String>>)> = c
+            .lots()
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.grant_id, l.expires_at))
+            .collect();
+        assert_eq!(
+            lots,
+            [
+                (
+                    "dated".into(),
+                    Some(Some("2026-12-24T18:30:00+00:00".into()))
+                ),
+                ("forever".into(), Some(None)),
+                ("old-server".into(), None),
+            ]
         );
     }
 

@@ -3,6 +3,7 @@
 //! Reads answer from the cache; writes go to the server and then refresh the cache.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,9 +29,61 @@ pub const MAX_EXPIRY_LEAD_HOURS: u32 = 31 * 24;
 
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
+/// Clocks within this of the server's are taken as agreeing: an HTTP `Date` has whole
+/// seconds, so a smaller difference is measurement noise, not skew.
+pub const SKEW_DEAD_BAND_MS: i64 = 2_000;
+
+/// While the event stream is quiet, how often the server's clock is read again (a
+/// conditional `GET /v1/balance`: a 304 of a few bytes carrying its `Date`).
+pub const CLOCK_CHECK_EVERY: Duration = Duration::from_secs(60);
+
+/// How far the server's clock is ahead of this machine's (negative: behind), in ms.
+/// Deadlines are the server's (a renewal, a lot's expiry, the daily reset), so countdowns
+/// and the "expiring soon" warning run on the server's time: this machine's clock plus
+/// the skew, measured at every balance read. Cloned handles share one value, so every
+/// engine and reader of a process that are given the same handle agree.
+#[derive(Clone, Debug, Default)]
+pub struct ServerSkew(Arc<AtomicI64>);
+
+impl ServerSkew {
+    pub fn millis(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Records a reading: the server's clock said `server` when this machine's said
+    /// `local`. Within the dead band the clocks agree (skew 0), and a reading within it
+    /// of the skew already held changes nothing (a `Date` has whole seconds: the reading
+    /// wobbles by up to one). Returns the skew if it changed.
+    pub fn record(&self, server: DateTime<Utc>, local: DateTime<Utc>) -> Option<i64> {
+        let ms = (server - local).num_milliseconds();
+        let ms = if ms.abs() < SKEW_DEAD_BAND_MS { 0 } else { ms };
+        let before = self.millis();
+        if (ms - before).abs() < SKEW_DEAD_BAND_MS && (ms == 0) == (before == 0) {
+            return None;
+        }
+        self.set(ms);
+        tracing::info!(skew_ms = ms, "following the server's clock");
+        Some(ms)
+    }
+
+    fn set(&self, ms: i64) {
+        self.0.store(ms, Ordering::Relaxed);
+    }
+
+    /// `base` corrected to the server's time.
+    pub fn corrected(&self, base: Clock) -> Clock {
+        let skew = self.clone();
+        Arc::new(move || base() + chrono::Duration::milliseconds(skew.millis()))
+    }
+}
+
 pub struct Engine {
     cache: Cache,
     secrets: Box<dyn SecretStore>,
+    /// This machine's clock (injected in tests).
+    local_clock: Clock,
+    skew: ServerSkew,
+    /// `local_clock` corrected by `skew`: the server's time, which every rule uses.
     clock: Clock,
     /// The data directory: the cache, and beside it the server address of the sign-in.
     dir: PathBuf,
@@ -106,15 +159,46 @@ impl Engine {
         std::fs::create_dir_all(dir)
             .map_err(|e| ClientError::Cache(format!("cannot create {}: {e}", dir.display())))?;
         let (cache, opened) = Cache::open(&dir.join("cache.db"))?;
+        let skew = ServerSkew::default();
+        // The last measurement, until this process reads the server's clock itself.
+        if let Some(ms) = cache
+            .get_meta(meta::SERVER_SKEW_MS)?
+            .and_then(|v| v.parse().ok())
+        {
+            skew.set(ms);
+        }
         Ok((
             Engine {
                 cache,
                 secrets,
-                clock,
+                clock: skew.corrected(clock.clone()),
+                local_clock: clock,
+                skew,
                 dir: dir.to_owned(),
             },
             opened,
         ))
+    }
+
+    /// Shares `skew` with this engine (the desktop's command engine, its live-sync engine
+    /// and their reader follow one measurement of the server's clock).
+    pub fn with_server_skew(mut self, skew: ServerSkew) -> Engine {
+        skew.set(self.skew.millis());
+        self.clock = skew.corrected(self.local_clock.clone());
+        self.skew = skew;
+        self
+    }
+
+    pub fn server_skew(&self) -> ServerSkew {
+        self.skew.clone()
+    }
+
+    fn record_server_time(&self, server: Option<DateTime<Utc>>) -> Result<(), ClientError> {
+        if let Some(changed) = server.and_then(|at| self.skew.record(at, (self.local_clock)())) {
+            self.cache
+                .set_meta(meta::SERVER_SKEW_MS, &changed.to_string())?;
+        }
+        Ok(())
     }
 
     pub fn cache(&self) -> &Cache {
@@ -280,7 +364,9 @@ impl Engine {
         let etag = self.cache.get_meta(meta::BALANCE_ETAG)?;
         let have = self.cache.balance()?.is_some();
         let etag = if have { etag } else { None };
-        if let Conditional::Modified { value, etag } = client.balance(etag.as_deref()).await? {
+        let (answer, server_time) = client.balance(etag.as_deref()).await?;
+        self.record_server_time(server_time)?;
+        if let Conditional::Modified { value, etag } = answer {
             self.cache.put_balance(&value, self.now())?;
             if let Some(e) = etag {
                 self.cache.set_meta(meta::BALANCE_ETAG, &e)?;
@@ -830,6 +916,8 @@ impl Engine {
         let resp = client.events(resume).await?;
         let mut parser = SseParser::default();
         let mut rate = EventRate::default();
+        // The round's sync has just read the server's clock.
+        let mut clock_read = tokio::time::Instant::now();
         let mut body = resp.bytes_stream();
         let too_much = |what: String| ClientError::TooMuch {
             url: client.base().to_string(),
@@ -854,6 +942,15 @@ impl Engine {
                 }
                 Ok(Some(Ok(bytes))) => bytes,
             };
+            // The server's clock, read again now and then: a stream of heartbeats says
+            // nothing of it, and a deadline is the server's. A changed balance is left to
+            // its event (the ledger behind it is cached first).
+            if clock_read.elapsed() >= CLOCK_CHECK_EVERY {
+                clock_read = tokio::time::Instant::now();
+                let etag = self.cache.get_meta(meta::BALANCE_ETAG)?;
+                let (_, server_time) = client.balance(etag.as_deref()).await?;
+                self.record_server_time(server_time)?;
+            }
             self.cache.touch_contact(self.now())?;
             // Every chunk (a heartbeat comes each 15 s): alerts that depend on the time
             // alone ("expiring soon") fire within seconds of their minute.
@@ -949,10 +1046,9 @@ impl Engine {
             tokio::time::sleep(Duration::from_secs(30)).await;
             let client = self.client()?;
             let etag = self.cache.get_meta(meta::BALANCE_ETAG)?;
-            let changed = matches!(
-                client.balance(etag.as_deref()).await?,
-                Conditional::Modified { .. }
-            );
+            let (answer, server_time) = client.balance(etag.as_deref()).await?;
+            self.record_server_time(server_time)?;
+            let changed = matches!(answer, Conditional::Modified { .. });
             self.cache.touch_contact(self.now())?;
             if changed {
                 self.sync().await?;
@@ -1025,9 +1121,29 @@ pub fn uuid_like() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{unknown_thread, EventRate};
+    use super::{unknown_thread, EventRate, ServerSkew};
     use crate::limits::MAX_EVENTS_PER_SECOND;
     use std::time::Duration;
+
+    /// The skew follows a real change of the server's clock and ignores the wobble of a
+    /// whole-second `Date`; clocks within 2 s agree.
+    #[test]
+    fn the_server_skew_follows_jumps_and_ignores_the_second_wobble() {
+        #![allow(clippy::unwrap_used)]
+        let t = |s: &str| -> chrono::DateTime<chrono::Utc> { s.parse().unwrap() };
+        let skew = ServerSkew::default();
+        let local = t("2026-12-06T12:00:00.700Z");
+        assert_eq!(skew.record(t("2026-12-06T12:00:01Z"), local), None);
+        assert_eq!(
+            skew.record(t("2026-12-21T12:00:00Z"), local),
+            Some(1_295_999_300)
+        );
+        assert_eq!(skew.record(t("2026-12-21T12:00:01Z"), local), None);
+        assert_eq!(skew.millis(), 1_295_999_300);
+        let base: super::Clock = std::sync::Arc::new(move || local);
+        assert_eq!(skew.corrected(base)(), t("2026-12-21T12:00:00Z"));
+        assert_eq!(skew.record(t("2026-12-06T12:00:00Z"), local), Some(0));
+    }
 
     #[test]
     fn the_stream_takes_a_thousand_events_a_second_and_no_more() {

@@ -101,6 +101,18 @@ pub fn credits_short(micros: i64) -> String {
     format!("{} cr", micros.div_euclid(MICROS_PER_CREDIT))
 }
 
+/// The balance for a tray icon, at most four characters, rounded down (never more than is
+/// there): `505`, `12k` (12,000–12,999), `3M`; `0` for nothing left.
+pub fn icon_number(micros: i64) -> String {
+    let n = micros.max(0).div_euclid(MICROS_PER_CREDIT);
+    match n {
+        n if n < 1_000 => n.to_string(),
+        n if n < 1_000_000 => format!("{}k", n / 1_000),
+        n if n < 1_000_000_000 => format!("{}M", n / 1_000_000),
+        _ => "999M".to_owned(),
+    }
+}
+
 /// `1,234.50 credits`: two decimals, rounded down, grouped by the user's locale (product.md
 /// "Amounts shown to people"); exact micro-credits only in `--json`.
 pub fn credits_long(micros: i64) -> String {
@@ -144,6 +156,25 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_icon_number_is_rounded_down_and_at_most_four_characters() {
+        let cr = MICROS_PER_CREDIT;
+        for (micros, text) in [
+            (0, "0"),
+            (-5 * cr, "0"),
+            (cr - 1, "0"),
+            (505 * cr + 999_999, "505"),
+            (999 * cr, "999"),
+            (1_000 * cr, "1k"),
+            (12_999 * cr, "12k"),
+            (999_999 * cr, "999k"),
+            (3_400_000 * cr, "3M"),
+            (i64::MAX, "999M"),
+        ] {
+            assert_eq!(icon_number(micros), text, "{micros}");
+        }
     }
 
     #[test]

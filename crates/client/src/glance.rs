@@ -23,6 +23,9 @@ pub struct Glance {
     /// The tray icon's tooltip: the balance where the tray shows only icons (KDE,
     /// Windows), where the title is not drawn.
     pub tooltip: String,
+    /// The balance to draw into the tray icon (`505`, `12k`, `3M`) when the person asked
+    /// for it (`AlertSettings::number_in_icon`); the icon is redrawn only when it changes.
+    pub icon_number: Option<String>,
 }
 
 /// The first menu line while the server is reached over plain http:// across a network.
@@ -98,6 +101,7 @@ pub fn glance_with(
             } else {
                 "creditbar — not signed in".into()
             },
+            icon_number: None,
         };
     };
     let mut lines = Vec::new();
@@ -142,6 +146,7 @@ pub fn glance_with(
             .filter(|a| a.threshold.is_some())
             .map(|a| a.enabled),
         signed_in,
+        icon_number: None,
     }
 }
 

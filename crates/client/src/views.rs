@@ -116,7 +116,15 @@ pub fn glance_of(cache: &Cache, now: DateTime<Utc>) -> Result<Glance, ClientErro
     let refill: Option<AutoRefill> = cache.get_doc(doc::AUTO_REFILL)?;
     let unit = cached_catalog(cache).and_then(|c| c.unit);
     let pace = pace(cache, now).ok();
-    Ok(glance_with(&status, refill.as_ref(), unit.as_ref(), pace))
+    let mut g = glance_with(&status, refill.as_ref(), unit.as_ref(), pace);
+    let settings: AlertSettings = cache.get_doc(doc::SETTINGS)?.unwrap_or_default();
+    if settings.number_in_icon {
+        g.icon_number = status
+            .balance
+            .as_ref()
+            .map(|b| crate::format::icon_number(b.available));
+    }
+    Ok(g)
 }
 
 /// The glance shown when the cache cannot be read at all.
@@ -128,6 +136,7 @@ pub fn unavailable_glance() -> Glance {
         auto_refill_on: None,
         signed_in: false,
         tooltip: "creditbar — cache unavailable".into(),
+        icon_number: None,
     }
 }
 
@@ -243,6 +252,9 @@ pub struct DashboardView {
     pub lots: Vec<Lot>,
     /// The period's most recent charges, each with what every bucket paid.
     pub charges: Vec<Charge>,
+    /// The models the report form offers: the platform's catalog (as last cached), or,
+    /// before the catalog was ever cached, the models seen in the cached usage.
+    pub report_models: Vec<String>,
 }
 
 /// A lot: what is left of one grant, purchase or refill in a bucket, and when it expires.
@@ -254,8 +266,10 @@ pub struct Lot {
     pub granted_at: Option<DateTime<Utc>>,
     /// Exact, where known.
     pub expires_at: Option<DateTime<Utc>>,
-    /// `at_reset` (daily and plan credits: at the bucket's next reset), `never` (bought
-    /// credits), `not_reported` (a bonus grant: the server does not tell its expiry yet).
+    /// `at_reset` (daily and plan credits: at the bucket's next reset), `at` (a bonus grant
+    /// with an expiry: exactly `expires_at`), `never` (bought credits, or a bonus grant
+    /// the server says never expires), `not_reported` (a bonus grant from a server that
+    /// does not report expiries: older than the ledger's `expires_at` extension).
     pub expiry: String,
 }
 
@@ -287,6 +301,17 @@ fn parse_at(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// The models a thread can be reported against: the catalog's, else those used.
+pub fn report_models(cache: &Cache) -> Result<Vec<String>, ClientError> {
+    let listed: Vec<String> = cached_catalog(cache)
+        .map(|c| c.models.into_iter().map(|m| m.id).collect())
+        .unwrap_or_default();
+    if !listed.is_empty() {
+        return Ok(listed);
+    }
+    cache.used_models()
+}
+
 /// Every lot with credits left, with its expiry.
 pub fn lots(cache: &Cache) -> Result<Vec<Lot>, ClientError> {
     let balance = cache.balance()?;
@@ -300,18 +325,20 @@ pub fn lots(cache: &Cache) -> Result<Vec<Lot>, ClientError> {
     Ok(cache
         .lots()?
         .into_iter()
-        .map(|(bucket, _grant, available, first)| {
-            let (expires_at, expiry) = match bucket.as_str() {
-                "daily" | "subscription" => (reset_of(&bucket), "at_reset"),
-                "purchased" => (None, "never"),
-                _ => (None, "not_reported"),
+        .map(|lot| {
+            let (expires_at, expiry) = match (lot.bucket.as_str(), &lot.expires_at) {
+                ("daily" | "subscription", _) => (reset_of(&lot.bucket), "at_reset"),
+                ("purchased", _) => (None, "never"),
+                (_, Some(Some(at))) => (parse_at(at), "at"),
+                (_, Some(None)) => (None, "never"),
+                (_, None) => (None, "not_reported"),
             };
             Lot {
-                granted_at: parse_at(&first),
+                granted_at: parse_at(&lot.first_at),
                 expires_at,
                 expiry: expiry.to_owned(),
-                bucket,
-                available,
+                bucket: lot.bucket,
+                available: lot.remaining,
             }
         })
         .collect())
@@ -418,6 +445,7 @@ pub fn dashboard(
         None => (None, None, None),
     };
     Ok(DashboardView {
+        report_models: report_models(cache)?,
         lots: lots(cache)?,
         charges: charges(cache, from_key.as_deref())?,
         fresh: !status.stale,
@@ -508,6 +536,7 @@ pub fn alert_settings_from(
     open_purchase_at_low: bool,
     expiry_lead_hours: u32,
     also_below: Vec<i64>,
+    number_in_icon: bool,
 ) -> AlertSettings {
     let mut s = AlertSettings {
         low_threshold,
@@ -515,6 +544,7 @@ pub fn alert_settings_from(
         open_purchase_at_low,
         expiry_lead_hours,
         also_below,
+        number_in_icon,
     };
     for (k, on) in kinds {
         s.set(*k, *on);

@@ -113,6 +113,25 @@ pub struct LedgerEntry {
     pub grant_id: String,
     #[serde(rename = "ref")]
     pub reference: String,
+    /// On an entry that opens a lot, when that lot expires (`Some(None)`: never). `None`:
+    /// the server did not say (an entry that opens no lot, or a server from before this
+    /// extension of the contract), which is not the same as "never".
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// A field that is present (even as `null`) is `Some`; an absent one stays the `default`.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,6 +267,16 @@ pub struct Catalog {
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(skip))]
     pub unit: Option<CatalogUnit>,
+    /// The platform's models, in the catalog's order (the report form offers them).
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub models: Vec<CatalogModel>,
+}
+
+/// A model of the catalog; its rates are the server's business.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogModel {
+    pub id: String,
 }
 
 /// The catalog's unit: `credits`, `tokens` (per credit) or `requests` (per credit).

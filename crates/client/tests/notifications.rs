@@ -69,7 +69,7 @@ fn low_balance_notifies_once_per_crossing_and_again_only_after_it_re_arms() {
     assert_eq!(notes[0].app, "creditbar");
     assert_eq!(
         notes[0].body,
-        "355 credits left, below your 400 credits threshold."
+        "355.00 credits left, below your 400.00 credits threshold."
     );
 
     // Further usage while low: quiet.
@@ -96,7 +96,7 @@ fn low_balance_notifies_once_per_crossing_and_again_only_after_it_re_arms() {
     assert_eq!(lows.len(), 2, "{notes:?}");
     assert_eq!(
         lows[1].body,
-        "306 credits left, below your 400 credits threshold."
+        "306.00 credits left, below your 400.00 credits threshold."
     );
     let notes = without_markers(settle(&server, &session, &account, "marker-2"));
     assert_eq!(
@@ -208,7 +208,7 @@ fn a_subscription_renewal_notifies_once_and_daily_resets_stay_quiet_by_default()
     assert_eq!(summaries(&notes), [RENEWED], "{notes:?}");
     assert_eq!(
         notes[0].body,
-        "Your plan renewed: 500 credits for this period."
+        "Your plan renewed: 500.00 credits for this period."
     );
     let notes = without_markers(settle(&server, &session, &account, "marker-1"));
     assert_eq!(summaries(&notes), [RENEWED], "{notes:?}");
@@ -227,7 +227,7 @@ fn with_daily_resets_switched_on_a_daily_reset_notifies_once() {
     server.advance(6 * 3600 + 60);
     let notes = without_markers(session.wait_notification(DAILY, LIVE));
     assert_eq!(summaries(&notes), [DAILY], "{notes:?}");
-    assert_eq!(notes[0].body, "Your daily 5 credits are ready.");
+    assert_eq!(notes[0].body, "Your daily 5.00 credits are ready.");
     let notes = without_markers(settle(&server, &session, &account, "marker-1"));
     assert_eq!(summaries(&notes), [DAILY], "{notes:?}");
 }
@@ -255,7 +255,10 @@ fn an_auto_refill_charge_notifies_once() {
     server.use_credits(&account, "u1", 150); // 355 < 400: one pack_500 is bought
     let notes = without_markers(session.wait_notification(REFILLED, LIVE));
     assert_eq!(summaries(&notes), [REFILLED], "{notes:?}");
-    assert_eq!(notes[0].body, "Auto-refill bought 500 credits for $20.00.");
+    assert_eq!(
+        notes[0].body,
+        "Auto-refill bought 500.00 credits for $20.00."
+    );
     server.use_credits(&account, "u2", 10); // 845: above the threshold, nothing to do
     let notes = without_markers(settle(&server, &session, &account, "marker-1"));
     assert_eq!(summaries(&notes), [REFILLED], "{notes:?}");

@@ -105,9 +105,9 @@ fn a_tray_read_completes_while_a_sync_waits_on_a_paused_server() {
 #[test]
 fn the_glance_and_the_dashboard_read_in_the_catalogs_unit() {
     let rt = runtime();
-    for (name, plan, hint) in [
-        ("easycoda", "free", "≈ 5.0 M tokens"),
-        ("seed003", "pro", "≈ 500 requests"),
+    for (name, plan, hint, models) in [
+        ("easycoda", "free", "≈ 5.0 M tokens", vec!["agent-team"]),
+        ("seed003", "pro", "≈ 500 requests", vec!["agent"]),
     ] {
         let server = Server::with_catalog(name);
         let account = server.account(plan);
@@ -128,6 +128,8 @@ fn the_glance_and_the_dashboard_read_in_the_catalogs_unit() {
         assert!(g.tooltip.contains(hint), "{name}: {}", g.tooltip);
         let d = reader.dashboard("model", None).unwrap();
         assert_eq!(d.unit_hint.as_deref(), Some(hint), "{name}");
+        // The report form offers the platform's models, not a fixed list.
+        assert_eq!(d.report_models, models, "{name}");
     }
 }
 
@@ -269,12 +271,106 @@ fn lots_charges_and_the_expiring_soon_alert_follow_the_test_clock() {
     assert!(
         alert.body.starts_with(&format!(
             "{} from your plan expire at the renewal, in 6 h 0 min",
-            creditbar_ledger::Credits::from_micros(left)
+            creditbar_client::format::credits_long(left)
         )),
         "{}",
         alert.body
     );
     assert!(engine.alerts_due().unwrap().is_empty(), "told once");
+}
+
+/// Issue 17 step 4: a bonus lot shows its exact expiry, as the server's ledger reports it
+/// (an extension of the contract), and "never" when the server says it never expires.
+#[test]
+fn a_bonus_lot_shows_the_expiry_the_server_reports() {
+    let server = Server::start();
+    let account = server.account("pro");
+    let (st, v) = server.call(
+        "POST",
+        &format!("/v1/admin/accounts/{}/grants", account.id),
+        ADMIN,
+        Some(serde_json::json!({"id": "apology", "amount": 3 * CR_MICROS,
+            "reason": "compensation", "expires_at": "2026-12-24T18:30:00Z"})),
+    );
+    assert_eq!(st, 201, "{v}");
+    server.grant(&account, "welcome", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let mut engine = rt.block_on(signed_in(&server, &account, dir.path()));
+    rt.block_on(engine.sync()).unwrap();
+    let d = engine.reader().unwrap().dashboard("day", None).unwrap();
+    let bonus: Vec<(i64, Option<String>, &str)> = d
+        .lots
+        .iter()
+        .filter(|l| l.bucket == "bonus")
+        .map(|l| {
+            (
+                l.available,
+                l.expires_at.map(|t| t.to_rfc3339()),
+                l.expiry.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        bonus,
+        [
+            (
+                3 * CR_MICROS,
+                Some("2026-12-24T18:30:00+00:00".to_owned()),
+                "at"
+            ),
+            (2 * CR_MICROS, None, "never"),
+        ]
+    );
+}
+
+/// The engine runs on the server's time: its clock is this machine's (the wall clock
+/// here, weeks away from the server's test clock) corrected by the skew read from the
+/// balance's `Date`, so the "expiring soon" warning follows the server's clock.
+#[test]
+fn the_engine_follows_the_servers_clock() {
+    let server = Server::start();
+    let account = server.account("pro");
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let mut engine = rt.block_on(signed_in(&server, &account, dir.path()));
+    let server_now = |v: &serde_json::Value| -> chrono::DateTime<chrono::Utc> {
+        v["now"].as_str().unwrap().parse().unwrap()
+    };
+    let now0 = server_now(&server.advance(0));
+    assert!(
+        (engine.now() - now0).num_seconds().abs() <= 2,
+        "engine {} server {now0}",
+        engine.now()
+    );
+    let _ = engine.alerts_due().unwrap();
+    let renewal = engine
+        .status()
+        .unwrap()
+        .balance
+        .unwrap()
+        .buckets
+        .subscription
+        .next_reset
+        .unwrap();
+    let lead = chrono::Duration::hours(i64::from(
+        creditbar_client::alerts::DEFAULT_EXPIRY_LEAD_HOURS,
+    ));
+    let early = (renewal - lead - now0).num_seconds() - 120;
+    server.advance(early);
+    rt.block_on(engine.sync()).unwrap();
+    let due = engine.alerts_due().unwrap();
+    assert!(
+        !due.iter().any(|a| a.title == "Credits expiring soon"),
+        "two minutes early: {due:?}"
+    );
+    server.advance(240);
+    rt.block_on(engine.sync()).unwrap();
+    let due = engine.alerts_due().unwrap();
+    assert!(
+        due.iter().any(|a| a.title == "Credits expiring soon"),
+        "two minutes into the lead time: {due:?}"
+    );
 }
 
 const CR_MICROS: i64 = 1_000_000;

@@ -128,6 +128,13 @@ pub struct LedgerEntryBody {
     #[serde(rename = "ref")]
     #[schema(rename = "ref")]
     pub reference: String,
+    /// An extension of the contract: on an entry that opens a lot (a grant, purchase or
+    /// refill; `amount` > 0), when that lot expires; `null` when it never does. Absent on
+    /// every other entry, and from servers before the extension, so a client tells "never"
+    /// from "not reported".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime, nullable, required = false)]
+    pub expires_at: Option<Option<String>>,
 }
 
 #[derive(Serialize, ToSchema)]

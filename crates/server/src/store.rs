@@ -705,12 +705,18 @@ pub struct LedgerRow {
     pub balance_after: i64,
     pub grant_id: String,
     pub reference: String,
+    /// The expiry of the lot this entry opens (`None` inside: it never expires); `None`
+    /// when the entry opens no lot.
+    pub lot_expires_at: Option<Option<String>>,
 }
 
 pub fn ledger_page(conn: Db<'_>, account: &str, after: i64, limit: u32) -> Result<Vec<LedgerRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, at, type, bucket, amount, balance_after, grant_id, ref FROM ledger
-         WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        "SELECT l.seq, l.at, l.type, l.bucket, l.amount, l.balance_after, l.grant_id, l.ref,
+                g.id, g.expires_at
+         FROM ledger l LEFT JOIN grants g
+           ON l.amount > 0 AND g.account_id = l.account_id AND g.id = l.grant_id
+         WHERE l.account_id = ?1 AND l.seq > ?2 ORDER BY l.seq LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![account, after, i64::from(limit)], |r| {
         Ok(LedgerRow {
@@ -722,6 +728,10 @@ pub fn ledger_page(conn: Db<'_>, account: &str, after: i64, limit: u32) -> Resul
             balance_after: r.get(5)?,
             grant_id: r.get(6)?,
             reference: r.get(7)?,
+            lot_expires_at: r
+                .get::<Option<String>>(8)?
+                .map(|_| r.get::<Option<String>>(9))
+                .transpose()?,
         })
     })?;
     rows.collect()

@@ -380,6 +380,89 @@ fn a_grant_with_an_expiry_leaves_through_an_expire_entry_when_it_is_due() {
     s.assert_balance_is_ledger_sum(&t);
 }
 
+/// An extension of api.md's ledger entry: an entry that opens a lot carries that lot's
+/// exact expiry (`null`: never), so a client can show when bonus credits leave.
+#[test]
+fn ledger_entries_that_open_a_lot_carry_its_expiry() {
+    let s = Server::start();
+    let (id, t) = s.account("pro", "UTC");
+    let path = format!("/v1/admin/accounts/{id}/grants");
+    let (st, g) = s.admin(
+        "POST",
+        &path,
+        json!({"id": "apology", "amount": 3 * CREDIT, "reason": "compensation",
+               "expires_at": "2026-11-25T19:00:00Z"}),
+    );
+    assert_eq!(st, 201, "{g}");
+    let (st, g) = s.admin(
+        "POST",
+        &path,
+        json!({"id": "welcome", "amount": 2 * CREDIT, "reason": "promo"}),
+    );
+    assert_eq!(st, 201, "{g}");
+    let ledger = s.ledger(&t);
+    let entry = |grant: &str| {
+        ledger
+            .iter()
+            .find(|e| e["grant_id"] == json!(grant) && e["type"] == json!("grant"))
+            .unwrap_or_else(|| panic!("no grant entry {grant} in {ledger:?}"))
+            .clone()
+    };
+    assert_eq!(
+        time_of(&entry("apology")["expires_at"]),
+        utc("2026-11-25T19:00:00Z")
+    );
+    // Never expires: present and null, not absent.
+    let welcome = entry("welcome");
+    assert_eq!(welcome.get("expires_at"), Some(&Value::Null), "{welcome}");
+
+    // A charge opens no lot: no expiry on it.
+    let (st, v) = s.call(
+        "POST",
+        "/v1/usage",
+        Some(&t),
+        Some(usage("u1", "lite", 0, 0, 1000)),
+    );
+    assert_eq!(st, 201, "{v}");
+    let charge = s
+        .ledger(&t)
+        .into_iter()
+        .find(|e| e["type"] == json!("usage"));
+    let charge = charge.expect("a usage entry");
+    assert!(charge.get("expires_at").is_none(), "{charge}");
+    s.assert_balance_is_ledger_sum(&t);
+}
+
+/// The balance's `Date` is the server's clock, on a 200 and a 304 alike: clients follow
+/// the server's time from it (countdowns, the "expiring soon" warning), and under
+/// `--test-clock` that is the test's time.
+#[test]
+fn the_balance_is_dated_by_the_servers_clock() {
+    let s = Server::start();
+    let (_, t) = s.account("pro", "UTC");
+    s.set_clock("2026-11-23T07:08:09Z");
+    let full = s.send("GET", "/v1/balance", Some(&t), &[], None);
+    assert_eq!(full.status, 200);
+    assert_eq!(
+        full.header("date").as_deref(),
+        Some("Mon, 23 Nov 2026 07:08:09 GMT")
+    );
+    let etag = full.header("etag").unwrap();
+    s.set_clock("2026-11-23T09:00:00Z");
+    let same = s.send(
+        "GET",
+        "/v1/balance",
+        Some(&t),
+        &[("if-none-match", &etag)],
+        None,
+    );
+    assert_eq!(same.status, 304);
+    assert_eq!(
+        same.header("date").as_deref(),
+        Some("Mon, 23 Nov 2026 09:00:00 GMT")
+    );
+}
+
 #[test]
 fn a_new_timezone_applies_from_the_next_daily_reset() {
     let s = Server::start();

@@ -246,22 +246,37 @@ pub struct Server {
 
 impl Server {
     pub fn start(work: &Path) -> Server {
-        let mut child = Command::new(server_binary())
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-token",
-                ADMIN,
-                "--rate-limit",
-                "0",
-                "--test-clock",
-            ])
-            .arg("--db")
-            .arg(work.join("server.db"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        Self::start_logging(work, None)
+    }
+
+    /// `start`, with the server's log of every request it answered (JSON lines, one
+    /// `answered` line per request, its method and path in the span) in `work/server.log`:
+    /// an independent witness of what the app sent (`requests`).
+    pub fn start_with_request_log(work: &Path) -> Server {
+        Self::start_logging(work, Some(work.join("server.log")))
+    }
+
+    fn start_logging(work: &Path, log: Option<PathBuf>) -> Server {
+        let mut cmd = Command::new(server_binary());
+        cmd.args([
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            ADMIN,
+            "--rate-limit",
+            "0",
+            "--test-clock",
+        ])
+        .arg("--db")
+        .arg(work.join("server.db"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped());
+        if let Some(log) = log {
+            cmd.args(["--log-format", "json"])
+                .env("RUST_LOG", "warn,creditbar_server::routes=info")
+                .stderr(std::fs::File::create(log).unwrap());
+        }
+        let mut child = cmd.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let base = loop {
             let line = lines.next().unwrap().unwrap();
@@ -298,6 +313,21 @@ impl Server {
         let r = req.send().unwrap();
         assert!(r.status().is_success(), "{path}: {}", r.status());
         r.json().unwrap()
+    }
+
+    /// How many `method path` requests the server answered, from `work/server.log`
+    /// (`start_with_request_log`).
+    pub fn requests(work: &Path, method: &str, path: &str) -> usize {
+        std::fs::read_to_string(work.join("server.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| {
+                l["message"] == "answered"
+                    && l["span"]["method"] == method
+                    && l["span"]["path"] == path
+            })
+            .count()
     }
 
     /// Charges `credits` on the standard model (100 µcr per token).

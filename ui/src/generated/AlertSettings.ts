@@ -24,4 +24,9 @@ expiry_lead_hours: number,
  * More low-balance warnings below `low_threshold` (µcr), each told once per descent:
  * "warn me at 50, again at 20 and at 5".
  */
-also_below: Array<string>, };
+also_below: Array<string>, 
+/**
+ * Opt-in: the desktop draws the rounded balance into its tray icon, for trays that
+ * show only icons (KDE, Windows; Linux's AppIndicator shows no tooltip either).
+ */
+number_in_icon: boolean, };

@@ -42,4 +42,9 @@ lots: Array<Lot>,
 /**
  * The period's most recent charges, each with what every bucket paid.
  */
-charges: Array<Charge>, };
+charges: Array<Charge>, 
+/**
+ * The models the report form offers: the platform's catalog (as last cached), or,
+ * before the catalog was ever cached, the models seen in the cached usage.
+ */
+report_models: Array<string>, };

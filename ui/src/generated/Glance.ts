@@ -18,4 +18,9 @@ auto_refill_on: boolean | null, signed_in: boolean,
  * The tray icon's tooltip: the balance where the tray shows only icons (KDE,
  * Windows), where the title is not drawn.
  */
-tooltip: string, };
+tooltip: string, 
+/**
+ * The balance to draw into the tray icon (`505`, `12k`, `3M`) when the person asked
+ * for it (`AlertSettings::number_in_icon`); the icon is redrawn only when it changes.
+ */
+icon_number: string | null, };

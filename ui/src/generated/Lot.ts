@@ -9,7 +9,9 @@ export type Lot = { bucket: string, available: string, granted_at: string | null
  */
 expires_at: string | null, 
 /**
- * `at_reset` (daily and plan credits: at the bucket's next reset), `never` (bought
- * credits), `not_reported` (a bonus grant: the server does not tell its expiry yet).
+ * `at_reset` (daily and plan credits: at the bucket's next reset), `at` (a bonus grant
+ * with an expiry: exactly `expires_at`), `never` (bought credits, or a bonus grant
+ * the server says never expires), `not_reported` (a bonus grant from a server that
+ * does not report expiries: older than the ledger's `expires_at` extension).
  */
 expiry: string, };

@@ -57,7 +57,7 @@ export const ipc = {
   settings: () => invoke<SettingsData>("settings"),
   /** `low_threshold`: µcr as a decimal string; `kinds`: each notification kind's switch
    *  (the engine keeps only those away from their default). */
-  saveAlerts: (alerts: { low_threshold: string; kinds: Partial<Record<AlertKind, boolean>>; open_purchase_at_low: boolean; expiry_lead_hours: number; also_below: string[] }) => invoke<void>("save_alerts", { alerts }),
+  saveAlerts: (alerts: { low_threshold: string; kinds: Partial<Record<AlertKind, boolean>>; open_purchase_at_low: boolean; expiry_lead_hours: number; also_below: string[]; number_in_icon?: boolean }) => invoke<void>("save_alerts", { alerts }),
   /** `threshold`: µcr as a decimal string (exact above 2^53). */
   saveAutoRefill: (enabled: boolean, threshold: string, pack: string, monthlyLimit: number) =>
     invoke<AutoRefill>("save_auto_refill", { enabled, threshold, pack, monthlyLimit }),

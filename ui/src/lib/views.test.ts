@@ -10,6 +10,10 @@ describe("the dashboard's words for the engine's views", () => {
     expect(expiryText(lot("never", null), () => "x")).toBe("never expires");
     expect(expiryText(lot("not_reported", null), () => "x")).toBe("expiry not reported by the server");
   });
+  it("says a bonus lot's exact expiry as the server reports it, and never when it says so", () => {
+    expect(expiryText(lot("at", "2026-12-24T18:30:00Z"), (at) => `on ${at}`)).toBe("expires on 2026-12-24T18:30:00Z");
+    expect(expiryText(lot("never", null), () => "x")).toBe("never expires");
+  });
   it("lists what each bucket paid, exactly, in burn order", () => {
     const c = { id: "c", at: null, model: "m", thread: "t", charged: "7000001", by_bucket: [{ bucket: "daily", amount: "5000000" }, { bucket: "subscription", amount: "2000001" }] };
     expect(breakdownText(c, "en-US")).toBe("daily 5.00 credits · subscription 2.00 credits");

@@ -7,6 +7,7 @@ import { credits } from "./money";
 
 /** A lot's expiry: its exact time where the engine knows it, else why not. */
 export function expiryText(lot: Lot, when: (at: string) => string): string {
+  if (lot.expiry === "at" && lot.expires_at) return `expires ${when(lot.expires_at)}`;
   if (lot.expires_at) return when(lot.expires_at);
   if (lot.expiry === "never") return "never expires";
   return "expiry not reported by the server";

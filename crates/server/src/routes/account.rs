@@ -57,7 +57,8 @@ pub async fn patch_account(
 
 #[utoipa::path(get, path = "/v1/balance", tag = "account", security(("bearer" = [])),
     params(("If-None-Match" = Option<String>, Header, description = "ETag of a balance already held")),
-    responses((status = 200, body = BalanceBody, headers(("ETag" = String))), (status = 304, description = "Unchanged"),
+    responses((status = 200, body = BalanceBody, headers(("ETag" = String), ("Date" = String, description = "The server's clock (an extension: under --test-clock, the test's time)"))),
+        (status = 304, description = "Unchanged", headers(("Date" = String, description = "The server's clock"))),
         (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn balance(
     State(app): State<App>,
@@ -65,7 +66,15 @@ pub async fn balance(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let view = app.view(&id).await?.ok_or(ApiError::NotFound("account"))?;
-    let mut body = BalanceBody::of(&view.state, app.clock.now());
+    let now = app.clock.now();
+    // The answer's `Date` is the server's clock (hyper keeps a Date a handler sets), so a
+    // client can follow the server's time even from a 304: countdowns and expiry warnings
+    // are about the server's deadlines, and under `--test-clock` about the test's time.
+    let date = (
+        header::DATE,
+        now.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+    );
+    let mut body = BalanceBody::of(&view.state, now);
     // The ETag covers the balance, not the instant it was read.
     let as_of = std::mem::take(&mut body.as_of);
     let fingerprint = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -76,9 +85,9 @@ pub async fn balance(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
     if matches {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag), date]).into_response());
     }
-    Ok(([(header::ETAG, etag)], Json(body)).into_response())
+    Ok(([(header::ETAG, etag), date], Json(body)).into_response())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -110,6 +119,7 @@ pub async fn ledger(
             balance_after: r.balance_after,
             grant_id: r.grant_id,
             reference: r.reference,
+            expires_at: r.lot_expires_at,
         })
         .collect();
     let next = if more {
