@@ -94,7 +94,15 @@ fn a_tray_read_completes_while_a_sync_waits_on_a_paused_server() {
             "tray read with the server paused mid-sync: p50 {p50:?}, p99 {p99:?}, max {:?}",
             took.last().unwrap()
         );
-        assert!(p99 < Duration::from_millis(5), "p99 {p99:?} (p50 {p50:?})");
+        // Not waiting behind the sync is the property: a read that waited would not finish
+        // at all while the server is paused. How fast a read is (goal: p99 < 5 ms, measured
+        // 0.34 ms on a quiet machine) is printed above, not enforced: a timed bound fails
+        // under CI's load (it did, at 5.3 and 8.8 ms with the load average at 14).
+        assert!(
+            took.iter().all(|t| *t < Duration::from_millis(250)),
+            "a read took {:?}: it waited (p50 {p50:?}, p99 {p99:?})",
+            took.last().unwrap()
+        );
         assert!(!syncing.is_finished(), "the sync was still waiting");
 
         server.resume();
