@@ -361,3 +361,34 @@ fn eight_event_streams_per_token_across_two_processes() {
     }
     assert_eq!(open_events(&b, &t).err(), Some(429), "eight again");
 }
+
+/// A token revoked through one process is refused by the other at its very next request,
+/// and its event stream on the other process ends at its next event instead of carrying it.
+#[test]
+fn a_token_revoked_through_one_process_is_refused_by_the_other() {
+    use std::io::Read;
+    let Some((a, b)) = two_processes() else {
+        return;
+    };
+    let (account, t) = a.account("free", "UTC");
+    let (st, v) = b.call("GET", "/v1/balance", Some(&t), None);
+    assert_eq!(st, 200, "{v}");
+    let mut stream = open_events(&b, &t).unwrap_or_else(|st| panic!("stream refused: {st}"));
+    let path = format!("/v1/admin/accounts/{account}/tokens");
+    let (_, list) = a.call("GET", &path, Some(ADMIN), None);
+    let id = list["items"][0]["token_id"].as_str().unwrap().to_owned();
+    let (st, v) = a.call("DELETE", &format!("{path}/{id}"), Some(ADMIN), None);
+    assert_eq!(st, 204, "{v}");
+    let (st, v) = b.call("GET", "/v1/balance", Some(&t), None);
+    assert_error(st, &v, 401, "unauthorized");
+    // A change of the account through A makes an event on B's stream: it ends instead.
+    a.grant(&account, "after-revoke", 5 * CREDIT);
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .unwrap_or_else(|e| panic!("the stream on B stayed open after the revocation: {e}"));
+    assert!(
+        !text.contains("after-revoke"),
+        "an event after revocation: {text}"
+    );
+}
