@@ -304,8 +304,14 @@ fn the_dashboard_shows_each_lots_expiry_and_what_each_bucket_paid_for_a_charge()
         wd.text("[data-charge=lots-1] [data-testid=breakdown]")
     });
     assert_eq!(paid, "daily 5.00 credits · subscription 2.00 credits");
-    let lots = wd.call("POST", "/execute/sync", Some(json!({"args": [], "script":
-        "return [...document.querySelectorAll('[data-testid=lot][data-bucket=bonus]')].map((l) => [l.dataset.available, l.dataset.expires, l.lastElementChild.textContent]);"})));
+    // The balance (the title) comes from the event stream, the lots from the ledger pages
+    // the next sync pulls: the window may paint the charge before the grants' entries are
+    // in the cache, and reloads when they are.
+    let lots = wait_for("the bonus lots", Duration::from_secs(20), || {
+        let lots = wd.call("POST", "/execute/sync", Some(json!({"args": [], "script":
+            "return [...document.querySelectorAll('[data-testid=lot][data-bucket=bonus]')].map((l) => [l.dataset.available, l.dataset.expires, l.lastElementChild.textContent]);"})));
+        Some(lots).filter(|l| l.as_array().is_some_and(|a| a.len() == 2))
+    });
     assert_eq!(lots[0][0], json!((20 * CR).to_string()), "{lots}");
     assert_eq!(lots[0][1], "never", "{lots}");
     assert_eq!(lots[0][2], "never expires", "{lots}");
