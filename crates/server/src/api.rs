@@ -193,6 +193,12 @@ pub enum UsageStatusBody {
     Cancelled,
 }
 
+/// The most tokens one usage event may report in any of its counts. Far above any model's
+/// context (10^7), and low enough that the sums `GET /v1/usage` reports stay exact in an
+/// i64 for 9 million such events: with i64::MAX allowed, two free (cancelled) events made
+/// SQLite's `SUM` overflow and the report fail.
+pub const MAX_TOKENS_PER_EVENT: u64 = 1_000_000_000_000;
+
 /// POST /v1/usage.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -208,8 +214,11 @@ pub struct UsageRequest {
     pub model: String,
     pub kind: UsageKindBody,
     pub status: UsageStatusBody,
+    #[schema(maximum = 1e12)]
     pub input_tokens: u64,
+    #[schema(maximum = 1e12)]
     pub cached_input_tokens: u64,
+    #[schema(maximum = 1e12)]
     pub output_tokens: u64,
 }
 
@@ -225,8 +234,11 @@ pub struct SettleRequest {
     pub model: String,
     pub kind: UsageKindBody,
     pub status: UsageStatusBody,
+    #[schema(maximum = 1e12)]
     pub input_tokens: u64,
+    #[schema(maximum = 1e12)]
     pub cached_input_tokens: u64,
+    #[schema(maximum = 1e12)]
     pub output_tokens: u64,
 }
 

@@ -228,6 +228,19 @@ fn bad_input_is_a_4xx_naming_the_field_and_changes_nothing() {
         )
         .names("output_tokens"),
         case(
+            "tokens beyond the per-event bound, on a free event",
+            "POST",
+            usage_path,
+            Some(
+                json!({"id": "u-free", "project": "p", "thread": "t", "model": "lite", "kind": "chat",
+                       "status": "cancelled", "input_tokens": 0, "cached_input_tokens": 0,
+                       "output_tokens": 1_000_000_000_001u64})
+                .to_string()
+                .into_bytes(),
+            ),
+        )
+        .names("output_tokens"),
+        case(
             "a charge beyond i64",
             "POST",
             usage_path,
@@ -767,4 +780,52 @@ fn bad_input_is_a_4xx_naming_the_field_and_changes_nothing() {
     assert_eq!(snapshot(&s, &t), before, "bad input changed the account");
     let (ok, report) = s.check_db();
     assert!(ok, "{report}");
+}
+
+/// Free (cancelled) events at the per-event bound are taken, and the report sums them
+/// exactly; with i64::MAX allowed per event, two of them made `GET /v1/usage` answer 500
+/// (SQLite's `SUM` overflowed: found by schemathesis).
+#[test]
+fn usage_sums_stay_exact_at_the_per_event_bound() {
+    let s = Server::start();
+    let (_, token) = s.account("free", "UTC");
+    let max = 1_000_000_000_000u64;
+    // Two of these made the report overflow; each is now refused by name.
+    for id in ["huge-1", "huge-2"] {
+        let (st, body) = s.call(
+            "POST",
+            "/v1/usage",
+            Some(&token),
+            Some(
+                json!({"id": id, "project": "p", "thread": "t", "model": "lite", "kind": "chat",
+                   "status": "cancelled", "input_tokens": 0, "cached_input_tokens": 0,
+                   "output_tokens": 5_000_000_000_000_000_000u64}),
+            ),
+        );
+        assert_eq!(st, 400, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("output_tokens"),
+            "{body}"
+        );
+    }
+    for id in ["big-1", "big-2", "big-3"] {
+        let (st, body) = s.call(
+            "POST",
+            "/v1/usage",
+            Some(&token),
+            Some(
+                json!({"id": id, "project": "p", "thread": "t", "model": "lite", "kind": "chat",
+                   "status": "cancelled", "input_tokens": max, "cached_input_tokens": max,
+                   "output_tokens": max}),
+            ),
+        );
+        assert_eq!(st, 201, "{body}");
+    }
+    let (st, body) = s.call("GET", "/v1/usage?group_by=project", Some(&token), None);
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["items"][0]["output_tokens"], json!(3 * max), "{body}");
+    assert_eq!(body["items"][0]["events"], json!(3), "{body}");
 }

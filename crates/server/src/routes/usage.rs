@@ -63,14 +63,16 @@ pub fn is_invisible(c: char) -> bool {
 }
 
 fn check_tokens(input: u64, cached: u64, output: u64) -> Result<(), ApiError> {
-    const MAX: u64 = i64::MAX as u64;
+    const MAX: u64 = crate::api::MAX_TOKENS_PER_EVENT;
     for (field, v) in [
         ("input_tokens", input),
         ("cached_input_tokens", cached),
         ("output_tokens", output),
     ] {
         if v > MAX {
-            return Err(ApiError::invalid(format!("{field}: out of range")));
+            return Err(ApiError::invalid(format!(
+                "{field}: out of range (at most {MAX} tokens per event)"
+            )));
         }
     }
     if cached > input {
