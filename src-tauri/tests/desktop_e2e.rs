@@ -168,13 +168,8 @@ fn desktop_purchase_dialog_shows_declines_and_buys_once_on_a_double_click() {
         Some(()).filter(|_| notifications_titled(&work, "Purchase complete") >= 1)
     });
     // Exactly once: a later notification (a bonus) arrives after any repeat would have.
-    let account = server.get("/v1/account", &token)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    server.post(
-        &format!("/v1/admin/accounts/{account}/grants"),
-        ADMIN,
+    server.grant(
+        &token,
         json!({"id": "after-purchase", "amount": CR, "reason": "promo"}),
     );
     wait_for("the bonus notification", Duration::from_secs(20), || {

@@ -98,13 +98,8 @@ fn desktop_shows_a_balance_above_2_pow_53_micro_credits_exactly() {
     // and a figure a float gets wrong where people see it. As an f64 it is
     // 1,234,567,890,123,460,096, which at two decimals rounded down reads …123.46; the
     // exact figure reads …123.45.
-    let account = server.get("/v1/account", &token)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    server.post(
-        &format!("/v1/admin/accounts/{account}/grants"),
-        ADMIN,
+    server.grant(
+        &token,
         json!({"id": "whale", "amount": 1_234_567_889_618_459_999_i64, "reason": "admin"}),
     );
     assert_eq!(server.available(&token), 1_234_567_890_123_459_999);

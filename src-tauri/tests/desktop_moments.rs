@@ -134,13 +134,8 @@ fn the_purchase_dialog_opens_by_itself_at_low_when_asked() {
     });
     wd.screenshot("settings-open-purchase-at-low.png");
     wd.call("DELETE", "/window", None);
-    let account = server.get("/v1/account", &token)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    server.post(
-        &format!("/v1/admin/accounts/{account}/grants"),
-        ADMIN,
+    server.grant(
+        &token,
         serde_json::json!({"id": "rearm", "amount": 100 * CR, "reason": "promo"}),
     );
     wait_for("the balance back above the threshold", T, || {
@@ -464,13 +459,8 @@ fn the_number_in_the_tray_icon_is_redrawn_only_when_it_changes() {
     std::fs::write(dir.join("tray-number-in-icon.png"), &png).unwrap();
 
     // 0.4 credits more: the exact balance changes (the menu says so), the number does not.
-    let account = server.get("/v1/account", &token)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    server.post(
-        &format!("/v1/admin/accounts/{account}/grants"),
-        ADMIN,
+    server.grant(
+        &token,
         serde_json::json!({"id": "fraction", "amount": 400_000, "reason": "promo"}),
     );
     wait_for("the menu at 505.40", T, || {
@@ -516,13 +506,8 @@ fn amounts_in_notifications_follow_the_locale(test: &str, locale: &str, low: &st
     wait_for("the low-balance notification", T, || {
         Some(()).filter(|_| notifications_titled(&work, "Credits running low") >= 1)
     });
-    let account = server.get("/v1/account", &token)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    server.post(
-        &format!("/v1/admin/accounts/{account}/grants"),
-        ADMIN,
+    server.grant(
+        &token,
         serde_json::json!({"id": "loc-grant", "amount": 1_234_500_000, "reason": "promo"}),
     );
     wait_for("the bonus notification", T, || {

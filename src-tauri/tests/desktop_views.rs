@@ -387,13 +387,8 @@ fn the_dashboard_lists_reviews_and_a_resolution_is_told_once() {
         || Some(()).filter(|_| notifications_titled(&work, "Usage review resolved") >= 1),
     );
     // Told once: a later notification arrives after any repeat would have.
-    let account = server.get("/v1/account", &token)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    server.post(
-        &format!("/v1/admin/accounts/{account}/grants"),
-        ADMIN,
+    server.grant(
+        &token,
         json!({"id": "after-review", "amount": CR, "reason": "promo"}),
     );
     wait_for("the bonus notification", Duration::from_secs(20), || {

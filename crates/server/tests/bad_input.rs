@@ -790,18 +790,22 @@ fn usage_sums_stay_exact_at_the_per_event_bound() {
     let s = Server::start();
     let (_, token) = s.account("free", "UTC");
     let max = 1_000_000_000_000u64;
-    // Two of these made the report overflow; each is now refused by name.
-    for id in ["huge-1", "huge-2"] {
-        let (st, body) = s.call(
+    // A free (cancelled) event: nothing is charged, whatever the counts.
+    let free_event = |id: &str, input: u64, output: u64| {
+        s.call(
             "POST",
             "/v1/usage",
             Some(&token),
             Some(
                 json!({"id": id, "project": "p", "thread": "t", "model": "lite", "kind": "chat",
-                   "status": "cancelled", "input_tokens": 0, "cached_input_tokens": 0,
-                   "output_tokens": 5_000_000_000_000_000_000u64}),
+                   "status": "cancelled", "input_tokens": input, "cached_input_tokens": input,
+                   "output_tokens": output}),
             ),
-        );
+        )
+    };
+    // Two of these made the report overflow; each is now refused by name.
+    for id in ["huge-1", "huge-2"] {
+        let (st, body) = free_event(id, 0, 5_000_000_000_000_000_000);
         assert_eq!(st, 400, "{body}");
         assert!(
             body["error"]["message"]
@@ -812,16 +816,7 @@ fn usage_sums_stay_exact_at_the_per_event_bound() {
         );
     }
     for id in ["big-1", "big-2", "big-3"] {
-        let (st, body) = s.call(
-            "POST",
-            "/v1/usage",
-            Some(&token),
-            Some(
-                json!({"id": id, "project": "p", "thread": "t", "model": "lite", "kind": "chat",
-                   "status": "cancelled", "input_tokens": max, "cached_input_tokens": max,
-                   "output_tokens": max}),
-            ),
-        );
+        let (st, body) = free_event(id, max, max);
         assert_eq!(st, 201, "{body}");
     }
     let (st, body) = s.call("GET", "/v1/usage?group_by=project", Some(&token), None);

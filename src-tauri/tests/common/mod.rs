@@ -330,6 +330,15 @@ impl Server {
             .count()
     }
 
+    /// Grants to the account of `token` (admin API): `body` is the grant's JSON.
+    pub fn grant(&self, token: &str, body: Value) -> Value {
+        let account = self.get("/v1/account", token)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        self.post(&format!("/v1/admin/accounts/{account}/grants"), ADMIN, body)
+    }
+
     /// Charges `credits` on the standard model (100 µcr per token).
     pub fn spend(&self, token: &str, id: &str, credits: u64) {
         self.post("/v1/usage", token, json!({"id": id, "project": "e2e", "thread": "t", "model": "standard", "kind": "chat",
